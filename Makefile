@@ -1,0 +1,46 @@
+# Tripline. `make help` lists the targets.
+GO       ?= go
+BIN      ?= bin/sensor
+PKGS     ?= ./...
+# Packages with fuzz targets and how long each target runs in `make test`.
+FUZZTIME ?= 8s
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build generate test unit fuzz bench run vet clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+deps: ## install what build and tests need (apt packages; idempotent, root only)
+	@scripts/deps.sh
+
+build: ## build bin/sensor
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/sensor
+
+generate: deps ## rebuild the BPF objects with bpf2go (needs clang)
+	$(GO) generate ./internal/capture/...
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit: ## run all tests once (privileged ones need root)
+	$(GO) test -count=1 -p 2 -timeout 20m $(PKGS)
+
+fuzz: ## run every fuzz target briefly
+	@set -e; for pkg in $$($(GO) list -f '{{if .TestGoFiles}}{{.Dir}}{{end}}' $(PKGS)); do \
+		for f in $$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' $$pkg/*_test.go 2>/dev/null | awk '{print $$2}'); do \
+			echo "fuzz $$f ($$pkg)"; \
+			(cd $$pkg && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .) || exit 1; \
+		done; \
+	done
+
+test: deps vet unit fuzz ## install deps, vet, run all tests and the fuzzers briefly
+
+bench: deps ## run the benchmarks (ratios and ns/op); root for the capture ones
+	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+run: deps build ## run the sensor with the default rules and an embedded NATS
+	$(BIN) run --rules rules/ --data-dir .data
+
+clean:
+	rm -rf bin .data
