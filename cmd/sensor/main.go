@@ -40,12 +40,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	rules := newRulesCmd()
+	rules.AddCommand(newRulesTestCmd())
 	root.AddCommand(
 		newRunCmd(),
 		newTraceCmd(),
 		newTailCmd(),
-		newRulesCmd(),
+		rules,
 		newReplayCmd(),
+		newHealthcheckCmd(),
 	)
 	return root
 }

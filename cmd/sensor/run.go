@@ -1,17 +1,217 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/broker"
+	"github.com/tripline/tripline/internal/capture"
+	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/metrics"
+	"github.com/tripline/tripline/internal/output"
+	"github.com/tripline/tripline/internal/rules"
 )
 
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{
+	cfg := config.Default()
+	var cfgFile string
+	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "run (not yet wired)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("run: not yet wired")
+		Short: "run the sensor: capture → enrichment → rules → alerts (NATS, stdout, file)",
+		Long: `Runs the sensor daemon. Every setting is a flag; --config FILE may set any of
+them by its long name in YAML (flags given on the command line win). Prints a
+line containing "ready" on stderr once the probes are attached and the outputs
+are open. SIGINT/SIGTERM flush every alert in flight before exit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgFile != "" {
+				if err := config.ApplyFile(cfgFile, cmd.Flags()); err != nil {
+					return err
+				}
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return runSensor(cmd.Context(), cfg, newLogger(cmd, cfg.LogLevel))
 		},
+	}
+	cmd.Flags().StringVar(&cfgFile, "config", "", "YAML file setting any flag by name (flags win)")
+	cfg.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(cmd *cobra.Command, level string) *slog.Logger {
+	return newLoggerTo(cmd.ErrOrStderr(), level)
+}
+
+func newLoggerTo(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// loadRules loads the configured rules and logs the report.
+func loadRules(cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Report, error) {
+	minPrio, _, err := rules.ParsePriority(cfg.Priority)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--priority: %w", err)
+	}
+	rs, rep, err := rules.LoadFiles(cfg.Rules, rules.Options{
+		MinPriority: minPrio, Enable: cfg.Enable, Disable: cfg.Disable, Captured: capture.Capturable(),
+	})
+	if rep != nil {
+		for _, w := range rep.Warnings {
+			log.Debug("rules", "warning", w.Error())
+		}
+		for _, s := range rep.Skipped {
+			log.Warn("rule skipped", "rule", s.Rule, "reason", s.Reason)
+		}
+		for _, e := range rep.Errors {
+			log.Error("rules", "error", e.Error())
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading rules: %w", err)
+	}
+	log.Info("rules loaded", "compiled", rep.Compiled, "disabled", rep.Disabled, "skipped", len(rep.Skipped), "warnings", len(rep.Warnings))
+	return rs, rep, nil
+}
+
+// group runs components and collects their errors.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+}
+
+func newGroup(log *slog.Logger) *group {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &group{ctx: ctx, cancel: cancel, log: log}
+}
+
+func (g *group) start(c component) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := c.run(g.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("%s: %w", c.name, err))
+			g.mu.Unlock()
+			g.log.Error("component stopped", "component", c.name, "err", err)
+		}
+	}()
+}
+
+func (g *group) stop() error {
+	g.cancel()
+	g.wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}
+
+func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	rs, rep, err := loadRules(cfg, log)
+	if err != nil {
+		return err
+	}
+	g := newGroup(log)
+
+	// Outputs first: alerts raised at start (drops, outages) need somewhere to go.
+	natsURL := cfg.NATSURL
+	if cfg.UsesNATS() && natsURL == "" {
+		b, err := broker.New(broker.Config{Listen: cfg.NATSListen, DataDir: cfg.DataDir})
+		if err != nil {
+			return err
+		}
+		if err := b.Start(); err != nil {
+			return fmt.Errorf("starting the embedded NATS server: %w", err)
+		}
+		defer b.Close()
+		natsURL = b.ClientURL()
+		log.Info("embedded NATS server with JetStream", "url", natsURL, "store", cfg.DataDir)
+	}
+	sinks, err := output.Parse(cfg.Outputs, os.Stdout, natsConfig(cfg, natsURL))
+	if err != nil {
+		return err
+	}
+	for _, s := range sinks {
+		if r, ok := s.(output.Runner); ok {
+			g.start(component{"output " + s.Name(), r.Run})
+		}
+	}
+	closeSinks := func() {
+		for _, s := range sinks {
+			if err := s.Close(); err != nil {
+				log.Error("closing output", "output", s.Name(), "err", err)
+			}
+		}
+	}
+	publish := func(a *alert.Alert) {
+		for _, s := range sinks {
+			s.Publish(a)
+		}
+	}
+
+	eng, err := newEngine(engineConfig{cfg: cfg, rules: rs, publish: publish}, log, g.start)
+	if err != nil {
+		closeSinks()
+		g.stop()
+		return err
+	}
+	defer eng.close()
+	log.Info("probes attached", "event_types", typeNames(rs.Types()))
+
+	if cfg.MetricsAddr != "" {
+		reg := metrics.NewRegistry()
+		registerMetrics(reg, rs, eng, sinks)
+		ms := metrics.New(metrics.Config{Addr: cfg.MetricsAddr, Registry: reg})
+		g.start(component{"metrics", ms.Run})
+	}
+
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- eng.pipe.Run(context.Background()) }()
+	<-eng.pipe.Ready()
+	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs)
+
+	var perr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: flushing alerts in flight")
+		eng.stopCapture()
+		perr = <-pipeDone
+	case perr = <-pipeDone:
+		eng.stopCapture()
+	}
+	closeSinks()
+	gerr := g.stop()
+	st := eng.capt.Stats()
+	log.Info("stopped", "events_seen", st.Seen, "events_lost", st.Lost, "alerts", eng.pipe.Stats().Alerts)
+	return errors.Join(perr, gerr)
+}
+
+func natsConfig(cfg config.Config, url string) output.NATSConfig {
+	return output.NATSConfig{
+		NATSConn: output.NATSConn{
+			URL: url, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
+			User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+			NKeySeedFile: cfg.NATSNKey, CredsFile: cfg.NATSCreds,
+		},
+		Subject:       cfg.NATSSubject,
+		Stream:        cfg.NATSStream,
+		CreateStream:  true,
+		DataDir:       cfg.DataDir,
+		SpoolMaxBytes: cfg.SpoolMaxBytes,
 	}
 }

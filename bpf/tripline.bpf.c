@@ -1,0 +1,892 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Tripline kernel capture: exec, open, connect, fork and exit.
+ *
+ * Hooks (tracepoints only): tp_btf/sys_enter and tp_btf/sys_exit dispatch on
+ * the syscall number through the `syscalls` array (set from Go per arch);
+ * sched_process_exec emits successful execs, sched_process_fork and
+ * sched_process_exit the process lifecycle. sys_enter copies the user memory
+ * the syscall reads (path, sockaddr) so the record shows what the kernel saw;
+ * sys_exit adds what only exists afterwards (the fd and its resolved path,
+ * the socket's local address). Records are built in a per-CPU buffer and
+ * copied to one ring buffer, waking the reader only when enough is queued.
+ */
+#include "headers/vmlinux_min.h"
+#include "helpers.h"
+#include "tripline.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PF_KTHREAD 0x00200000
+#define AT_FDCWD -100
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define SIGCHLD 17
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
+
+#define PATH_DEPTH 128   /* dentry components walked */
+#define CGROUP_DEPTH 32  /* kernfs components walked */
+#define DATA_OFF_MAX 16383 /* strings start below this offset (verifier bound) */
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_ID(regs) RD(regs, orig_ax)
+#define ARG0(regs) RD(regs, di)
+#define ARG1(regs) RD(regs, si)
+#define ARG2(regs) RD(regs, dx)
+#define ARG3(regs) RD(regs, r10)
+#define ARG4(regs) RD(regs, r8)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_ID(regs) RD(regs, syscallno)
+#define ARG0(regs) RD(regs, orig_x0)
+#define ARG1(regs) RD(regs, regs[1])
+#define ARG2(regs) RD(regs, regs[2])
+#define ARG3(regs) RD(regs, regs[3])
+#define ARG4(regs) RD(regs, regs[4])
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 23);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_config);
+} config SEC(".maps");
+
+/* syscall number -> tl_type (0: not interesting). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TL_SYSCALL_TABLE);
+	__type(key, __u32);
+	__type(value, __u8);
+} syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_event);
+} evbuf SEC(".maps");
+
+struct tl_scratch {
+	char path[TL_PATH_MAX + 256];
+	char name[256];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_enter);
+} enterbuf SEC(".maps");
+
+/* tid -> state saved at sys_enter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct tl_enter);
+} enter SEC(".maps");
+
+/* tgids followed by the pid filter (descendants of config.pid). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u8);
+} tracked SEC(".maps");
+
+static __always_inline struct tl_config *get_config(void)
+{
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&config, &z);
+}
+
+static __always_inline struct tl_stats *get_stats(void)
+{
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&stats, &z);
+}
+
+static __always_inline bool pass_filters(struct tl_config *c, struct task_struct *t, __u32 tgid)
+{
+	if (c->self_tgid && tgid == c->self_tgid)
+		return false;
+	if (c->flags & TL_CFG_PID) {
+		if (tgid != c->pid && !bpf_map_lookup_elem(&tracked, &tgid))
+			return false;
+	}
+	if (c->flags & TL_CFG_COMM) {
+		__u64 comm[2] = {};
+		bpf_probe_read_kernel(comm, sizeof(comm), &t->comm);
+		__u64 *want = (__u64 *)c->comm;
+		if (comm[0] != want[0] || comm[1] != want[1])
+			return false;
+	}
+	return true;
+}
+
+static __always_inline struct upid read_upid(struct pid *p, unsigned int level)
+{
+	struct upid u = {};
+	if (level > 32)
+		return u;
+	bpf_probe_read_kernel(&u, sizeof(u), (void *)&p->numbers[0] + level * sizeof(struct upid));
+	return u;
+}
+
+/* new_encode_dev: the dev_t userspace sees in stat(2). */
+static __always_inline __u32 encode_dev(__u32 major, __u32 minor)
+{
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+static __always_inline void fill_task(struct tl_event *e, struct task_struct *t)
+{
+	e->tid = RD(t, pid);
+	e->pid = RD(t, tgid);
+	struct task_struct *parent = RD(t, real_parent);
+	e->ppid = RD(parent, tgid);
+	bpf_probe_read_kernel(e->comm, sizeof(e->comm), &t->comm);
+
+	struct cred *cr = RD(t, cred);
+	e->uid = RD(cr, uid.val);
+	e->gid = RD(cr, gid.val);
+	e->euid = RD(cr, euid.val);
+	e->egid = RD(cr, egid.val);
+	e->cap_eff = RD(cr, cap_effective.val);
+	e->cap_perm = RD(cr, cap_permitted.val);
+	e->cap_inh = RD(cr, cap_inheritable.val);
+	if (core_field_exists(t->loginuid))
+		e->loginuid = RD(t, loginuid.val);
+	else
+		e->loginuid = 0xffffffff;
+
+	struct pid *tp = RD(t, thread_pid);
+	unsigned int level = RD(tp, level);
+	struct upid u = read_upid(tp, level);
+	e->vtid = u.nr;
+	e->pidns = RD(u.ns, ns.inum);
+	struct task_struct *leader = RD(t, group_leader);
+	e->vpid = read_upid(RD(leader, thread_pid), level).nr;
+	e->start_time = RD(leader, start_boottime);
+
+	struct signal_struct *sig = RD(t, signal);
+	struct pid *sp = RD(sig, pids[PIDTYPE_SID]);
+	e->sid = read_upid(sp, 0).nr;
+	struct tty_struct *tty = RD(sig, tty);
+	if (tty) {
+		struct tty_driver *drv = RD(tty, driver);
+		int idx = RD(tty, index);
+		int major = RD(drv, major);
+		int minor = RD(drv, minor_start);
+		e->tty = encode_dev(major, minor + idx);
+	}
+
+	struct nsproxy *ns = RD(t, nsproxy);
+	struct mnt_namespace *mnt = RD(ns, mnt_ns);
+	e->mntns = RD(mnt, ns.inum);
+
+	struct css_set *cs = RD(t, cgroups);
+	struct cgroup *cg = RD(cs, dfl_cgrp);
+	struct kernfs_node *kn = RD(cg, kn);
+	e->cgroup_id = RD(kn, id);
+}
+
+/* ---- dentry walk ------------------------------------------------------ */
+
+struct walk_ctx {
+	__u64 dentry;
+	__u64 mnt; /* struct mount * */
+	__u64 mnt_root;
+	__u32 pos; /* path is scratch.path[pos..TL_PATH_MAX) */
+	__u32 done;
+};
+
+static long walk_step(__u64 i, struct walk_ctx *w)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	struct dentry *d = (void *)w->dentry;
+	struct mount *m = (void *)w->mnt;
+	if (w->dentry == w->mnt_root) {
+		struct mount *pm = RD(m, mnt_parent);
+		if (!pm || pm == m) {
+			w->done = 1; /* root of the mount namespace */
+			return 1;
+		}
+		w->dentry = (__u64)RD(m, mnt_mountpoint);
+		w->mnt = (__u64)pm;
+		w->mnt_root = (__u64)RD(pm, mnt.mnt_root);
+		return 0;
+	}
+	struct dentry *parent = RD(d, d_parent);
+	if (!parent || parent == d) {
+		w->done = 1; /* root of a filesystem that is not mounted here */
+		return 1;
+	}
+	struct qstr q = RD(d, d_name);
+	__u32 len = q.len;
+	if (len > 255)
+		len = 255;
+	__u32 pos = w->pos;
+	if (pos < len + 2)
+		return 1; /* too long: truncated */
+	pos -= len;
+	bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, q.name);
+	pos -= 1;
+	s->path[pos & (TL_PATH_MAX - 1)] = '/';
+	w->pos = pos;
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+/* walk_path builds the absolute path of (dentry, vfsmount) at the end of
+ * scratch.path and returns its start position (TL_PATH_MAX when unknown). */
+static __always_inline __u32 walk_path(struct tl_scratch *s, struct dentry *dentry, struct vfsmount *vfs, __u32 *flags)
+{
+	if (!dentry || !vfs)
+		return TL_PATH_MAX;
+	struct walk_ctx w = {
+		.dentry = (__u64)dentry,
+		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
+		.mnt_root = (__u64)RD(vfs, mnt_root),
+		.pos = TL_PATH_MAX,
+	};
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	if (!w.done)
+		*flags |= TL_F_PATH_TRUNC;
+	__u32 pos = w.pos;
+	if (pos >= TL_PATH_MAX) {
+		pos = TL_PATH_MAX - 1;
+		s->path[pos] = '/';
+	}
+	return pos;
+}
+
+/* ---- cgroup (kernfs) walk --------------------------------------------- */
+
+struct kn_ctx {
+	__u64 kn;
+	__u32 pos;
+	__u32 done;
+};
+
+static long kn_step(__u64 i, struct kn_ctx *w)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	struct kernfs_node *kn = (void *)w->kn;
+	__u64 parent;
+	if (core_field_exists(kn->__parent))
+		parent = (__u64)RD(kn, __parent);
+	else
+		parent = (__u64)RD((struct kernfs_node___old *)kn, parent);
+	if (!parent) {
+		w->done = 1; /* the hierarchy root has no name in the path */
+		return 1;
+	}
+	const char *name = RD(kn, name);
+	long n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), name);
+	if (n > 1) {
+		__u32 len = n - 1;
+		__u32 pos = w->pos;
+		if (pos < len + 2)
+			return 1;
+		pos -= len;
+		bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, s->name);
+		pos -= 1;
+		s->path[pos & (TL_PATH_MAX - 1)] = '/';
+		w->pos = pos;
+	}
+	w->kn = parent;
+	return 0;
+}
+
+static __always_inline __u32 walk_kn(struct tl_scratch *s, struct kernfs_node *kn, __u32 *flags)
+{
+	struct kn_ctx w = {.kn = (__u64)kn, .pos = TL_PATH_MAX};
+	if (kn) {
+		bpf_loop(CGROUP_DEPTH, kn_step, &w, 0);
+		if (!w.done)
+			*flags |= TL_F_CGROUP_TRUNC;
+	}
+	return w.pos;
+}
+
+/* ---- record assembly -------------------------------------------------- */
+
+static __always_inline struct tl_event *new_event(__u8 type)
+{
+	__u32 z = 0;
+	struct tl_event *e = bpf_map_lookup_elem(&evbuf, &z);
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, TL_HDR_SIZE);
+	e->ts = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->abi = TL_ABI_VERSION;
+	e->cpu = bpf_get_smp_processor_id();
+	return e;
+}
+
+/* put_scratch appends scratch.path[pos..TL_PATH_MAX) as string idx. */
+static __always_inline __u32 put_scratch(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s, __u32 pos)
+{
+	if (pos >= TL_PATH_MAX)
+		return off;
+	if (off > DATA_OFF_MAX) {
+		e->flags |= TL_F_PATH_TRUNC;
+		return off;
+	}
+	__u32 len = (TL_PATH_MAX - pos) & (TL_PATH_MAX - 1);
+	bpf_probe_read_kernel(&e->data[off & DATA_OFF_MAX], len, &s->path[pos & (TL_PATH_MAX - 1)]);
+	e->str[idx & 7].off = off;
+	e->str[idx & 7].len = len;
+	return off + len;
+}
+
+static __always_inline __u32 put_bytes(struct tl_event *e, __u32 off, int idx, const void *src, __u32 len)
+{
+	if (off > DATA_OFF_MAX)
+		return off;
+	len &= TL_RAW_MAX - 1;
+	bpf_probe_read_kernel(&e->data[off & DATA_OFF_MAX], len, src);
+	e->str[idx & 7].off = off;
+	e->str[idx & 7].len = len;
+	return off + len;
+}
+
+static __always_inline __u32 put_kstr(struct tl_event *e, __u32 off, int idx, const char *src)
+{
+	if (off > DATA_OFF_MAX || !src)
+		return off;
+	long n = bpf_probe_read_kernel_str(&e->data[off & DATA_OFF_MAX], TL_RAW_MAX, src);
+	if (n <= 1)
+		return off;
+	__u32 len = (n - 1) & (TL_RAW_MAX - 1);
+	e->str[idx & 7].off = off;
+	e->str[idx & 7].len = len;
+	return off + len;
+}
+
+static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_config *c)
+{
+	struct tl_stats *st = get_stats();
+	if (!st)
+		return;
+	e->data_len = off;
+	__u64 size = TL_HDR_SIZE + off;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	/* Wake the reader only when the queued data crosses the threshold; a
+	 * reader that is behind polls on a short deadline anyway. */
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 wflags = BPF_RB_NO_WAKEUP;
+	if (avail + size >= c->wakeup_bytes && avail < c->wakeup_bytes)
+		wflags = BPF_RB_FORCE_WAKEUP;
+	__u32 ty = e->type & (TL_NTYPES - 1);
+	__sync_fetch_and_add(&st->seen, 1);
+	__sync_fetch_and_add(&st->seen_type[ty], 1);
+	if (bpf_ringbuf_output(&events, e, size, wflags)) {
+		__sync_fetch_and_add(&st->lost, 1);
+		__sync_fetch_and_add(&st->lost_type[ty], 1);
+		return;
+	}
+	__sync_fetch_and_add(&st->delivered, 1);
+	if (e->flags & (TL_F_ARGV_TRUNC | TL_F_PATH_TRUNC | TL_F_CGROUP_TRUNC | TL_F_RAW_TRUNC))
+		__sync_fetch_and_add(&st->truncated, 1);
+}
+
+static __always_inline struct kernfs_node *memory_kn(struct css_set *cs)
+{
+	if (!core_enum_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return NULL;
+	__u32 id = core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (id >= 16)
+		return NULL;
+	struct cgroup_subsys_state *css = NULL;
+	bpf_probe_read_kernel(&css, sizeof(css), (void *)&cs->subsys[0] + id * sizeof(void *));
+	struct cgroup *cg = RD(css, cgroup);
+	return RD(cg, kn);
+}
+
+/* put_cgroup appends the cgroup path naming the container: the v2 path, or
+ * the v1 memory controller's path when v2 says "/" (hybrid hosts). */
+static __always_inline __u32 put_cgroup(struct tl_event *e, __u32 off, struct tl_scratch *s, struct task_struct *t)
+{
+	struct css_set *cs = RD(t, cgroups);
+	struct cgroup *cg = RD(cs, dfl_cgrp);
+	__u32 pos = walk_kn(s, RD(cg, kn), &e->flags);
+	if (pos >= TL_PATH_MAX)
+		pos = walk_kn(s, memory_kn(cs), &e->flags);
+	if (pos >= TL_PATH_MAX) {
+		pos = TL_PATH_MAX - 1;
+		s->path[pos] = '/';
+	}
+	return put_scratch(e, off, TL_S_CGROUP, s, pos);
+}
+
+static __always_inline bool name_is_memfd(struct dentry *d)
+{
+	const unsigned char *name = RD(d, d_name.name);
+	char p[8] = {};
+	bpf_probe_read_kernel(p, 6, name);
+	return p[0] == 'm' && p[1] == 'e' && p[2] == 'm' && p[3] == 'f' && p[4] == 'd' && p[5] == ':';
+}
+
+static __always_inline bool inode_upper_layer(struct inode *ino)
+{
+	struct super_block *sb = RD(ino, i_sb);
+	if (RD(sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+		return false;
+	/* struct ovl_inode embeds the VFS inode followed by __upperdentry. */
+	struct dentry *upper = NULL;
+	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)ino + core_type_size(struct inode));
+	return upper && RD(upper, d_inode);
+}
+
+/* fill_exec adds exe path, argv, cwd, cgroup path and exe flags of t, whose
+ * mm is the current one; exe is the executable file. */
+static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_config *c, struct task_struct *t, struct file *exe)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return off;
+	struct mm_struct *mm = RD(t, mm);
+	if (!exe)
+		exe = RD(mm, exe_file);
+	if (exe) {
+		struct dentry *d = RD(exe, f_path.dentry);
+		__u32 pos = walk_path(s, d, RD(exe, f_path.mnt), &e->flags);
+		off = put_scratch(e, off, TL_S_EXE, s, pos);
+		struct inode *ino = RD(d, d_inode);
+		if (name_is_memfd(d) && RD(ino, i_nlink) == 0)
+			e->flags |= TL_F_EXE_MEMFD;
+		if (inode_upper_layer(ino))
+			e->flags |= TL_F_EXE_UPPER;
+	}
+
+	__u64 as = RD(mm, arg_start), ae = RD(mm, arg_end);
+	if (ae > as && off <= DATA_OFF_MAX) {
+		__u64 n = ae - as;
+		__u32 max = c->argv_max;
+		if (max > TL_ARGV_HARD_MAX - 1)
+			max = TL_ARGV_HARD_MAX - 1;
+		if (n > max) {
+			n = max;
+			e->flags |= TL_F_ARGV_TRUNC;
+		}
+		n &= TL_ARGV_HARD_MAX - 1;
+		if (bpf_probe_read_user(&e->data[off & DATA_OFF_MAX], n, (void *)as) == 0) {
+			e->str[TL_S_ARGV].off = off;
+			e->str[TL_S_ARGV].len = n;
+			off += n;
+		}
+	}
+
+	struct fs_struct *fs = RD(t, fs);
+	__u32 pos = walk_path(s, RD(fs, pwd.dentry), RD(fs, pwd.mnt), &e->flags);
+	off = put_scratch(e, off, TL_S_CWD, s, pos);
+	return put_cgroup(e, off, s, t);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct files_struct *files = RD(t, files);
+	struct fdtable *fdt = RD(files, fdt);
+	unsigned int max = RD(fdt, max_fds);
+	if (fd >= max)
+		return NULL;
+	struct file **arr = RD(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	return f;
+}
+
+/* ---- syscalls ---------------------------------------------------------- */
+
+static __always_inline bool is_open(__u8 ty) { return ty >= TL_OPEN && ty <= TL_CREAT; }
+static __always_inline bool is_exec(__u8 ty) { return ty == TL_EXECVE || ty == TL_EXECVEAT; }
+
+SEC("tp_btf/sys_enter")
+int tl_sys_enter(__u64 *ctx)
+{
+	long id = ctx[1];
+	if ((__u64)id >= TL_SYSCALL_TABLE)
+		return 0;
+	__u32 k = id;
+	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
+	if (!typ)
+		return 0;
+	__u8 ty = *typ;
+	if (ty == TL_UNKNOWN || ty > TL_CONNECT)
+		return 0;
+	struct tl_config *c = get_config();
+	if (!c)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (!pass_filters(c, t, pid_tgid >> 32))
+		return 0;
+
+	__u32 z = 0;
+	struct tl_enter *en = bpf_map_lookup_elem(&enterbuf, &z);
+	if (!en)
+		return 0;
+	struct pt_regs *regs = (void *)ctx[0];
+	en->id = k;
+	en->type = ty;
+	en->len = 0;
+	en->trunc = 0;
+	en->args[0] = ARG0(regs);
+	en->args[1] = ARG1(regs);
+	en->args[2] = ARG2(regs);
+	en->args[3] = ARG3(regs);
+	en->args[4] = ARG4(regs);
+	en->args[5] = 0;
+
+	const void *uptr = NULL;
+	if (ty == TL_OPEN || ty == TL_CREAT || ty == TL_EXECVE)
+		uptr = (const void *)en->args[0];
+	else if (ty == TL_OPENAT || ty == TL_OPENAT2 || ty == TL_EXECVEAT)
+		uptr = (const void *)en->args[1];
+
+	if (ty == TL_OPENAT2) {
+		/* struct open_how { u64 flags, mode, resolve; } -> args[2..4] */
+		__u64 how[3] = {};
+		bpf_probe_read_user(how, sizeof(how), (const void *)en->args[2]);
+		en->args[2] = how[0];
+		en->args[3] = how[1];
+		en->args[4] = how[2];
+	}
+	if (ty == TL_CONNECT) {
+		__u64 n = en->args[2];
+		if (n > TL_SOCKADDR_MAX)
+			n = TL_SOCKADDR_MAX;
+		if (bpf_probe_read_user(en->buf, n, (const void *)en->args[1]) == 0)
+			en->len = n;
+	} else if (uptr) {
+		long n = bpf_probe_read_user_str(en->buf, TL_RAW_MAX, uptr);
+		if (n > 0) {
+			en->len = n - 1;
+			if (n == TL_RAW_MAX)
+				en->trunc = 1;
+		}
+	}
+	__u32 tid = pid_tgid;
+	bpf_map_update_elem(&enter, &tid, en, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void open_exit(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+{
+	struct tl_event *e = new_event(en->type);
+	if (!e)
+		return;
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return;
+	fill_task(e, t);
+	e->res = ret;
+	switch (en->type) {
+	case TL_OPEN:
+		e->dirfd = AT_FDCWD;
+		e->oflags = en->args[1];
+		e->mode = en->args[2];
+		break;
+	case TL_CREAT:
+		e->dirfd = AT_FDCWD;
+		e->oflags = O_CREAT | O_WRONLY | O_TRUNC;
+		e->mode = en->args[1];
+		break;
+	default: /* openat, openat2 (open_how unpacked at enter) */
+		e->dirfd = en->args[0];
+		e->oflags = en->args[2];
+		e->mode = en->args[3];
+		if (en->type == TL_OPENAT2)
+			e->resolve = en->args[4];
+	}
+	if (en->trunc)
+		e->flags |= TL_F_RAW_TRUNC;
+
+	__u32 off = 0;
+	__u32 pos = TL_PATH_MAX;
+	if (ret >= 0) {
+		struct file *f = fd_file(t, ret);
+		struct dentry *d = RD(f, f_path.dentry);
+		pos = walk_path(s, d, RD(f, f_path.mnt), &e->flags);
+		struct inode *ino = RD(f, f_inode);
+		struct super_block *sb = RD(ino, i_sb);
+		__u32 dev = RD(sb, s_dev);
+		e->dev = encode_dev(dev >> 20, dev & 0xfffff);
+		e->ino = RD(ino, i_ino);
+	} else if (en->len > 0 && en->buf[0] != '/') {
+		/* Failed relative open: send the directory it was relative to. */
+		struct path p = {};
+		if (e->dirfd == AT_FDCWD) {
+			struct fs_struct *fs = RD(t, fs);
+			p = RD(fs, pwd);
+		} else {
+			struct file *f = fd_file(t, e->dirfd);
+			p = RD(f, f_path);
+		}
+		if (p.dentry) {
+			pos = walk_path(s, p.dentry, p.mnt, &e->flags);
+			e->flags |= TL_F_PATH_IS_BASE;
+		}
+	}
+	off = put_scratch(e, off, TL_S_PATH, s, pos);
+	off = put_bytes(e, off, TL_S_RAW, en->buf, en->len);
+	submit(e, off, c);
+}
+
+static __always_inline void connect_exit(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+{
+	struct tl_event *e = new_event(TL_CONNECT);
+	if (!e)
+		return;
+	fill_task(e, t);
+	e->res = ret;
+	e->sock_fd = en->args[0];
+	struct file *f = fd_file(t, (int)en->args[0]);
+	struct inode *ino = RD(f, f_inode);
+	if (f && (RD(ino, i_mode) & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = RD(f, private_data);
+		struct sock *sk = RD(sock, sk);
+		__u16 fam = RD(sk, __sk_common.skc_family);
+		e->family = fam;
+		e->sock_type = RD(sk, sk_type);
+		e->proto = RD(sk, sk_protocol);
+		if (fam == AF_INET) {
+			__u32 a = RD(sk, __sk_common.skc_rcv_saddr);
+			__builtin_memcpy(e->laddr, &a, 4);
+			a = RD(sk, __sk_common.skc_daddr);
+			__builtin_memcpy(e->raddr, &a, 4);
+		} else if (fam == AF_INET6) {
+			bpf_probe_read_kernel(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			bpf_probe_read_kernel(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+		}
+		if (fam == AF_INET || fam == AF_INET6) {
+			e->lport = RD(sk, __sk_common.skc_num);
+			__u16 dp = RD(sk, __sk_common.skc_dport);
+			e->rport = (dp >> 8) | (dp << 8);
+		}
+	}
+	__u32 off = put_bytes(e, 0, TL_S_RAW, en->buf, en->len);
+	submit(e, off, c);
+}
+
+static __always_inline void exec_failed(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+{
+	struct tl_event *e = new_event(en->type);
+	if (!e)
+		return;
+	fill_task(e, t);
+	e->res = ret;
+	if (en->trunc)
+		e->flags |= TL_F_RAW_TRUNC;
+	__u32 off = fill_exec(e, 0, c, t, NULL);
+	off = put_bytes(e, off, TL_S_RAW, en->buf, en->len);
+	submit(e, off, c);
+}
+
+SEC("tp_btf/sys_exit")
+int tl_sys_exit(__u64 *ctx)
+{
+	struct pt_regs *regs = (void *)ctx[0];
+	long ret = ctx[1];
+	long id = SYSCALL_ID(regs);
+	if ((__u64)id >= TL_SYSCALL_TABLE)
+		return 0;
+	__u32 k = id;
+	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
+	if (!typ)
+		return 0;
+	__u8 ty = *typ;
+	if (ty == TL_UNKNOWN || ty > TL_CONNECT)
+		return 0;
+	if (is_exec(ty) && ret == 0)
+		return 0; /* emitted by sched_process_exec */
+	struct tl_config *c = get_config();
+	if (!c)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = pid_tgid;
+	struct tl_enter *en = bpf_map_lookup_elem(&enter, &tid);
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (!en || en->id != k) {
+		if (pass_filters(c, t, pid_tgid >> 32)) {
+			struct tl_stats *st = get_stats();
+			if (st)
+				__sync_fetch_and_add(&st->no_enter, 1);
+		}
+		return 0;
+	}
+	if (is_open(ty))
+		open_exit(c, en, ret, t);
+	else if (ty == TL_CONNECT)
+		connect_exit(c, en, ret, t);
+	else if (is_exec(ty))
+		exec_failed(c, en, ret, t);
+	bpf_map_delete_elem(&enter, &tid);
+	return 0;
+}
+
+/* ---- scheduler tracepoints -------------------------------------------- */
+
+SEC("tp_btf/sched_process_exec")
+int tl_sched_exec(__u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	__u32 old_tid = ctx[1];
+	struct linux_binprm *bprm = (void *)ctx[2];
+
+	__u8 ty = TL_EXECVE;
+	struct tl_enter *en = bpf_map_lookup_elem(&enter, &old_tid);
+	if (en) {
+		if (en->type == TL_EXECVEAT)
+			ty = TL_EXECVEAT;
+		bpf_map_delete_elem(&enter, &old_tid);
+	}
+	struct tl_config *c = get_config();
+	if (!c || !(c->type_mask & (1ull << ty)))
+		return 0;
+	__u32 tgid = RD(p, tgid);
+	if (!pass_filters(c, p, tgid))
+		return 0;
+	struct tl_event *e = new_event(ty);
+	if (!e)
+		return 0;
+	fill_task(e, p);
+	e->res = 0;
+	__u32 off = fill_exec(e, 0, c, p, RD(bprm, file));
+	off = put_kstr(e, off, TL_S_RAW, RD(bprm, filename));
+	submit(e, off, c);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int tl_sched_fork(__u64 *ctx)
+{
+	struct task_struct *parent = (void *)ctx[0];
+	struct task_struct *child = (void *)ctx[1];
+	if (RD(parent, flags) & PF_KTHREAD)
+		return 0;
+	struct tl_config *c = get_config();
+	if (!c)
+		return 0;
+	__u32 ptgid = RD(parent, tgid);
+	__u32 cpid = RD(child, tgid);
+	__u32 ctid = RD(child, pid);
+	/* Follow new processes of the pid filter before any other filter. */
+	if ((c->flags & TL_CFG_PID) && cpid != ptgid &&
+	    (ptgid == c->pid || bpf_map_lookup_elem(&tracked, &ptgid))) {
+		__u8 one = 1;
+		bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
+	}
+	if (!pass_filters(c, parent, ptgid))
+		return 0;
+
+	/* The syscall in progress names the event type. */
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct pt_regs *regs = bpf_task_pt_regs(cur);
+	__u32 k = SYSCALL_ID(regs);
+	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
+	if (!typ)
+		return 0;
+	__u8 ty = *typ;
+	if (ty < TL_CLONE || ty > TL_VFORK || !(c->type_mask & (1ull << ty)))
+		return 0;
+
+	struct tl_event *e = new_event(ty);
+	if (!e)
+		return 0;
+	fill_task(e, parent);
+	e->child_pid = cpid;
+	e->child_tid = ctid;
+	e->res = ctid;
+	if (cpid != ctid)
+		e->flags |= TL_F_THREAD;
+	if (ty == TL_CLONE) {
+		e->clone_flags = ARG0(regs);
+	} else if (ty == TL_CLONE3) {
+		__u64 fl = 0;
+		bpf_probe_read_user(&fl, sizeof(fl), (void *)ARG0(regs));
+		e->clone_flags = fl;
+	} else if (ty == TL_FORK) {
+		e->clone_flags = SIGCHLD;
+	} else {
+		e->clone_flags = CLONE_VFORK | CLONE_VM | SIGCHLD;
+	}
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	__u32 off = 0;
+	if (s)
+		off = put_cgroup(e, off, s, parent);
+	submit(e, off, c);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int tl_sched_exit(__u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	bool group_dead = ctx[1] & 1;
+	if (RD(p, flags) & PF_KTHREAD)
+		return 0;
+	__u32 tid = RD(p, pid);
+	__u32 tgid = RD(p, tgid);
+	bpf_map_delete_elem(&enter, &tid);
+	struct tl_config *c = get_config();
+	if (!c)
+		return 0;
+	if (!(c->type_mask & (1ull << TL_PROCEXIT)) || !pass_filters(c, p, tgid))
+		goto out;
+	struct tl_event *e = new_event(TL_PROCEXIT);
+	if (!e)
+		goto out;
+	fill_task(e, p);
+	e->exit_code = RD(p, exit_code);
+	e->res = 0;
+	if (!group_dead)
+		e->flags |= TL_F_THREAD;
+	submit(e, 0, c);
+out:
+	if (group_dead && (c->flags & TL_CFG_PID))
+		bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}

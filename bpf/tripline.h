@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Record layout and configuration shared between the BPF programs and the Go
+ * decoder (internal/capture/decode.go mirrors the offsets; a Go test checks
+ * them against the bpf2go-generated struct). Little-endian on every target.
+ * Bump TL_ABI_VERSION on any layout change.
+ */
+#ifndef TRIPLINE_H
+#define TRIPLINE_H
+
+#define TL_ABI_VERSION 1
+
+/* Event types: the order of internal/event.Type. */
+enum tl_type {
+	TL_UNKNOWN = 0,
+	TL_EXECVE,
+	TL_EXECVEAT,
+	TL_OPEN,
+	TL_OPENAT,
+	TL_OPENAT2,
+	TL_CREAT,
+	TL_CONNECT,
+	TL_CLONE,
+	TL_CLONE3,
+	TL_FORK,
+	TL_VFORK,
+	TL_PROCEXIT,
+	TL_NTYPES = 16, /* room in per-type counters */
+};
+
+/* Record flags: the low bits equal internal/event.Flag. */
+#define TL_F_ARGV_TRUNC (1u << 0)
+#define TL_F_PATH_TRUNC (1u << 1)
+#define TL_F_CGROUP_TRUNC (1u << 2)
+/* bits 8.. are capture-private */
+#define TL_F_EXE_MEMFD (1u << 8)
+#define TL_F_EXE_UPPER (1u << 9)
+#define TL_F_PATH_IS_BASE (1u << 10) /* failed open: S_PATH is the directory the raw path is relative to */
+#define TL_F_THREAD (1u << 11)       /* fork: CLONE_THREAD; exit: only a thread ended */
+#define TL_F_RAW_TRUNC (1u << 12)    /* raw user path/sockaddr cut short */
+
+/* String slots: (offset, length) into data[]. */
+enum tl_str_idx {
+	TL_S_EXE = 0,   /* executable path (dentry walk) */
+	TL_S_CWD,       /* working directory (dentry walk) */
+	TL_S_ARGV,      /* NUL-separated argv from mm->arg_start..arg_end */
+	TL_S_CGROUP,    /* cgroup path: v2 default hierarchy, or v1 memory controller when v2 is "/" */
+	TL_S_PATH,      /* open: resolved path of the new fd (or base dir on failure) */
+	TL_S_RAW,       /* open: raw user path; exec: filename passed; connect: raw sockaddr bytes */
+	TL_NSTR = 6,
+};
+
+struct tl_str {
+	__u16 off;
+	__u16 len;
+};
+
+/* Sizes of the kernel-side buffers. */
+#define TL_PATH_MAX 4096      /* one dentry-walk path */
+#define TL_ARGV_HARD_MAX 8192 /* upper bound of config.argv_max */
+#define TL_RAW_MAX 1024       /* raw user path copied at sys_enter */
+#define TL_SOCKADDR_MAX 128   /* sizeof(struct sockaddr_storage) */
+#define TL_DATA_SIZE 24576
+
+struct tl_event {
+	__u64 ts;    /* bpf_ktime_get_boot_ns */
+	__s64 res;   /* syscall result */
+	__u8 type;   /* enum tl_type */
+	__u8 abi;    /* TL_ABI_VERSION */
+	__u16 data_len;
+	__u32 flags; /* TL_F_* */
+	__u32 cpu;
+	__u32 pid, tid, ppid, vpid, vtid, sid;
+	__u32 uid, gid, euid, egid, loginuid, tty;
+	__u32 _pad0;
+	__u64 cap_eff, cap_perm, cap_inh;
+	__u64 pidns, mntns, cgroup_id, start_time; /* start_time: boot ns */
+	char comm[16];
+	/* open */
+	__s32 dirfd;
+	__u32 oflags;
+	__u32 mode;
+	__u32 dev;
+	__u64 ino;
+	__u64 resolve;
+	/* connect */
+	__s32 sock_fd;
+	__u16 family;
+	__u16 sock_type;
+	__u16 proto;
+	__u16 lport; /* host order */
+	__u16 rport; /* host order, from the socket (0 if unknown) */
+	__u16 _pad1;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	/* fork / exit */
+	__u32 child_pid;
+	__u32 child_tid;
+	__u64 clone_flags;
+	__s32 exit_code; /* raw wait status */
+	__u32 _pad2;
+	struct tl_str str[TL_NSTR];
+	char data[TL_DATA_SIZE];
+};
+
+/* Header size: the record is sizeof(tl_event) - TL_DATA_SIZE + data_len. */
+#define TL_HDR_SIZE (sizeof(struct tl_event) - TL_DATA_SIZE)
+
+#define TL_CFG_PID (1u << 0)  /* only config.pid and its descendants */
+#define TL_CFG_COMM (1u << 1) /* only tasks whose comm is config.comm */
+
+struct tl_config {
+	__u32 flags;        /* TL_CFG_* */
+	__u32 pid;          /* tgid filter */
+	__u32 self_tgid;    /* the sensor: its own events are dropped (0 = keep) */
+	__u32 argv_max;     /* argv bytes captured, <= TL_ARGV_HARD_MAX */
+	__u64 wakeup_bytes; /* wake the reader only when this much is queued */
+	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
+	char comm[16];
+};
+
+/* Per-CPU counters. */
+struct tl_stats {
+	__u64 seen;      /* records that passed the filters */
+	__u64 delivered; /* written to the ring */
+	__u64 lost;      /* ring full */
+	__u64 truncated; /* delivered with a *_TRUNC flag */
+	__u64 no_enter;  /* sys_exit without a saved sys_enter (map full or attached mid-call) */
+	__u64 seen_type[TL_NTYPES];
+	__u64 lost_type[TL_NTYPES];
+};
+
+/* Per-thread state saved at sys_enter. */
+struct tl_enter {
+	__u32 id;   /* syscall number */
+	__u16 len;  /* bytes in buf (string length without NUL, or sockaddr length) */
+	__u8 type;  /* tl_type */
+	__u8 trunc; /* buf was cut short */
+	__u64 args[6];
+	char buf[TL_RAW_MAX];
+};
+
+#define TL_SYSCALL_TABLE 512
+
+#endif /* TRIPLINE_H */

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/capture"
+	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/enrich"
+	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/pipeline"
+	"github.com/tripline/tripline/internal/proc"
+	"github.com/tripline/tripline/internal/rules"
+)
+
+// component is a stage with a lifetime: it runs until ctx ends.
+type component struct {
+	name string
+	run  func(context.Context) error
+}
+
+// engine is the event path: capture → process table → enrichment → rules.
+type engine struct {
+	capt  *capture.Capture
+	procs *proc.Table
+	enr   *enrich.Enricher // nil without containerd
+	pipe  *pipeline.Pipeline
+}
+
+// engineConfig says how to build the event path.
+type engineConfig struct {
+	cfg     config.Config
+	rules   *rules.Ruleset     // nil: no evaluation
+	publish func(*alert.Alert) // alerts after coalescing
+	onEvent func(*event.Event) // optional, after enrichment
+	types   []event.Type       // nil: what the rules need
+	pid     uint32
+	comm    string
+}
+
+// newEngine builds and attaches the event path; start runs its background
+// parts. The caller runs e.pipe.Run and calls e.close.
+func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engine, error) {
+	cfg := ec.cfg
+	e := &engine{}
+	var internalAlert func(rule string, p alert.Priority, out string, f map[string]any)
+	procCfg := proc.Config{MaxEntries: cfg.ProcMax}
+	var containers <-chan *event.Event
+	if cfg.ContainerdSocket != "" {
+		enr, err := enrich.New(enrich.Config{
+			Socket: cfg.ContainerdSocket,
+			OnStateChange: func(connected bool, err error) {
+				if connected {
+					log.Info("containerd connected", "socket", cfg.ContainerdSocket)
+					return
+				}
+				log.Warn("containerd unavailable; container metadata missing until it is back",
+					"socket", cfg.ContainerdSocket, "err", err)
+				if internalAlert != nil {
+					internalAlert(alert.RuleEnrichment, alert.PriorityWarning,
+						fmt.Sprintf("Tripline internal: container enrichment unavailable (containerd at %s: %v)", cfg.ContainerdSocket, err),
+						map[string]any{"containerd.socket": cfg.ContainerdSocket})
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.enr = enr
+		containers = enr.Events()
+		procCfg.ContainerID = enr.ContainerIDOf
+		start(component{"enrich", enr.Run})
+	}
+	e.procs = proc.New(procCfg)
+	if err := e.procs.Seed(); err != nil {
+		log.Warn("process table seed incomplete", "err", err)
+	}
+
+	types := ec.types
+	if types == nil && ec.rules != nil {
+		types = ec.rules.Types()
+	}
+	capt, err := capture.New(capture.Config{Types: types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.capt = capt
+
+	pcfg := pipeline.Config{
+		Source:   capt,
+		Closed:   func(err error) bool { return errors.Is(err, capture.ErrClosed) },
+		Procs:    e.procs,
+		OnEvent:  ec.onEvent,
+		Rules:    ec.rules,
+		Publish:  ec.publish,
+		Coalesce: cfg.Coalesce,
+		Hostname: cfg.Hostname,
+		Drops:    func() uint64 { return capt.Stats().Lost },
+	}
+	if cfg.Coalesce == 0 {
+		pcfg.Coalesce = -1
+	}
+	if e.enr != nil {
+		pcfg.Enricher = e.enr
+		pcfg.Containers = containers
+	}
+	if e.pipe, err = pipeline.New(pcfg); err != nil {
+		e.close()
+		return nil, err
+	}
+	internalAlert = e.pipe.Internal
+	return e, nil
+}
+
+// stopCapture ends the event path: the pipeline's Run returns once the
+// events already read are processed.
+func (e *engine) stopCapture() {
+	if e.capt != nil {
+		e.capt.Close()
+	}
+}
+
+func (e *engine) close() {
+	e.stopCapture()
+	if e.enr != nil {
+		e.enr.Close()
+	}
+}
+
+func typeNames(ts []event.Type) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.String()
+	}
+	return out
+}

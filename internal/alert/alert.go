@@ -1,0 +1,393 @@
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Sources written to the "source" key.
+const (
+	SourceSyscall  = "syscall"
+	SourceInternal = "internal"
+)
+
+// Errors.
+var (
+	ErrPriority = errors.New("alert: unknown priority")
+	ErrDecode   = errors.New("alert: malformed alert JSON")
+	ErrSubject  = errors.New("alert: invalid subject template")
+)
+
+// Alert is one rule match (or one internal notice) as delivered to outputs.
+type Alert struct {
+	Time     time.Time
+	Rule     string
+	Priority Priority
+	Source   string
+	// Output is the rendered rule output without the "<time>: <Priority> "
+	// prefix that the JSON "output" key carries.
+	Output string
+	// OutputFields holds one typed value per %field of the rule output
+	// (nil for <NA>). evt.time is added on encoding when absent.
+	OutputFields map[string]any
+	Hostname     string
+	Tags         []string
+	UUID         string
+}
+
+var hostname = sync.OnceValue(func() string {
+	if h := os.Getenv("TRIPLINE_HOSTNAME"); h != "" {
+		return h
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+})
+
+// Hostname is the host name stamped on alerts: $TRIPLINE_HOSTNAME, else
+// the kernel's host name (like Falco's FALCO_HOSTNAME / gethostname).
+func Hostname() string { return hostname() }
+
+// NewUUID returns a fresh time-ordered (v7) UUID string.
+func NewUUID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// New returns a syscall-source alert with a fresh UUID and this host's name.
+func New(t time.Time, rule string, p Priority, output string, fields map[string]any, tags []string) *Alert {
+	return &Alert{
+		Time: t.UTC(), Rule: rule, Priority: p, Source: SourceSyscall,
+		Output: output, OutputFields: fields, Hostname: Hostname(),
+		Tags: tags, UUID: NewUUID(),
+	}
+}
+
+// Internal returns a source=internal alert stamped now, for Tripline's own
+// notices (lost kernel events, enrichment outages, spool pressure), in the
+// spirit of Falco's "Falco internal: syscall event drop".
+func Internal(rule string, p Priority, output string, fields map[string]any) *Alert {
+	return &Alert{
+		Time: time.Now().UTC(), Rule: rule, Priority: p, Source: SourceInternal,
+		Output: output, OutputFields: fields, Hostname: Hostname(), UUID: NewUUID(),
+	}
+}
+
+// Internal rule names used by Tripline itself.
+const (
+	RuleEventDrop  = "Tripline internal: syscall event drop"
+	RuleEnrichment = "Tripline internal: enrichment unavailable"
+	RuleSpoolDrop  = "Tripline internal: alert spool overflow"
+)
+
+// appendClock writes Falco's %evt.time form, HH:MM:SS.nnnnnnnnn, in UTC.
+func appendClock(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	h, m, s := t.Clock()
+	dst = append2(dst, h)
+	dst = append(dst, ':')
+	dst = append2(dst, m)
+	dst = append(dst, ':')
+	dst = append2(dst, s)
+	dst = append(dst, '.')
+	ns := t.Nanosecond()
+	var b [9]byte
+	for i := 8; i >= 0; i-- {
+		b[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	return append(dst, b[:]...)
+}
+
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+
+// AppendOutputLine appends the Falco text line "<time>: <Priority> <output>".
+func (a *Alert) AppendOutputLine(dst []byte) []byte {
+	dst = appendClock(dst, a.Time)
+	dst = append(dst, ": "...)
+	dst = append(dst, a.Priority.String()...)
+	dst = append(dst, ' ')
+	return append(dst, a.Output...)
+}
+
+// AppendJSON appends the alert as one Falco-compatible JSON object.
+func (a *Alert) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"hostname":`...)
+	dst = appendString(dst, a.Hostname)
+	dst = append(dst, `,"output":"`...)
+	// The prefix is plain ASCII; only the rendered part needs escaping.
+	dst = appendClock(dst, a.Time)
+	dst = append(dst, ": "...)
+	dst = append(dst, a.Priority.String()...)
+	dst = append(dst, ' ')
+	dst = appendStringBody(dst, a.Output)
+	dst = append(dst, `","output_fields":`...)
+	dst = a.appendFields(dst)
+	dst = append(dst, `,"priority":`...)
+	dst = appendString(dst, a.Priority.String())
+	dst = append(dst, `,"rule":`...)
+	dst = appendString(dst, a.Rule)
+	dst = append(dst, `,"source":`...)
+	src := a.Source
+	if src == "" {
+		src = SourceSyscall
+	}
+	dst = appendString(dst, src)
+	if src != SourceInternal {
+		dst = append(dst, `,"tags":[`...)
+		for i, t := range a.Tags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, t)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"time":"`...)
+	dst = a.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000000Z")
+	dst = append(dst, `","uuid":`...)
+	dst = appendString(dst, a.UUID)
+	return append(dst, '}')
+}
+
+const evtTime = "evt.time"
+
+func (a *Alert) appendFields(dst []byte) []byte {
+	var stack [48]string
+	keys := stack[:0]
+	addTime := a.Source != SourceInternal
+	for k := range a.OutputFields {
+		if k == evtTime {
+			addTime = false
+		}
+		keys = append(keys, k)
+	}
+	if addTime {
+		keys = append(keys, evtTime)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if v, ok := a.OutputFields[k]; ok {
+			dst = appendValue(dst, v)
+		} else {
+			dst = strconv.AppendInt(dst, a.Time.UnixNano(), 10)
+		}
+	}
+	return append(dst, '}')
+}
+
+func appendValue(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case string:
+		return appendString(dst, x)
+	case bool:
+		return strconv.AppendBool(dst, x)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case uint:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case float32:
+		return appendFloat(dst, float64(x), 32)
+	case float64:
+		return appendFloat(dst, x, 64)
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(x), 64); err == nil {
+			return append(dst, x...)
+		}
+		return appendString(dst, string(x))
+	case []string:
+		dst = append(dst, '[')
+		for i, s := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']')
+	case time.Time:
+		return appendString(dst, x.UTC().Format(time.RFC3339Nano))
+	case fmt.Stringer:
+		return appendString(dst, x.String())
+	case error:
+		return appendString(dst, x.Error())
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return appendString(dst, fmt.Sprint(v))
+	}
+	return append(dst, b...)
+}
+
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendStringBody JSON-escapes s: quotes, backslashes and control
+// characters; invalid UTF-8 becomes U+FFFD as in Falco.
+func appendStringBody(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// wire mirrors the JSON schema for decoding.
+type wire struct {
+	Hostname     string                     `json:"hostname"`
+	Output       string                     `json:"output"`
+	OutputFields map[string]json.RawMessage `json:"output_fields"`
+	Priority     string                     `json:"priority"`
+	Rule         string                     `json:"rule"`
+	Source       string                     `json:"source"`
+	Tags         []string                   `json:"tags"`
+	Time         string                     `json:"time"`
+	UUID         string                     `json:"uuid"`
+}
+
+// Parse decodes one alert written by AppendJSON (or by Falco with
+// json_output: true). Numeric output fields come back as int64 when they
+// are integers that fit, else float64; the "<time>: <Priority> " prefix is
+// stripped from Output.
+func Parse(data []byte) (*Alert, error) {
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	p, err := ParsePriority(w.Priority)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.Time)
+	if err != nil {
+		return nil, fmt.Errorf("%w: time: %v", ErrDecode, err)
+	}
+	a := &Alert{
+		Time: t.UTC(), Rule: w.Rule, Priority: p, Source: w.Source, Hostname: w.Hostname,
+		Tags: w.Tags, UUID: w.UUID, Output: stripPrefix(w.Output, p),
+	}
+	if w.OutputFields != nil {
+		a.OutputFields = make(map[string]any, len(w.OutputFields))
+		for k, raw := range w.OutputFields {
+			a.OutputFields[k] = decodeValue(raw)
+		}
+	}
+	return a, nil
+}
+
+func decodeValue(raw json.RawMessage) any {
+	if len(raw) > 0 && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(string(raw), 10, 64); err == nil {
+			return u
+		}
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+			return f
+		}
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil
+	}
+	return v
+}
+
+// stripPrefix removes "<anything>: <Priority> " from a Falco output line.
+func stripPrefix(out string, p Priority) string {
+	marker := ": " + p.String() + " "
+	if i := strings.Index(out, marker); i >= 0 && i <= 40 {
+		return out[i+len(marker):]
+	}
+	return out
+}

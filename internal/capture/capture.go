@@ -1,0 +1,67 @@
+package capture
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// Errors.
+var (
+	ErrClosed      = errors.New("capture: closed")
+	ErrUnsupported = errors.New("capture: unsupported platform (needs linux on amd64 or arm64)")
+	ErrNoBTF       = errors.New("capture: kernel BTF not found (/sys/kernel/btf/vmlinux; needs CONFIG_DEBUG_INFO_BTF)")
+	ErrPrivilege   = errors.New("capture: not permitted (needs root, or CAP_BPF with CAP_PERFMON)")
+)
+
+// Defaults and limits of Config.
+const (
+	DefaultArgvMax       = 4096
+	MaxArgvMax           = 8191
+	DefaultRingSize      = 8 << 20
+	DefaultFlushInterval = 5 * time.Millisecond
+)
+
+// Config configures a Capture. The zero value captures everything.
+type Config struct {
+	// Types are the event types to capture; nil means Capturable().
+	// Types this build cannot capture are an error.
+	Types []event.Type
+	// ArgvMax is the number of argv bytes captured on exec (the arguments
+	// NUL-separated); longer argv are cut and flagged FlagArgvTruncated.
+	// Default DefaultArgvMax, at most MaxArgvMax.
+	ArgvMax int
+	// RingSize is the ring buffer size in bytes, a power of two and a
+	// multiple of the page size. Default DefaultRingSize (8 MiB).
+	RingSize int
+	// PID, when non-zero, keeps only events of this thread group and of the
+	// processes it (transitively) forks after New. Filtered in the kernel.
+	PID uint32
+	// Comm, when set, keeps only events of tasks whose comm is exactly this
+	// (at most 15 bytes). Filtered in the kernel.
+	Comm string
+	// IncludeSelf keeps events of the calling process, which are dropped by
+	// default so the sensor does not observe itself.
+	IncludeSelf bool
+	// FlushInterval bounds how long a queued record waits for the reader
+	// when traffic is too low to wake it. Default DefaultFlushInterval.
+	FlushInterval time.Duration
+	// WakeupBytes wakes the reader as soon as this much data is queued.
+	// Default RingSize/16.
+	WakeupBytes int
+}
+
+// Stats are capture counters since New.
+type Stats struct {
+	Seen      uint64 // records that passed the in-kernel filters
+	Delivered uint64 // records written to the ring
+	Lost      uint64 // records dropped because the ring was full
+	Truncated uint64 // delivered records with a truncated argv, path or cgroup
+	NoEnter   uint64 // syscall exits with no saved entry state (not emitted)
+	Malformed uint64 // records that failed validation in userspace
+	Decoded   uint64 // records decoded and returned by Read
+
+	SeenByType [event.NumTypes]uint64
+	LostByType [event.NumTypes]uint64
+}

@@ -1,0 +1,355 @@
+//go:build linux && (amd64 || arm64)
+
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+type sysnum struct {
+	nr  uint32
+	typ event.Type
+}
+
+// Record flags of struct tl_config.
+const (
+	cfgPID  = 1 << 0
+	cfgComm = 1 << 1
+)
+
+// Capture is a loaded and attached set of BPF programs and the reader of
+// their ring buffer. Read/Run must be called from one goroutine at a time;
+// SetTypes, Stats and Close may be called from any goroutine.
+type Capture struct {
+	objs  triplineObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+	rec   ringbuf.Record
+	dec   decoder
+	flush time.Duration
+
+	mu  sync.Mutex // guards cfg and map reprogramming
+	cfg triplineTlConfig
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	malformed atomic.Uint64
+	decoded   atomic.Uint64
+}
+
+// Capturable returns the event types this build can capture on this
+// architecture, in Type order.
+func Capturable() []event.Type {
+	var out []event.Type
+	for t := event.TypeUnknown + 1; t < event.NumTypes; t++ {
+		if capturable(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func capturable(t event.Type) bool {
+	if t == event.TypeProcexit {
+		return true
+	}
+	for _, s := range syscallTypes {
+		if s.typ == t {
+			return true
+		}
+	}
+	return false
+}
+
+// New loads the BPF programs, configures them from cfg and attaches them.
+func New(cfg Config) (*Capture, error) {
+	if cfg.ArgvMax == 0 {
+		cfg.ArgvMax = DefaultArgvMax
+	}
+	if cfg.ArgvMax < 0 || cfg.ArgvMax > MaxArgvMax {
+		return nil, fmt.Errorf("capture: ArgvMax %d out of range [1,%d]", cfg.ArgvMax, MaxArgvMax)
+	}
+	if cfg.RingSize == 0 {
+		cfg.RingSize = DefaultRingSize
+	}
+	if cfg.RingSize < os.Getpagesize() || cfg.RingSize&(cfg.RingSize-1) != 0 {
+		return nil, fmt.Errorf("capture: RingSize %d is not a power of two of at least a page", cfg.RingSize)
+	}
+	if len(cfg.Comm) > 15 {
+		return nil, fmt.Errorf("capture: Comm %q longer than 15 bytes", cfg.Comm)
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.WakeupBytes <= 0 {
+		cfg.WakeupBytes = cfg.RingSize / 16
+	}
+	mask, err := typeMask(cfg.Types)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, ErrNoBTF
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	_ = rlimit.RemoveMemlock()
+
+	spec, err := loadTripline()
+	if err != nil {
+		return nil, fmt.Errorf("capture: reading embedded BPF objects: %w", err)
+	}
+	spec.Maps[triplineMapEvents].MaxEntries = uint32(cfg.RingSize)
+
+	c := &Capture{flush: cfg.FlushInterval}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("%w: loading BPF objects: %v", ErrPrivilege, err)
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("capture: BPF verifier rejected the programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("capture: loading BPF objects: %w", err)
+	}
+
+	c.cfg = triplineTlConfig{
+		ArgvMax:     uint32(cfg.ArgvMax),
+		WakeupBytes: uint64(cfg.WakeupBytes),
+		TypeMask:    mask,
+	}
+	if cfg.PID != 0 {
+		c.cfg.Flags |= cfgPID
+		c.cfg.Pid = cfg.PID
+	}
+	if cfg.Comm != "" {
+		c.cfg.Flags |= cfgComm
+		for i := range len(cfg.Comm) {
+			c.cfg.Comm[i] = int8(cfg.Comm[i])
+		}
+	}
+	if !cfg.IncludeSelf {
+		c.cfg.SelfTgid = uint32(os.Getpid())
+	}
+	if err := c.program(); err != nil {
+		c.objs.Close()
+		return nil, err
+	}
+
+	c.dec.bootOffset = bootOffset()
+	c.rd, err = ringbuf.NewReader(c.objs.Events)
+	if err != nil {
+		c.objs.Close()
+		return nil, fmt.Errorf("capture: opening ring buffer: %w", err)
+	}
+
+	// Attach the lifecycle hooks first so no process escapes the pid filter
+	// between its fork and its first syscall.
+	progs := []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"sched_process_fork", c.objs.TlSchedFork},
+		{"sched_process_exit", c.objs.TlSchedExit},
+		{"sched_process_exec", c.objs.TlSchedExec},
+		{"sys_enter", c.objs.TlSysEnter},
+		{"sys_exit", c.objs.TlSysExit},
+	}
+	for _, p := range progs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
+		if err != nil {
+			c.Close()
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+				return nil, fmt.Errorf("%w: attaching tp_btf/%s: %v", ErrPrivilege, p.name, err)
+			}
+			return nil, fmt.Errorf("capture: attaching tp_btf/%s: %w", p.name, err)
+		}
+		c.links = append(c.links, l)
+	}
+	return c, nil
+}
+
+// typeMask validates types and returns the bit set of enabled types.
+func typeMask(types []event.Type) (uint64, error) {
+	if types == nil {
+		types = Capturable()
+	}
+	var mask uint64
+	for _, t := range types {
+		if !capturable(t) {
+			return 0, fmt.Errorf("capture: event type %q cannot be captured on this system", t)
+		}
+		mask |= 1 << t
+	}
+	return mask, nil
+}
+
+// program writes the config and the syscall table. Callers hold c.mu or own c.
+func (c *Capture) program() error {
+	for _, s := range syscallTypes {
+		var v uint8
+		if c.cfg.TypeMask&(1<<s.typ) != 0 {
+			v = uint8(s.typ)
+		}
+		// Fork-family numbers stay mapped even when disabled so the pid
+		// filter can follow children; type_mask decides emission.
+		if s.typ.Class() == event.ClassFork {
+			v = uint8(s.typ)
+		}
+		if err := c.objs.Syscalls.Update(s.nr, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("capture: programming syscall table: %w", err)
+		}
+	}
+	if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("capture: writing config: %w", err)
+	}
+	return nil
+}
+
+// SetTypes reprograms the in-kernel type filter (nil = all capturable).
+func (c *Capture) SetTypes(types []event.Type) error {
+	mask, err := typeMask(types)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	c.cfg.TypeMask = mask
+	return c.program()
+}
+
+// Read blocks until the next event is decoded into ev. Strings and slices in
+// ev are valid until the next Read. It returns ErrClosed after Close.
+func (c *Capture) Read(ev *event.Event) error {
+	return c.read(nil, ev)
+}
+
+func (c *Capture) read(ctx context.Context, ev *event.Event) error {
+	for {
+		if c.closed.Load() {
+			return ErrClosed
+		}
+		if ctx != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Producers rarely wake us (BPF_RB_NO_WAKEUP below the threshold):
+		// the deadline bounds the latency of a quiet ring.
+		c.rd.SetDeadline(time.Now().Add(c.flush))
+		if err := c.rd.ReadInto(&c.rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if errors.Is(err, os.ErrClosed) || c.closed.Load() {
+				return ErrClosed
+			}
+			return fmt.Errorf("capture: reading ring buffer: %w", err)
+		}
+		if err := c.dec.decode(c.rec.RawSample, ev); err != nil {
+			c.malformed.Add(1)
+			continue
+		}
+		c.decoded.Add(1)
+		return nil
+	}
+}
+
+// Run calls fn for every event until ctx is cancelled (returning nil) or the
+// capture is closed (returning ErrClosed). fn borrows the event.
+func (c *Capture) Run(ctx context.Context, fn func(*event.Event)) error {
+	var ev event.Event
+	for {
+		err := c.read(ctx, &ev)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		fn(&ev)
+	}
+}
+
+// Stats sums the per-CPU kernel counters and the userspace ones.
+func (c *Capture) Stats() Stats {
+	s := Stats{Malformed: c.malformed.Load(), Decoded: c.decoded.Load()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return s
+	}
+	var per []triplineTlStats
+	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
+		return s
+	}
+	for i := range per {
+		p := &per[i]
+		s.Seen += p.Seen
+		s.Delivered += p.Delivered
+		s.Lost += p.Lost
+		s.Truncated += p.Truncated
+		s.NoEnter += p.NoEnter
+		for t := range event.NumTypes {
+			s.SeenByType[t] += p.SeenType[t]
+			s.LostByType[t] += p.LostType[t]
+		}
+	}
+	return s
+}
+
+// Close detaches and unloads everything. It is idempotent; a blocked Read
+// returns ErrClosed.
+func (c *Capture) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed.Store(true)
+		c.mu.Unlock()
+		for _, l := range c.links {
+			if e := l.Close(); e != nil && err == nil {
+				err = e
+			}
+		}
+		if c.rd != nil {
+			if e := c.rd.Close(); e != nil && err == nil {
+				err = e
+			}
+		}
+		if e := c.objs.Close(); e != nil && err == nil {
+			err = e
+		}
+	})
+	return err
+}
+
+// bootOffset returns CLOCK_REALTIME - CLOCK_BOOTTIME in ns, sampled with the
+// tightest bracketing of a few tries.
+func bootOffset() int64 {
+	best, off := int64(-1), int64(0)
+	for range 5 {
+		var ts unix.Timespec
+		r1 := time.Now().UnixNano()
+		_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+		r2 := time.Now().UnixNano()
+		if d := r2 - r1; best < 0 || d < best {
+			best = d
+			off = r1 + d/2 - ts.Nano()
+		}
+	}
+	return off
+}

@@ -1,0 +1,653 @@
+//go:build linux && (amd64 || arm64)
+
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/testenv"
+)
+
+// The test binary doubles as the helper process that makes the syscalls
+// under test: TRIPLINE_HELPER selects the scenario, TRIPLINE_ARG its input.
+func TestMain(m *testing.M) {
+	if s := os.Getenv("TRIPLINE_HELPER"); s != "" {
+		if err := runHelper(s, os.Getenv("TRIPLINE_ARG")); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runHelper(scenario, arg string) error {
+	switch scenario {
+	case "relopen": // chdir then open a relative path
+		if err := os.Chdir(arg); err != nil {
+			return err
+		}
+		return openClose("target.txt")
+	case "dirfd": // openat relative to a directory fd
+		d, err := unix.Open(arg, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Openat(d, "target.txt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+		return nil
+	case "open": // open the path as given (symlink, "..", missing file)
+		_ = openClose(arg)
+		return nil
+	case "relmissing": // failed relative open
+		if err := os.Chdir(arg); err != nil {
+			return err
+		}
+		_ = openClose("sub/../missing.txt")
+		return nil
+	case "burst":
+		n, _ := strconv.Atoi(arg)
+		for range n {
+			fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0)
+			if err != nil {
+				return err
+			}
+			unix.Close(fd)
+		}
+		return nil
+	case "connect":
+		// arg: network,address
+		network, addr, _ := strings.Cut(arg, ",")
+		return blockingConnect(network, addr)
+	case "memfd":
+		return execMemfd()
+	}
+	return fmt.Errorf("unknown scenario %q", scenario)
+}
+
+// blockingConnect connects with a blocking socket, so connect(2) returns
+// the final result (Go's net package would get EINPROGRESS).
+func blockingConnect(network, addr string) error {
+	var domain, typ int
+	var sa unix.Sockaddr
+	switch network {
+	case "unix":
+		domain, typ, sa = unix.AF_UNIX, unix.SOCK_STREAM, &unix.SockaddrUnix{Name: addr}
+	default:
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return err
+		}
+		typ = unix.SOCK_STREAM
+		if strings.HasPrefix(network, "udp") {
+			typ = unix.SOCK_DGRAM
+		}
+		if ap.Addr().Is4() {
+			domain, sa = unix.AF_INET, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
+		} else {
+			domain, sa = unix.AF_INET6, &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
+		}
+	}
+	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_ = unix.Connect(fd, sa) // the result is what the test checks in the event
+	return nil
+}
+
+func openClose(p string) error {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// execMemfd copies /bin/true into a memfd and runs it with execveat(AT_EMPTY_PATH).
+func execMemfd() error {
+	fd, err := unix.MemfdCreate("tripline-test", 0)
+	if err != nil {
+		return err
+	}
+	src, err := os.Open("/bin/true")
+	if err != nil {
+		return err
+	}
+	dst := os.NewFile(uintptr(fd), "memfd")
+	if _, err := io.Copy(dst, src); err != nil {
+		return err
+	}
+	arg0, err := unix.BytePtrFromString("true-from-memfd")
+	if err != nil {
+		return err
+	}
+	argv := []*byte{arg0, nil}
+	envv := []*byte{nil}
+	empty, _ := unix.BytePtrFromString("")
+	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
+	return errno
+}
+
+// collector runs a Capture and keeps clones of every event.
+type collector struct {
+	c      *Capture
+	mu     sync.Mutex
+	evs    []*event.Event
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startCapture(t *testing.T, cfg Config) *collector {
+	t.Helper()
+	testenv.RequireRoot(t)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	col := &collector{c: c, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		col.done <- c.Run(ctx, func(ev *event.Event) {
+			cl := ev.Clone()
+			col.mu.Lock()
+			col.evs = append(col.evs, cl)
+			col.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-col.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return col
+}
+
+func (col *collector) find(pred func(*event.Event) bool) *event.Event {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, e := range col.evs {
+		if pred(e) {
+			return e
+		}
+	}
+	return nil
+}
+
+func (col *collector) wait(t *testing.T, what string, pred func(*event.Event) bool) *event.Event {
+	t.Helper()
+	var got *event.Event
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		got = col.find(pred)
+		return got != nil
+	}, "no event: %s", what)
+	return got
+}
+
+// helper runs the test binary as a helper process and returns its pid.
+func helper(t *testing.T, scenario, arg string) uint32 {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TRIPLINE_HELPER="+scenario, "TRIPLINE_ARG="+arg)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper %s: %v\n%s", scenario, err, out)
+	}
+	return uint32(cmd.ProcessState.Pid())
+}
+
+func realDir(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func writeFile(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openOf(pid uint32, path string) func(*event.Event) bool {
+	return func(e *event.Event) bool {
+		return e.Class() == event.ClassOpen && e.Proc.PID == pid && e.Open.Path == path
+	}
+}
+
+func TestCapture(t *testing.T) {
+	testenv.RequireRoot(t)
+	col := startCapture(t, Config{PID: uint32(os.Getpid())})
+	dir := realDir(t)
+	target := filepath.Join(dir, "target.txt")
+	writeFile(t, target, "x", 0o644)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target.txt", filepath.Join(dir, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("relative open after chdir", func(t *testing.T) {
+		pid := helper(t, "relopen", dir)
+		e := col.wait(t, "open of "+target, openOf(pid, target))
+		if e.Open.RawPath != "target.txt" || e.Res < 0 || e.Open.DirFD != atFDCWD {
+			t.Errorf("raw=%q res=%d dirfd=%d", e.Open.RawPath, e.Res, e.Open.DirFD)
+		}
+		if e.Open.Ino == 0 || e.Open.Flags&unix.O_CLOEXEC == 0 {
+			t.Errorf("ino=%d flags=%#x", e.Open.Ino, e.Open.Flags)
+		}
+		checkIdentity(t, e, pid)
+	})
+	t.Run("openat with dirfd", func(t *testing.T) {
+		pid := helper(t, "dirfd", dir)
+		e := col.wait(t, "openat via dirfd", openOf(pid, target))
+		if e.Type != event.TypeOpenat || e.Open.DirFD < 0 || e.Open.RawPath != "target.txt" {
+			t.Errorf("type=%v dirfd=%d raw=%q", e.Type, e.Open.DirFD, e.Open.RawPath)
+		}
+	})
+	t.Run("open through symlink", func(t *testing.T) {
+		link := filepath.Join(dir, "link.txt")
+		pid := helper(t, "open", link)
+		e := col.wait(t, "open via symlink", openOf(pid, target))
+		if e.Open.RawPath != link {
+			t.Errorf("raw=%q", e.Open.RawPath)
+		}
+	})
+	t.Run("open through dotdot", func(t *testing.T) {
+		raw := dir + "/sub/../target.txt"
+		pid := helper(t, "open", raw)
+		e := col.wait(t, "open via ..", openOf(pid, target))
+		if e.Open.RawPath != raw {
+			t.Errorf("raw=%q", e.Open.RawPath)
+		}
+	})
+	t.Run("failed open", func(t *testing.T) {
+		missing := filepath.Join(dir, "missing.txt")
+		pid := helper(t, "open", missing)
+		e := col.wait(t, "failed open", openOf(pid, missing))
+		if e.Res != -int64(unix.ENOENT) || !e.Failed() {
+			t.Errorf("res=%d", e.Res)
+		}
+		pid = helper(t, "relmissing", dir)
+		e = col.wait(t, "failed relative open", openOf(pid, missing))
+		if e.Res != -int64(unix.ENOENT) || e.Open.RawPath != "sub/../missing.txt" {
+			t.Errorf("res=%d raw=%q", e.Res, e.Open.RawPath)
+		}
+	})
+
+	t.Run("exec script via shebang", func(t *testing.T) {
+		script := filepath.Join(dir, "script.sh")
+		writeFile(t, script, "#!/bin/sh\nexit 0\n", 0o755)
+		cmd := exec.Command(script, "arg1")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := uint32(cmd.ProcessState.Pid())
+		sh, _ := filepath.EvalSymlinks("/bin/sh")
+		e := col.wait(t, "exec of script", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == pid && e.Res == 0
+		})
+		if e.Proc.ExePath != sh || e.Open.RawPath != script {
+			t.Errorf("exepath=%q (want %q) filename=%q", e.Proc.ExePath, sh, e.Open.RawPath)
+		}
+		if len(e.Proc.Argv) != 3 || e.Proc.Argv[1] != script || e.Proc.Argv[2] != "arg1" {
+			t.Errorf("argv=%q", e.Proc.Argv)
+		}
+		wd, _ := os.Getwd()
+		if e.Proc.Cwd != wd || e.Proc.CgroupPath == "" || e.Proc.StartTime == 0 {
+			t.Errorf("cwd=%q (want %q) cgroup=%q start=%d", e.Proc.Cwd, wd, e.Proc.CgroupPath, e.Proc.StartTime)
+		}
+		checkIdentity(t, e, pid)
+	})
+	t.Run("exec through symlink", func(t *testing.T) {
+		link := filepath.Join(dir, "true-link")
+		if err := os.Symlink("/bin/true", link); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(link)
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := uint32(cmd.ProcessState.Pid())
+		real, _ := filepath.EvalSymlinks("/bin/true")
+		e := col.wait(t, "exec via symlink", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == pid && e.Res == 0
+		})
+		if e.Proc.ExePath != real || e.Proc.ExeFromMemfd || e.Proc.Comm != "true-link" {
+			t.Errorf("exepath=%q want %q memfd=%v comm=%q", e.Proc.ExePath, real, e.Proc.ExeFromMemfd, e.Proc.Comm)
+		}
+	})
+	t.Run("failed exec", func(t *testing.T) {
+		missing := filepath.Join(dir, "no-such-binary")
+		cmd := exec.Command(missing)
+		if err := cmd.Run(); err == nil {
+			t.Fatal("exec of a missing file succeeded")
+		}
+		e := col.wait(t, "failed exec", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Open.RawPath == missing
+		})
+		if e.Res != -int64(unix.ENOENT) || e.Type != event.TypeExecve || e.Proc.ExePath == "" {
+			t.Errorf("res=%d type=%v exepath=%q", e.Res, e.Type, e.Proc.ExePath)
+		}
+	})
+	t.Run("execveat memfd", func(t *testing.T) {
+		pid := helper(t, "memfd", "")
+		e := col.wait(t, "execveat of memfd", func(e *event.Event) bool {
+			return e.Type == event.TypeExecveat && e.Proc.PID == pid && e.Res == 0
+		})
+		if !e.Proc.ExeFromMemfd || len(e.Proc.Argv) != 1 || e.Proc.Argv[0] != "true-from-memfd" {
+			t.Errorf("memfd=%v argv=%q exepath=%q", e.Proc.ExeFromMemfd, e.Proc.Argv, e.Proc.ExePath)
+		}
+	})
+	t.Run("argv truncated", func(t *testing.T) {
+		args := make([]string, 50)
+		for i := range args {
+			args[i] = strings.Repeat(string(rune('a'+i%26)), 200)
+		}
+		cmd := exec.Command("/bin/true", args...)
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := uint32(cmd.ProcessState.Pid())
+		e := col.wait(t, "exec with long argv", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == pid
+		})
+		if e.Flags&event.FlagArgvTruncated == 0 {
+			t.Errorf("flags=%v: not truncated", e.Flags)
+		}
+		if n := len(strings.Join(e.Proc.Argv, "\x00")); n > DefaultArgvMax || n < DefaultArgvMax-1 {
+			t.Errorf("captured %d argv bytes, cap %d", n, DefaultArgvMax)
+		}
+		if e.Proc.Argv[0] != "/bin/true" || e.Proc.Argv[1] != args[0] {
+			t.Errorf("argv[:2]=%q", e.Proc.Argv[:2])
+		}
+	})
+
+	t.Run("fork and exit", func(t *testing.T) {
+		cmd := exec.Command("/bin/sh", "-c", "/bin/true; exit 7")
+		_ = cmd.Run()
+		pid := uint32(cmd.ProcessState.Pid())
+		f := col.wait(t, "fork by sh", func(e *event.Event) bool {
+			return e.Class() == event.ClassFork && e.Proc.PID == pid && !e.Fork.IsThread
+		})
+		child := f.Fork.ChildPID
+		if child == 0 || f.Res != int64(f.Fork.ChildTID) || f.Proc.CgroupPath == "" {
+			t.Errorf("fork=%+v res=%d cgroup=%q", f.Fork, f.Res, f.Proc.CgroupPath)
+		}
+		col.wait(t, "exec by the child", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == child && e.Proc.PPID == pid
+		})
+		ce := col.wait(t, "exit of the child", func(e *event.Event) bool {
+			return e.Type == event.TypeProcexit && e.Proc.PID == child
+		})
+		if ce.Exit.Code != 0 || ce.Exit.Thread {
+			t.Errorf("child exit=%+v", ce.Exit)
+		}
+		pe := col.wait(t, "exit of sh", func(e *event.Event) bool {
+			return e.Type == event.TypeProcexit && e.Proc.PID == pid && !e.Exit.Thread
+		})
+		if pe.Exit.Code != 7 || pe.Exit.Signal != 0 {
+			t.Errorf("sh exit=%+v", pe.Exit)
+		}
+	})
+	t.Run("killed by signal", func(t *testing.T) {
+		cmd := exec.Command("/bin/sh", "-c", "kill -9 $$")
+		_ = cmd.Run()
+		pid := uint32(cmd.ProcessState.Pid())
+		e := col.wait(t, "exit by SIGKILL", func(e *event.Event) bool {
+			return e.Type == event.TypeProcexit && e.Proc.PID == pid
+		})
+		if e.Exit.Signal != int32(unix.SIGKILL) {
+			t.Errorf("exit=%+v", e.Exit)
+		}
+	})
+
+	testConnect(t, col, dir)
+}
+
+func testConnect(t *testing.T, col *collector, dir string) {
+	accept := func(l net.Listener) {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	connectOf := func(pid uint32) func(*event.Event) bool {
+		return func(e *event.Event) bool { return e.Type == event.TypeConnect && e.Proc.PID == pid }
+	}
+	inet := func(t *testing.T, network, laddr string, ip string) {
+		l, err := net.Listen(network, laddr)
+		if err != nil {
+			t.Skipf("no %s loopback: %v", network, err)
+		}
+		defer l.Close()
+		accept(l)
+		port := l.Addr().(*net.TCPAddr).Port
+		pid := helper(t, "connect", network+","+l.Addr().String())
+		e := col.wait(t, "connect", connectOf(pid))
+		c := e.Connect
+		if e.Res != 0 || c.Proto != event.ProtoTCP || c.SockType != unix.SOCK_STREAM {
+			t.Errorf("res=%d proto=%d type=%d", e.Res, c.Proto, c.SockType)
+		}
+		if c.RemoteAddr.String() != ip || int(c.RemotePort) != port || c.LocalAddr.String() != ip || c.LocalPort == 0 {
+			t.Errorf("connect %+v", c)
+		}
+	}
+	t.Run("tcp4 connect", func(t *testing.T) {
+		inet(t, "tcp4", "127.0.0.1:0", "127.0.0.1")
+	})
+	t.Run("tcp6 connect", func(t *testing.T) {
+		inet(t, "tcp6", "[::1]:0", "::1")
+	})
+	t.Run("udp connect", func(t *testing.T) {
+		pid := helper(t, "connect", "udp4,127.0.0.1:9")
+		e := col.wait(t, "udp connect", connectOf(pid))
+		c := e.Connect
+		if e.Res != 0 || c.Proto != event.ProtoUDP || c.SockType != unix.SOCK_DGRAM || c.Family != event.AFInet ||
+			c.RemotePort != 9 || c.LocalPort == 0 {
+			t.Errorf("res=%d connect=%+v", e.Res, c)
+		}
+	})
+	t.Run("unix connect", func(t *testing.T) {
+		sock := filepath.Join(dir, "s.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accept(l)
+		pid := helper(t, "connect", "unix,"+sock)
+		e := col.wait(t, "unix connect", connectOf(pid))
+		if e.Res != 0 || e.Connect.Family != event.AFUnix || e.Connect.UnixPath != sock {
+			t.Errorf("res=%d connect=%+v", e.Res, e.Connect)
+		}
+	})
+	t.Run("refused connect", func(t *testing.T) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		pid := helper(t, "connect", "tcp4,"+addr)
+		e := col.wait(t, "refused connect", connectOf(pid))
+		if e.Res != -int64(unix.ECONNREFUSED) {
+			t.Errorf("res=%d, want -ECONNREFUSED", e.Res)
+		}
+	})
+}
+
+func checkIdentity(t *testing.T, e *event.Event, pid uint32) {
+	t.Helper()
+	p := e.Proc
+	if p.PID != pid || p.TID == 0 || p.PPID == 0 || p.VPID != pid || p.SID == 0 || p.PidNS == 0 || p.MntNS == 0 || p.CgroupID == 0 {
+		t.Errorf("identity %+v", p)
+	}
+	if p.UID != uint32(os.Getuid()) || p.GID != uint32(os.Getgid()) || p.EUID != uint32(os.Geteuid()) {
+		t.Errorf("creds uid=%d gid=%d euid=%d", p.UID, p.GID, p.EUID)
+	}
+	if p.CapEffective == 0 || p.CapPermitted == 0 {
+		t.Errorf("caps eff=%#x perm=%#x (root)", p.CapEffective, p.CapPermitted)
+	}
+	now := time.Now().UnixNano()
+	if d := now - e.Timestamp; d < 0 || d > int64(time.Minute) {
+		t.Errorf("timestamp %v is %v from now", e.Time(), time.Duration(d))
+	}
+	if e.Timestamp < p.StartTime || e.Timestamp-p.StartTime > int64(time.Minute) {
+		t.Errorf("start time %d vs event %d", p.StartTime, e.Timestamp)
+	}
+	if e.Proc.Comm == "" {
+		t.Error("no comm")
+	}
+}
+
+// TestBurst: 200k opens from a helper; the counters balance exactly and a
+// reader keeping up (ring large enough for its scheduling jitter) loses nothing.
+func TestBurst(t *testing.T) {
+	testenv.RequireRoot(t)
+	const n = 200000
+	c, err := New(Config{PID: uint32(os.Getpid()), RingSize: 128 << 20, Types: event.ClassOpen.Types()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	var hpid uint32
+	count := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(e *event.Event) {
+			if e.Open.Path == "/dev/null" {
+				mu.Lock()
+				if e.Proc.PID == hpid || hpid == 0 {
+					count++
+				}
+				mu.Unlock()
+			}
+		})
+	}()
+	pid := helper(t, "burst", strconv.Itoa(n))
+	mu.Lock()
+	hpid = pid
+	mu.Unlock()
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return count >= n
+	}, "received fewer than %d opens (stats %+v)", n, c.Stats())
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := c.Stats()
+	if s.Seen != s.Delivered+s.Lost {
+		t.Errorf("seen %d != delivered %d + lost %d", s.Seen, s.Delivered, s.Lost)
+	}
+	if s.Lost != 0 || s.Malformed != 0 {
+		t.Errorf("lost %d malformed %d", s.Lost, s.Malformed)
+	}
+	if count != n {
+		t.Errorf("got %d opens of /dev/null, want %d", count, n)
+	}
+}
+
+func TestSetTypesAndClose(t *testing.T) {
+	testenv.RequireRoot(t)
+	col := startCapture(t, Config{PID: uint32(os.Getpid()), Types: []event.Type{event.TypeProcexit}})
+	cmd := exec.Command("/bin/true")
+	_ = cmd.Run()
+	pid := uint32(cmd.ProcessState.Pid())
+	col.wait(t, "exit", func(e *event.Event) bool { return e.Type == event.TypeProcexit && e.Proc.PID == pid })
+	if e := col.find(func(e *event.Event) bool { return e.Proc.PID == pid && e.Type != event.TypeProcexit }); e != nil {
+		t.Errorf("type filter let through %v", e.Type)
+	}
+	if err := col.c.SetTypes(event.ClassExec.Types()); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("/bin/true")
+	_ = cmd.Run()
+	pid = uint32(cmd.ProcessState.Pid())
+	col.wait(t, "exec after SetTypes", func(e *event.Event) bool { return e.Class() == event.ClassExec && e.Proc.PID == pid })
+	if err := col.c.SetTypes([]event.Type{event.TypeContainer}); err == nil {
+		t.Error("SetTypes accepted a type the kernel cannot produce")
+	}
+
+	c, err := New(Config{PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var ev event.Event
+		errc <- c.Read(&ev)
+	}()
+	time.Sleep(20 * time.Millisecond) // let Read block; Close must wake it either way
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Read after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read did not return after Close")
+	}
+	var ev event.Event
+	if err := c.Read(&ev); !errors.Is(err, ErrClosed) {
+		t.Errorf("Read on closed: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{ArgvMax: MaxArgvMax + 1},
+		{RingSize: 3 << 20},
+		{Comm: "a-name-longer-than-15"},
+		{Types: []event.Type{event.TypeContainer}},
+	} {
+		if c, err := New(cfg); err == nil {
+			c.Close()
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}

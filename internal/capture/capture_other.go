@@ -1,0 +1,33 @@
+//go:build !linux || !(amd64 || arm64)
+
+package capture
+
+import (
+	"context"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// Capture is unavailable on this platform.
+type Capture struct{}
+
+// New returns ErrUnsupported on this platform.
+func New(cfg Config) (*Capture, error) { return nil, ErrUnsupported }
+
+// Read returns ErrUnsupported.
+func (c *Capture) Read(ev *event.Event) error { return ErrUnsupported }
+
+// Run returns ErrUnsupported.
+func (c *Capture) Run(ctx context.Context, fn func(*event.Event)) error { return ErrUnsupported }
+
+// SetTypes returns ErrUnsupported.
+func (c *Capture) SetTypes(types []event.Type) error { return ErrUnsupported }
+
+// Stats returns zero counters.
+func (c *Capture) Stats() Stats { return Stats{} }
+
+// Close does nothing.
+func (c *Capture) Close() error { return nil }
+
+// Capturable returns nil: nothing can be captured on this platform.
+func Capturable() []event.Type { return nil }

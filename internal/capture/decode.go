@@ -1,0 +1,354 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"unsafe"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// Record layout of struct tl_event (bpf/tripline.h). TestLayout checks these
+// offsets against the bpf2go-generated mirror of the C struct.
+const (
+	abiVersion = 1
+
+	offTs        = 0
+	offRes       = 8
+	offType      = 16
+	offAbi       = 17
+	offDataLen   = 18
+	offFlags     = 20
+	offCPU       = 24
+	offPid       = 28
+	offTid       = 32
+	offPpid      = 36
+	offVpid      = 40
+	offVtid      = 44
+	offSid       = 48
+	offUID       = 52
+	offGID       = 56
+	offEUID      = 60
+	offEGID      = 64
+	offLoginUID  = 68
+	offTTY       = 72
+	offCapEff    = 80
+	offCapPerm   = 88
+	offCapInh    = 96
+	offPidNS     = 104
+	offMntNS     = 112
+	offCgroupID  = 120
+	offStartTime = 128
+	offComm      = 136
+	offDirfd     = 152
+	offOflags    = 156
+	offMode      = 160
+	offDev       = 164
+	offIno       = 168
+	offResolve   = 176
+	offSockFd    = 184
+	offFamily    = 188
+	offSockType  = 190
+	offProto     = 192
+	offLport     = 194
+	offRport     = 196
+	offLaddr     = 200
+	offRaddr     = 216
+	offChildPid  = 232
+	offChildTid  = 236
+	offCloneFl   = 240
+	offExitCode  = 248
+	offStr       = 256
+	hdrSize      = 280
+
+	numStr   = 6
+	dataSize = 24576
+)
+
+// String slots (enum tl_str_idx).
+const (
+	strExe = iota
+	strCwd
+	strArgv
+	strCgroup
+	strPath
+	strRaw
+)
+
+// Record flags (TL_F_*). The low three bits equal event.Flag values.
+const (
+	recArgvTrunc   = 1 << 0
+	recPathTrunc   = 1 << 1
+	recCgroupTrunc = 1 << 2
+	recExeMemfd    = 1 << 8
+	recExeUpper    = 1 << 9
+	recPathIsBase  = 1 << 10
+	recThread      = 1 << 11
+	recRawTrunc    = 1 << 12
+)
+
+const atFDCWD = -100
+
+var errMalformed = errors.New("capture: malformed record")
+
+// decoder turns raw ring-buffer records into events without allocating:
+// strings alias the record (which the reader reuses) or the decoder's arena,
+// both valid until the next decode.
+type decoder struct {
+	bootOffset int64 // CLOCK_REALTIME - CLOCK_BOOTTIME, ns
+	arena      []byte
+	argv       []string
+}
+
+var le = binary.LittleEndian
+
+func u16(b []byte, off int) uint16 { return le.Uint16(b[off:]) }
+func u32(b []byte, off int) uint32 { return le.Uint32(b[off:]) }
+func u64(b []byte, off int) uint64 { return le.Uint64(b[off:]) }
+
+// str returns b as a string without copying.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// cstr returns b up to its first NUL as a string without copying.
+func cstr(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return str(b[:i])
+		}
+	}
+	return str(b)
+}
+
+// decode fills ev from rec. It validates every length and offset; on error ev
+// is left partially filled and must be ignored.
+func (d *decoder) decode(rec []byte, ev *event.Event) error {
+	if len(rec) < hdrSize || rec[offAbi] != abiVersion {
+		return errMalformed
+	}
+	typ := event.Type(rec[offType])
+	if typ == event.TypeUnknown || typ >= event.TypeContainer {
+		return errMalformed
+	}
+	dataLen := int(u16(rec, offDataLen))
+	if dataLen > dataSize || hdrSize+dataLen > len(rec) {
+		return errMalformed
+	}
+	data := rec[hdrSize : hdrSize+dataLen]
+	var strs [numStr][]byte
+	for i := range numStr {
+		o := int(u16(rec, offStr+4*i))
+		n := int(u16(rec, offStr+4*i+2))
+		if n == 0 {
+			continue
+		}
+		if o+n > len(data) {
+			return errMalformed
+		}
+		strs[i] = data[o : o+n]
+	}
+
+	d.arena = d.arena[:0]
+	*ev = event.Event{}
+	flags := u32(rec, offFlags)
+	ev.Type = typ
+	ev.Flags = event.Flag(flags & (recArgvTrunc | recPathTrunc | recCgroupTrunc))
+	if flags&recRawTrunc != 0 {
+		ev.Flags |= event.FlagPathTruncated
+	}
+	ev.CPU = u32(rec, offCPU)
+	ev.Timestamp = int64(u64(rec, offTs)) + d.bootOffset
+	ev.Res = int64(u64(rec, offRes))
+
+	p := &ev.Proc
+	p.PID = u32(rec, offPid)
+	p.TID = u32(rec, offTid)
+	p.PPID = u32(rec, offPpid)
+	p.VPID = u32(rec, offVpid)
+	p.VTID = u32(rec, offVtid)
+	p.SID = u32(rec, offSid)
+	p.UID = u32(rec, offUID)
+	p.GID = u32(rec, offGID)
+	p.EUID = u32(rec, offEUID)
+	p.EGID = u32(rec, offEGID)
+	p.LoginUID = u32(rec, offLoginUID)
+	p.TTY = u32(rec, offTTY)
+	p.CapEffective = u64(rec, offCapEff)
+	p.CapPermitted = u64(rec, offCapPerm)
+	p.CapInheritable = u64(rec, offCapInh)
+	p.PidNS = u64(rec, offPidNS)
+	p.MntNS = u64(rec, offMntNS)
+	p.CgroupID = u64(rec, offCgroupID)
+	if st := u64(rec, offStartTime); st != 0 {
+		p.StartTime = int64(st) + d.bootOffset
+	}
+	p.Comm = cstr(rec[offComm : offComm+16])
+	p.CgroupPath = str(strs[strCgroup])
+
+	switch typ.Class() {
+	case event.ClassExec:
+		p.ExePath = str(strs[strExe])
+		p.Cwd = str(strs[strCwd])
+		p.Argv = d.splitArgv(strs[strArgv])
+		p.ExeFromMemfd = flags&recExeMemfd != 0
+		p.ExeUpperLayer = flags&recExeUpper != 0
+		// The filename passed to exec (the attempted one when exec failed).
+		ev.Open.RawPath = str(strs[strRaw])
+		ev.Open.DirFD = atFDCWD
+	case event.ClassOpen:
+		o := &ev.Open
+		o.DirFD = int32(u32(rec, offDirfd))
+		o.Flags = u32(rec, offOflags)
+		o.Mode = u32(rec, offMode)
+		o.Resolve = u64(rec, offResolve)
+		o.Dev = u32(rec, offDev)
+		o.Ino = u64(rec, offIno)
+		o.RawPath = str(strs[strRaw])
+		switch {
+		case ev.Res >= 0 && len(strs[strPath]) > 0:
+			o.Path = str(strs[strPath])
+		case flags&recPathIsBase != 0 && len(strs[strPath]) > 0:
+			o.Path = d.joinClean(strs[strPath], strs[strRaw])
+		case len(strs[strRaw]) > 0 && strs[strRaw][0] == '/':
+			o.Path = d.joinClean(nil, strs[strRaw])
+		default:
+			o.Path = o.RawPath
+		}
+	case event.ClassConnect:
+		d.decodeConnect(rec, strs[strRaw], &ev.Connect)
+	case event.ClassFork:
+		f := &ev.Fork
+		f.ChildPID = u32(rec, offChildPid)
+		f.ChildTID = u32(rec, offChildTid)
+		f.CloneFlags = u64(rec, offCloneFl)
+		f.IsThread = flags&recThread != 0
+	case event.ClassExit:
+		status := int32(u32(rec, offExitCode))
+		ev.Exit.Code = (status >> 8) & 0xff
+		ev.Exit.Signal = status & 0x7f
+		ev.Exit.Thread = flags&recThread != 0
+	}
+	return nil
+}
+
+// splitArgv splits the NUL-separated argument area into the reused slice.
+func (d *decoder) splitArgv(b []byte) []string {
+	d.argv = d.argv[:0]
+	if len(b) == 0 {
+		return nil
+	}
+	if b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			d.argv = append(d.argv, str(b[start:i]))
+			start = i + 1
+		}
+	}
+	d.argv = append(d.argv, str(b[start:]))
+	return d.argv
+}
+
+func (d *decoder) decodeConnect(rec, sa []byte, c *event.Connect) {
+	c.FD = int32(u32(rec, offSockFd))
+	c.Family = u16(rec, offFamily)
+	c.SockType = u16(rec, offSockType)
+	if pr := u16(rec, offProto); pr == event.ProtoTCP || pr == event.ProtoUDP {
+		c.Proto = uint8(pr)
+	}
+	var saFam uint16
+	if len(sa) >= 2 {
+		saFam = le.Uint16(sa)
+	}
+	if c.Family == 0 {
+		c.Family = saFam
+	}
+	switch c.Family {
+	case event.AFInet:
+		c.LocalAddr = netip.AddrFrom4([4]byte(rec[offLaddr : offLaddr+4]))
+		c.LocalPort = u16(rec, offLport)
+		if saFam == event.AFInet && len(sa) >= 8 {
+			c.RemoteAddr = netip.AddrFrom4([4]byte(sa[4:8]))
+			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
+		} else {
+			c.RemoteAddr = netip.AddrFrom4([4]byte(rec[offRaddr : offRaddr+4]))
+			c.RemotePort = u16(rec, offRport)
+		}
+	case event.AFInet6:
+		c.LocalAddr = netip.AddrFrom16([16]byte(rec[offLaddr : offLaddr+16]))
+		c.LocalPort = u16(rec, offLport)
+		if saFam == event.AFInet6 && len(sa) >= 24 {
+			c.RemoteAddr = netip.AddrFrom16([16]byte(sa[8:24]))
+			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
+		} else {
+			c.RemoteAddr = netip.AddrFrom16([16]byte(rec[offRaddr : offRaddr+16]))
+			c.RemotePort = u16(rec, offRport)
+		}
+	case event.AFUnix:
+		if saFam != event.AFUnix || len(sa) <= 2 {
+			return
+		}
+		path := sa[2:]
+		if path[0] == 0 {
+			// Abstract socket: '@' then the name, which may hold NULs.
+			start := len(d.arena)
+			d.arena = append(d.arena, '@')
+			d.arena = append(d.arena, path[1:]...)
+			c.UnixPath = str(d.arena[start:])
+			return
+		}
+		c.UnixPath = cstr(path)
+	}
+}
+
+// joinClean returns the lexically cleaned absolute path base + "/" + rel
+// (rel alone when base is nil), built in the arena.
+func (d *decoder) joinClean(base, rel []byte) string {
+	start := len(d.arena)
+	d.arena = append(d.arena, '/')
+	d.appendClean(start, base)
+	d.appendClean(start, rel)
+	return str(d.arena[start:])
+}
+
+// appendClean appends the components of p to the arena path that begins at
+// start (always "/..."), resolving "." and ".." lexically.
+func (d *decoder) appendClean(start int, p []byte) {
+	for len(p) > 0 {
+		i := 0
+		for i < len(p) && p[i] != '/' {
+			i++
+		}
+		comp := p[:i]
+		if i < len(p) {
+			p = p[i+1:]
+		} else {
+			p = nil
+		}
+		switch {
+		case len(comp) == 0 || (len(comp) == 1 && comp[0] == '.'):
+		case len(comp) == 2 && comp[0] == '.' && comp[1] == '.':
+			j := len(d.arena) - 1
+			for j > start && d.arena[j] != '/' {
+				j--
+			}
+			if j == start {
+				d.arena = d.arena[:start+1]
+			} else {
+				d.arena = d.arena[:j]
+			}
+		default:
+			if len(d.arena) > start+1 {
+				d.arena = append(d.arena, '/')
+			}
+			d.arena = append(d.arena, comp...)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+//go:build linux && (amd64 || arm64)
+
+package capture
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestLayout checks the decoder's offsets against the bpf2go mirror of
+// struct tl_event, so a change to bpf/tripline.h cannot silently skew them.
+func TestLayout(t *testing.T) {
+	var e triplineTlEvent
+	cases := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"ts", unsafe.Offsetof(e.Ts), offTs},
+		{"res", unsafe.Offsetof(e.Res), offRes},
+		{"type", unsafe.Offsetof(e.Type), offType},
+		{"abi", unsafe.Offsetof(e.Abi), offAbi},
+		{"data_len", unsafe.Offsetof(e.DataLen), offDataLen},
+		{"flags", unsafe.Offsetof(e.Flags), offFlags},
+		{"cpu", unsafe.Offsetof(e.Cpu), offCPU},
+		{"pid", unsafe.Offsetof(e.Pid), offPid},
+		{"tid", unsafe.Offsetof(e.Tid), offTid},
+		{"ppid", unsafe.Offsetof(e.Ppid), offPpid},
+		{"vpid", unsafe.Offsetof(e.Vpid), offVpid},
+		{"vtid", unsafe.Offsetof(e.Vtid), offVtid},
+		{"sid", unsafe.Offsetof(e.Sid), offSid},
+		{"uid", unsafe.Offsetof(e.Uid), offUID},
+		{"gid", unsafe.Offsetof(e.Gid), offGID},
+		{"euid", unsafe.Offsetof(e.Euid), offEUID},
+		{"egid", unsafe.Offsetof(e.Egid), offEGID},
+		{"loginuid", unsafe.Offsetof(e.Loginuid), offLoginUID},
+		{"tty", unsafe.Offsetof(e.Tty), offTTY},
+		{"cap_eff", unsafe.Offsetof(e.CapEff), offCapEff},
+		{"cap_perm", unsafe.Offsetof(e.CapPerm), offCapPerm},
+		{"cap_inh", unsafe.Offsetof(e.CapInh), offCapInh},
+		{"pidns", unsafe.Offsetof(e.Pidns), offPidNS},
+		{"mntns", unsafe.Offsetof(e.Mntns), offMntNS},
+		{"cgroup_id", unsafe.Offsetof(e.CgroupId), offCgroupID},
+		{"start_time", unsafe.Offsetof(e.StartTime), offStartTime},
+		{"comm", unsafe.Offsetof(e.Comm), offComm},
+		{"dirfd", unsafe.Offsetof(e.Dirfd), offDirfd},
+		{"oflags", unsafe.Offsetof(e.Oflags), offOflags},
+		{"mode", unsafe.Offsetof(e.Mode), offMode},
+		{"dev", unsafe.Offsetof(e.Dev), offDev},
+		{"ino", unsafe.Offsetof(e.Ino), offIno},
+		{"resolve", unsafe.Offsetof(e.Resolve), offResolve},
+		{"sock_fd", unsafe.Offsetof(e.SockFd), offSockFd},
+		{"family", unsafe.Offsetof(e.Family), offFamily},
+		{"sock_type", unsafe.Offsetof(e.SockType), offSockType},
+		{"proto", unsafe.Offsetof(e.Proto), offProto},
+		{"lport", unsafe.Offsetof(e.Lport), offLport},
+		{"rport", unsafe.Offsetof(e.Rport), offRport},
+		{"laddr", unsafe.Offsetof(e.Laddr), offLaddr},
+		{"raddr", unsafe.Offsetof(e.Raddr), offRaddr},
+		{"child_pid", unsafe.Offsetof(e.ChildPid), offChildPid},
+		{"child_tid", unsafe.Offsetof(e.ChildTid), offChildTid},
+		{"clone_flags", unsafe.Offsetof(e.CloneFlags), offCloneFl},
+		{"exit_code", unsafe.Offsetof(e.ExitCode), offExitCode},
+		{"str", unsafe.Offsetof(e.Str), offStr},
+		{"data", unsafe.Offsetof(e.Data), hdrSize},
+		{"sizeof data", unsafe.Sizeof(e.Data), dataSize},
+		{"len str", uintptr(len(e.Str)), numStr},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s: C offset %d, decoder uses %d", c.name, c.got, c.want)
+		}
+	}
+}

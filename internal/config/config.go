@@ -1,0 +1,232 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalid wraps every validation and config-file error.
+var ErrInvalid = errors.New("config: invalid")
+
+// Config is everything `sensor run` can be told. Defaults are in Default.
+type Config struct {
+	Rules    []string // rule files or folders, loaded in order
+	Enable   []string // rule-name globs or tag:NAME to enable
+	Disable  []string // rule-name globs or tag:NAME to disable
+	Priority string   // minimum priority of rules loaded
+	Outputs  []string // stdout | nats | file:PATH
+
+	NATSURL      string // external broker; empty: embed one
+	NATSListen   string // embedded broker address
+	NATSSubject  string // subject template
+	NATSStream   string // JetStream stream name
+	NATSCreds    string
+	NATSNKey     string
+	NATSUser     string
+	NATSPassword string
+	NATSToken    string
+	NATSCA       string
+	NATSCert     string
+	NATSKey      string
+
+	DataDir          string        // spool and embedded JetStream store
+	SpoolMaxBytes    int64         // spool bound
+	ContainerdSocket string        // containerd API socket; "" disables enrichment
+	MetricsAddr      string        // Prometheus /metrics and /healthz; "" disables
+	Coalesce         time.Duration // identical-alert window; 0 disables
+	ArgvMax          int           // argv elements captured per exec
+	RingSize         int           // BPF ring buffer bytes
+	ProcMax          int           // process table cap
+	Hostname         string        // reported hostname; empty: os.Hostname
+	LogLevel         string        // debug | info | warn | error
+}
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		Rules:            []string{"rules"},
+		Priority:         "debug",
+		Outputs:          []string{"nats"},
+		NATSListen:       "127.0.0.1:4222",
+		NATSSubject:      "tripline.alerts.<priority>.<rule>",
+		NATSStream:       "TRIPLINE_ALERTS",
+		DataDir:          "/var/lib/tripline",
+		SpoolMaxBytes:    256 << 20,
+		ContainerdSocket: "/run/containerd/containerd.sock",
+		MetricsAddr:      "127.0.0.1:9376",
+		Coalesce:         10 * time.Second,
+		ArgvMax:          64,
+		RingSize:         16 << 20,
+		ProcMax:          65536,
+		LogLevel:         "info",
+	}
+}
+
+// RegisterFlags binds every field of c to a flag of fs; c's current values are
+// the defaults shown in --help.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.Rules, "rules", c.Rules, "rule file or folder (repeatable; loaded in order)")
+	fs.StringSliceVar(&c.Enable, "enable", c.Enable, "enable rules by name glob or tag:NAME (repeatable)")
+	fs.StringSliceVar(&c.Disable, "disable", c.Disable, "disable rules by name glob or tag:NAME (repeatable)")
+	fs.StringVar(&c.Priority, "priority", c.Priority, "minimum priority of rules loaded (emergency..debug)")
+	fs.StringSliceVar(&c.Outputs, "output", c.Outputs, "alert outputs: stdout, nats, file:PATH (repeatable or comma-separated)")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS URL; empty embeds a NATS server with JetStream")
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "address of the embedded NATS server")
+	fs.StringVar(&c.NATSSubject, "nats-subject", c.NATSSubject, "subject template; tokens <hostname> <priority> <rule> <source>")
+	fs.StringVar(&c.NATSStream, "nats-stream", c.NATSStream, "JetStream stream holding the alerts")
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS .creds file (JWT + nkey)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", c.NATSNKey, "NATS nkey seed file")
+	fs.StringVar(&c.NATSUser, "nats-user", c.NATSUser, "NATS user name")
+	fs.StringVar(&c.NATSPassword, "nats-password", c.NATSPassword, "NATS password")
+	fs.StringVar(&c.NATSToken, "nats-token", c.NATSToken, "NATS token")
+	fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA bundle to verify the NATS server")
+	fs.StringVar(&c.NATSCert, "nats-cert", c.NATSCert, "client certificate for NATS TLS")
+	fs.StringVar(&c.NATSKey, "nats-key", c.NATSKey, "client key for NATS TLS")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the alert spool and the embedded JetStream store")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the on-disk alert spool")
+	fs.StringVar(&c.ContainerdSocket, "containerd-socket", c.ContainerdSocket, "containerd socket for container metadata; empty disables")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of /metrics and /healthz; empty disables")
+	fs.DurationVar(&c.Coalesce, "coalesce", c.Coalesce, "window in which identical alerts are coalesced; 0 disables")
+	fs.IntVar(&c.ArgvMax, "argv-max", c.ArgvMax, "argv elements captured per exec")
+	fs.IntVar(&c.RingSize, "ring-size", c.RingSize, "BPF ring buffer size in bytes (power of two)")
+	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
+	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+}
+
+// ApplyFile reads a YAML mapping of flag names to values from path and sets
+// every flag of fs that the command line did not set. Unknown keys and bad
+// values are errors naming file:line.
+func ApplyFile(path string, fs *pflag.FlagSet) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: reading config file: %w", ErrInvalid, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("%w: %s:%d:%d: the config file must be a mapping of flag names to values", ErrInvalid, path, root.Line, root.Column)
+	}
+	var errs []error
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		f := fs.Lookup(k.Value)
+		if f == nil || k.Value == "config" {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q (known: %s)", path, k.Line, k.Column, k.Value, known(fs)))
+			continue
+		}
+		if f.Changed {
+			continue // the command line wins
+		}
+		vals, err := scalars(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: %s: %w", path, v.Line, v.Column, k.Value, err))
+			continue
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			err = sv.Replace(vals)
+		} else if len(vals) != 1 {
+			err = errors.New("expects a single value, not a list")
+		} else {
+			err = f.Value.Set(vals[0])
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: %s: %w", path, v.Line, v.Column, k.Value, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+func scalars(n *yaml.Node) ([]string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return []string{n.Value}, nil
+	case yaml.SequenceNode:
+		out := make([]string, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return nil, errors.New("list items must be scalars")
+			}
+			out = append(out, c.Value)
+		}
+		return out, nil
+	}
+	return nil, errors.New("must be a scalar or a list of scalars")
+}
+
+func known(fs *pflag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && f.Name != "help" {
+			names = append(names, f.Name)
+		}
+	})
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// Validate checks values that flags alone cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Rules) == 0 {
+		errs = append(errs, errors.New("no rules: give --rules"))
+	}
+	if len(c.Outputs) == 0 {
+		errs = append(errs, errors.New("no outputs: give --output"))
+	}
+	for _, o := range c.Outputs {
+		switch {
+		case o == "stdout", o == "nats":
+		case strings.HasPrefix(o, "file:") && len(o) > len("file:"):
+		default:
+			errs = append(errs, fmt.Errorf("unknown output %q (want stdout, nats or file:PATH)", o))
+		}
+	}
+	if c.RingSize <= 0 || c.RingSize&(c.RingSize-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring-size %d is not a power of two", c.RingSize))
+	}
+	if c.ArgvMax < 1 {
+		errs = append(errs, fmt.Errorf("argv-max %d must be at least 1", c.ArgvMax))
+	}
+	if c.ProcMax < 1024 {
+		errs = append(errs, fmt.Errorf("proc-max %d must be at least 1024", c.ProcMax))
+	}
+	if c.Coalesce < 0 {
+		errs = append(errs, errors.New("coalesce must not be negative"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// UsesNATS reports whether alerts go to NATS.
+func (c *Config) UsesNATS() bool {
+	for _, o := range c.Outputs {
+		if o == "nats" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/rules"
+)
+
+// ErrNoSource is returned by New without a Source.
+var ErrNoSource = errors.New("pipeline: no source")
+
+// Source yields events. Read blocks until it fills ev; it returns io.EOF (or
+// any error wrapping it) at the end of a finite source, and another error
+// when it is closed or broken.
+type Source interface {
+	Read(ev *event.Event) error
+}
+
+// Config wires the stages. Only Source is required.
+type Config struct {
+	Source Source
+	// Closed reports whether an error from Source.Read means an orderly stop
+	// (e.g. capture.ErrClosed after Close) rather than a failure.
+	Closed func(error) bool
+
+	Procs      interface{ Handle(*event.Event) } // process table
+	Enricher   interface{ Enrich(*event.Event) } // container metadata
+	Containers <-chan *event.Event               // container-start events
+
+	// OnEvent sees every event after enrichment (trace, record). The event
+	// is borrowed: keep a Clone.
+	OnEvent func(*event.Event)
+
+	Rules   *rules.Ruleset     // nil: no evaluation
+	Publish func(*alert.Alert) // receives alerts after coalescing; must not block
+
+	Coalesce time.Duration // <0 disables; 0 means alert.DefaultCoalesceWindow
+	Hostname string        // "" means alert.Hostname()
+
+	// Drops returns the source's cumulative lost-event count; when it grows
+	// the pipeline raises one internal alert per DropInterval.
+	Drops        func() uint64
+	DropInterval time.Duration // default 10s
+}
+
+// Stats are the pipeline's counters.
+type Stats struct {
+	Events     [event.NumTypes]uint64 // by event type
+	Malformed  uint64                 // source read errors that were skipped
+	Matches    uint64                 // rule matches
+	Alerts     uint64                 // alerts handed to Publish (after coalescing)
+	Internal   uint64                 // internal alerts raised
+	Coalesced  uint64                 // repeats folded by the coalescer
+	RuleCounts map[string]uint64      // matches by rule name
+}
+
+// Pipeline runs the stages. Create with New, start with Run.
+type Pipeline struct {
+	cfg   Config
+	coal  *alert.Coalescer
+	host  string
+	rules []*rules.Rule
+
+	events    [event.NumTypes]atomic.Uint64
+	malformed atomic.Uint64
+	matches   atomic.Uint64
+	alerts    atomic.Uint64
+	internal  atomic.Uint64
+	byRule    map[*rules.Rule]*atomic.Uint64 // fixed after New: read without locks
+
+	ready     chan struct{}
+	closeOnce sync.Once
+}
+
+// New checks cfg and builds a pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Source == nil {
+		return nil, ErrNoSource
+	}
+	if cfg.Publish == nil {
+		cfg.Publish = func(*alert.Alert) {}
+	}
+	if cfg.DropInterval <= 0 {
+		cfg.DropInterval = 10 * time.Second
+	}
+	p := &Pipeline{cfg: cfg, host: cfg.Hostname, ready: make(chan struct{}), byRule: map[*rules.Rule]*atomic.Uint64{}}
+	if p.host == "" {
+		p.host = alert.Hostname()
+	}
+	if cfg.Rules != nil {
+		p.rules = cfg.Rules.Rules()
+		for _, r := range p.rules {
+			p.byRule[r] = new(atomic.Uint64)
+		}
+	}
+	p.coal = alert.NewCoalescer(alert.CoalesceConfig{Window: cfg.Coalesce}, p.emit)
+	return p, nil
+}
+
+// Ready is closed once Run has started its stages.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
+
+func (p *Pipeline) emit(a *alert.Alert) {
+	if a.Hostname == "" {
+		a.Hostname = p.host
+	}
+	p.alerts.Add(1)
+	p.cfg.Publish(a)
+}
+
+// Run processes events until the source ends (nil error for io.EOF or an
+// orderly close) or ctx is done, then flushes pending coalesced alerts.
+func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if p.cfg.Containers != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.containers(ctx) }()
+	}
+	if p.cfg.Drops != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.watchDrops(ctx) }()
+	}
+	coalDone := make(chan struct{})
+	go func() { p.coal.Run(ctx); close(coalDone) }()
+	close(p.ready)
+
+	err := p.loop(ctx)
+	cancel()
+	wg.Wait()
+	<-coalDone
+	p.coal.Close()
+	return err
+}
+
+func (p *Pipeline) loop(ctx context.Context) error {
+	var ev event.Event
+	var eval *rules.Evaluator
+	if p.cfg.Rules != nil {
+		eval = p.cfg.Rules.NewEvaluator()
+	}
+	matched := make([]*rules.Rule, 0, 16)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		ev = event.Event{}
+		if err := p.cfg.Source.Read(&ev); err != nil {
+			switch {
+			case errors.Is(err, io.EOF), p.cfg.Closed != nil && p.cfg.Closed(err):
+				return nil
+			case errors.Is(err, errSkip):
+				p.malformed.Add(1)
+				continue
+			}
+			var skip interface{ Skippable() bool }
+			if errors.As(err, &skip) && skip.Skippable() {
+				p.malformed.Add(1)
+				continue
+			}
+			return fmt.Errorf("pipeline: reading events: %w", err)
+		}
+		matched = p.process(&ev, eval, matched[:0])
+	}
+}
+
+// errSkip lets a Source report a record it could not decode; the pipeline
+// counts it and goes on.
+var errSkip = errors.New("pipeline: skipped record")
+
+// ErrSkip wraps err so the pipeline counts and skips the record.
+func ErrSkip(err error) error { return fmt.Errorf("%w: %w", errSkip, err) }
+
+// process runs the per-event stages; it is the hot path and does not allocate
+// unless a rule matches.
+func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*rules.Rule) []*rules.Rule {
+	if ev.Type < event.NumTypes {
+		p.events[ev.Type].Add(1)
+	}
+	if p.cfg.Procs != nil && ev.Type != event.TypeContainer {
+		p.cfg.Procs.Handle(ev)
+	}
+	if p.cfg.Enricher != nil && ev.Type != event.TypeContainer {
+		p.cfg.Enricher.Enrich(ev)
+	}
+	if p.cfg.OnEvent != nil {
+		p.cfg.OnEvent(ev)
+	}
+	if eval == nil {
+		return matched
+	}
+	matched = eval.Match(ev, matched)
+	for _, r := range matched {
+		p.matches.Add(1)
+		if c := p.byRule[r]; c != nil {
+			c.Add(1)
+		}
+		p.coal.Offer(p.alertFor(r, ev))
+	}
+	return matched
+}
+
+func (p *Pipeline) alertFor(r *rules.Rule, ev *event.Event) *alert.Alert {
+	out := string(r.AppendOutput(nil, ev))
+	a := alert.New(ev.Time(), r.Name, alert.Priority(r.Priority), out, r.OutputFields(ev), r.Tags)
+	a.Hostname = p.host
+	return a
+}
+
+func (p *Pipeline) containers(ctx context.Context) {
+	var eval *rules.Evaluator
+	if p.cfg.Rules != nil {
+		eval = p.cfg.Rules.NewEvaluator()
+	}
+	var matched []*rules.Rule
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-p.cfg.Containers:
+			if !ok {
+				return
+			}
+			matched = p.process(ev, eval, matched[:0])
+		}
+	}
+}
+
+func (p *Pipeline) watchDrops(ctx context.Context) {
+	t := time.NewTicker(p.cfg.DropInterval)
+	defer t.Stop()
+	last := p.cfg.Drops()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := p.cfg.Drops()
+		if now > last {
+			p.Internal(alert.RuleEventDrop, alert.PriorityCritical,
+				fmt.Sprintf("Tripline internal: syscall event drop. %d events lost in the last %s (ring buffer full)", now-last, p.cfg.DropInterval),
+				map[string]any{"n_drops": now - last, "n_drops_total": now})
+		}
+		last = now
+	}
+}
+
+// Internal raises a source=internal alert; it is never coalesced.
+func (p *Pipeline) Internal(rule string, prio alert.Priority, output string, fields map[string]any) {
+	a := alert.Internal(rule, prio, output, fields)
+	p.internal.Add(1)
+	p.emit(a)
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Pipeline) Stats() Stats {
+	s := Stats{
+		Malformed:  p.malformed.Load(),
+		Matches:    p.matches.Load(),
+		Alerts:     p.alerts.Load(),
+		Internal:   p.internal.Load(),
+		Coalesced:  p.coal.Stats().Coalesced,
+		RuleCounts: make(map[string]uint64, len(p.byRule)),
+	}
+	for i := range s.Events {
+		s.Events[i] = p.events[i].Load()
+	}
+	for r, c := range p.byRule {
+		s.RuleCounts[r.Name] += c.Load()
+	}
+	return s
+}
+
+// RuleCounter returns the live match counter of r (for metrics), or nil.
+func (p *Pipeline) RuleCounter(r *rules.Rule) func() uint64 {
+	c := p.byRule[r]
+	if c == nil {
+		return nil
+	}
+	return c.Load
+}
+
+// EventCounter returns the live counter of events of type t (for metrics).
+func (p *Pipeline) EventCounter(t event.Type) func() uint64 { return p.events[t].Load }

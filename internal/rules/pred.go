@@ -1,0 +1,667 @@
+package rules
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
+)
+
+// predFn evaluates one check against an event. It must not panic or
+// allocate (beyond the Ctx scratch buffer).
+type predFn func(c *fields.Ctx, ev *event.Event) bool
+
+// operand is a compiled field reference with optional transformers.
+type operand struct {
+	f     *fields.Field
+	arg   fields.Arg
+	xform string
+	inner *operand
+	typ   fields.Type
+	key   string // canonical text, e.g. "tolower(proc.name)"
+}
+
+func (o *operand) get(c *fields.Ctx, ev *event.Event) (fields.Value, bool) {
+	if o.xform == "" {
+		var a *fields.Arg
+		if o.arg.Set {
+			a = &o.arg
+		}
+		return o.f.Extract(c, ev, a)
+	}
+	v, ok := o.inner.get(c, ev)
+	if !ok {
+		return v, false
+	}
+	switch o.xform {
+	case "tolower", "toupper":
+		s := v.Str
+		upper := o.xform == "toupper"
+		need := false
+		for i := 0; i < len(s); i++ {
+			if ch := s[i]; (upper && 'a' <= ch && ch <= 'z') || (!upper && 'A' <= ch && ch <= 'Z') {
+				need = true
+				break
+			}
+		}
+		if !need {
+			return v, true
+		}
+		return fields.Value{Str: appendCase(c, s, upper)}, true
+	case "basename":
+		s := v.Str
+		return fields.Value{Str: s[strings.LastIndexByte(s, '/')+1:]}, true
+	case "b64":
+		return b64(c, v.Str)
+	case "len":
+		if o.inner.typ == fields.List {
+			return fields.Value{Num: int64(len(v.List))}, true
+		}
+		return fields.Value{Num: int64(len(v.Str))}, true
+	}
+	return v, true
+}
+
+func appendCase(c *fields.Ctx, s string, upper bool) string {
+	return c.Build(func(dst []byte) []byte {
+		for i := 0; i < len(s); i++ {
+			ch := s[i]
+			if upper && 'a' <= ch && ch <= 'z' {
+				ch -= 'a' - 'A'
+			} else if !upper && 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			dst = append(dst, ch)
+		}
+		return dst
+	})
+}
+
+func b64(c *fields.Ctx, s string) (fields.Value, bool) {
+	enc := base64.StdEncoding
+	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	ok := true
+	out := c.Build(func(dst []byte) []byte {
+		n := enc.DecodedLen(len(s))
+		start := len(dst)
+		for i := 0; i < n; i++ {
+			dst = append(dst, 0)
+		}
+		m, err := enc.Decode(dst[start:], unsafeBytes(s))
+		if err != nil {
+			ok = false
+			return dst[:start]
+		}
+		return dst[:start+m]
+	})
+	return fields.Value{Str: out}, ok
+}
+
+// compileOperand resolves an operand node against the catalogue.
+func (l *loader) compileOperand(o *operandNode) (*operand, error) {
+	if o.xform == "" || o.xform == "val" {
+		if o.xform == "val" {
+			return l.compileOperand(o.inner)
+		}
+		f, arg, err := l.cat.Resolve(o.field, o.arg, o.hasArg)
+		if err != nil {
+			return nil, err
+		}
+		key := o.field
+		if o.hasArg {
+			key += "[" + o.arg + "]"
+		}
+		return &operand{f: f, arg: arg, typ: f.Type, key: key}, nil
+	}
+	in, err := l.compileOperand(o.inner)
+	if err != nil {
+		return nil, err
+	}
+	op := &operand{xform: o.xform, inner: in, key: o.xform + "(" + in.key + ")"}
+	switch o.xform {
+	case "len":
+		if in.typ != fields.String && in.typ != fields.List {
+			return nil, fmt.Errorf("len() needs a string or list field, %s is %s", in.key, in.typ)
+		}
+		op.typ = fields.Int
+	default:
+		if in.typ != fields.String {
+			return nil, fmt.Errorf("%s() needs a string field, %s is %s", o.xform, in.key, in.typ)
+		}
+		op.typ = fields.String
+	}
+	return op, nil
+}
+
+// opsFor lists the operators each field type supports (Falco's
+// flt_is_comparable_* rules).
+func opAllowed(t fields.Type, op string) bool {
+	switch op {
+	case "exists":
+		return true
+	case "=", "==", "!=", "in", "intersects":
+		return true
+	case "<", "<=", ">", ">=":
+		return t == fields.Int || t == fields.Port || t == fields.String
+	case "contains", "icontains", "startswith", "endswith", "glob", "iglob", "regex", "bcontains", "bstartswith", "pmatch":
+		return t == fields.String
+	}
+	return false
+}
+
+// compileCheck turns a check into a predicate.
+func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
+	lhs, err := l.compileOperand(n.lhs)
+	if err != nil {
+		return nil, "", err
+	}
+	op := n.op
+	if op == "==" {
+		op = "="
+	}
+	if !opAllowed(lhs.typ, op) {
+		return nil, "", fmt.Errorf("operator %q is not supported on %s (type %s)", n.op, lhs.key, lhs.typ)
+	}
+	if lhs.typ == fields.List && op != "in" && op != "intersects" && op != "exists" {
+		return nil, "", fmt.Errorf("operator %q is not supported on list field %s (use in, intersects or exists)", n.op, lhs.key)
+	}
+	key := lhs.key + " " + op
+	multi := lhs.xform == "" && !lhs.arg.Set && lhs.f.Multi != nil
+
+	if op == "exists" {
+		if multi {
+			f := lhs.f
+			return func(c *fields.Ctx, ev *event.Event) bool {
+				for i, k := 0, f.Multi(ev); i < k; i++ {
+					if _, ok := f.Nth(c, ev, i); ok {
+						return true
+					}
+				}
+				return false
+			}, key, nil
+		}
+		return func(c *fields.Ctx, ev *event.Event) bool {
+			_, ok := lhs.get(c, ev)
+			return ok
+		}, key, nil
+	}
+
+	if n.rhs != nil {
+		rhs, err := l.compileOperand(n.rhs)
+		if err != nil {
+			return nil, "", err
+		}
+		key += " val(" + rhs.key + ")"
+		cmp, err := dynamicCompare(op, lhs.typ, rhs.typ)
+		if err != nil {
+			return nil, "", err
+		}
+		return func(c *fields.Ctx, ev *event.Event) bool {
+			a, ok := lhs.get(c, ev)
+			if !ok {
+				return false
+			}
+			b, ok := rhs.get(c, ev)
+			if !ok {
+				return false
+			}
+			return cmp(a, b)
+		}, key, nil
+	}
+
+	// evt.type compiles to a type-set test.
+	if lhs.xform == "" && lhs.f.Name == "evt.type" && (op == "=" || op == "!=" || op == "in") {
+		var mask uint64
+		for _, v := range n.vals {
+			if t, ok := event.ParseType(v.text); ok {
+				mask |= 1 << t
+			}
+		}
+		for _, v := range n.vals {
+			key += " " + v.text
+		}
+		if op == "!=" {
+			return func(_ *fields.Ctx, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
+		}
+		return func(_ *fields.Ctx, ev *event.Event) bool { return mask&(1<<ev.Type) != 0 }, key, nil
+	}
+
+	vals := make([]string, len(n.vals))
+	for i, v := range n.vals {
+		vals[i] = v.text
+		if lhs.f != nil && lhs.xform == "" && lhs.f.Normalize != nil {
+			vals[i] = lhs.f.Normalize(v.text)
+		}
+		key += "\x00" + vals[i]
+	}
+	// A single-valued operator given a one-element list keeps working.
+	neg := false
+	mop := op
+	if op == "!=" {
+		neg, mop = true, "="
+	}
+	match, err := constMatcher(mop, lhs.typ, vals)
+	if err != nil {
+		return nil, "", err
+	}
+	if multi {
+		f := lhs.f
+		if neg {
+			// Every value must differ; no value at all is "missing" (false).
+			return func(c *fields.Ctx, ev *event.Event) bool {
+				k := f.Multi(ev)
+				seen := false
+				for i := 0; i < k; i++ {
+					v, ok := f.Nth(c, ev, i)
+					if !ok {
+						continue
+					}
+					seen = true
+					if match(v) {
+						return false
+					}
+				}
+				return seen
+			}, key, nil
+		}
+		return func(c *fields.Ctx, ev *event.Event) bool {
+			for i, k := 0, f.Multi(ev); i < k; i++ {
+				if v, ok := f.Nth(c, ev, i); ok && match(v) {
+					return true
+				}
+			}
+			return false
+		}, key, nil
+	}
+	if neg {
+		return func(c *fields.Ctx, ev *event.Event) bool {
+			v, ok := lhs.get(c, ev)
+			return ok && !match(v)
+		}, key, nil
+	}
+	return func(c *fields.Ctx, ev *event.Event) bool {
+		v, ok := lhs.get(c, ev)
+		return ok && match(v)
+	}, key, nil
+}
+
+type matcher func(v fields.Value) bool
+
+func parseNum(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err == nil {
+		return n, nil
+	}
+	if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && f == float64(int64(f)) {
+		return int64(f), nil
+	}
+	return 0, fmt.Errorf("%q is not a number", s)
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", s)
+}
+
+func parseNet(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not an IP network", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// constMatcher builds the positive test for op against constant values.
+func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
+	single := func() (string, error) {
+		if len(vals) != 1 {
+			return "", fmt.Errorf("operator %q needs exactly one value", op)
+		}
+		return vals[0], nil
+	}
+	switch t {
+	case fields.Int, fields.Port, fields.Bool:
+		nums := make([]int64, len(vals))
+		for i, s := range vals {
+			var err error
+			if t == fields.Bool {
+				var b bool
+				b, err = parseBool(s)
+				if b {
+					nums[i] = 1
+				}
+			} else {
+				nums[i], err = parseNum(s)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if op == "in" || op == "intersects" {
+			return func(v fields.Value) bool {
+				for _, n := range nums {
+					if v.Num == n {
+						return true
+					}
+				}
+				return false
+			}, nil
+		}
+		if len(nums) != 1 {
+			return nil, fmt.Errorf("operator %q needs exactly one value", op)
+		}
+		n := nums[0]
+		switch op {
+		case "=":
+			return func(v fields.Value) bool { return v.Num == n }, nil
+		case "<":
+			return func(v fields.Value) bool { return v.Num < n }, nil
+		case "<=":
+			return func(v fields.Value) bool { return v.Num <= n }, nil
+		case ">":
+			return func(v fields.Value) bool { return v.Num > n }, nil
+		case ">=":
+			return func(v fields.Value) bool { return v.Num >= n }, nil
+		}
+	case fields.IP, fields.Net:
+		nets := make([]netip.Prefix, len(vals))
+		for i, s := range vals {
+			p, err := parseNet(s)
+			if err != nil {
+				return nil, err
+			}
+			nets[i] = p
+		}
+		if op != "in" && op != "intersects" && len(nets) != 1 {
+			return nil, fmt.Errorf("operator %q needs exactly one value", op)
+		}
+		return func(v fields.Value) bool {
+			a := v.IP.Unmap()
+			for _, p := range nets {
+				if p.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case fields.List:
+		set := make(map[string]struct{}, len(vals))
+		for _, s := range vals {
+			set[s] = struct{}{}
+		}
+		if op == "in" {
+			return func(v fields.Value) bool {
+				if len(v.List) == 0 {
+					return false
+				}
+				for _, s := range v.List {
+					if _, ok := set[s]; !ok {
+						return false
+					}
+				}
+				return true
+			}, nil
+		}
+		return func(v fields.Value) bool {
+			for _, s := range v.List {
+				if _, ok := set[s]; ok {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case fields.String:
+		switch op {
+		case "in", "intersects":
+			if len(vals) <= 4 {
+				vs := vals
+				return func(v fields.Value) bool {
+					for _, s := range vs {
+						if v.Str == s {
+							return true
+						}
+					}
+					return false
+				}, nil
+			}
+			set := make(map[string]struct{}, len(vals))
+			for _, s := range vals {
+				set[s] = struct{}{}
+			}
+			return func(v fields.Value) bool { _, ok := set[v.Str]; return ok }, nil
+		case "pmatch":
+			pm := newPathMatcher(vals)
+			return func(v fields.Value) bool { return pm.match(v.Str) }, nil
+		}
+		s, err := single()
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case "=":
+			return func(v fields.Value) bool { return v.Str == s }, nil
+		case "<":
+			return func(v fields.Value) bool { return v.Str < s }, nil
+		case "<=":
+			return func(v fields.Value) bool { return v.Str <= s }, nil
+		case ">":
+			return func(v fields.Value) bool { return v.Str > s }, nil
+		case ">=":
+			return func(v fields.Value) bool { return v.Str >= s }, nil
+		case "contains":
+			return func(v fields.Value) bool { return strings.Contains(v.Str, s) }, nil
+		case "icontains":
+			ls := strings.ToLower(s)
+			return func(v fields.Value) bool { return containsFold(v.Str, ls) }, nil
+		case "startswith":
+			return func(v fields.Value) bool { return strings.HasPrefix(v.Str, s) }, nil
+		case "endswith":
+			return func(v fields.Value) bool { return strings.HasSuffix(v.Str, s) }, nil
+		case "glob":
+			return func(v fields.Value) bool { return fields.Glob(s, v.Str, false) }, nil
+		case "iglob":
+			return func(v fields.Value) bool { return fields.Glob(s, v.Str, true) }, nil
+		case "regex":
+			re, err := regexp.Compile(`^(?:` + s + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("invalid regex %q: %v", s, err)
+			}
+			return func(v fields.Value) bool { return re.MatchString(v.Str) }, nil
+		case "bcontains", "bstartswith":
+			b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+			if err != nil || len(b) == 0 {
+				return nil, fmt.Errorf("%s needs a hex string, got %q", op, s)
+			}
+			needle := string(b)
+			if op == "bcontains" {
+				return func(v fields.Value) bool { return strings.Contains(v.Str, needle) }, nil
+			}
+			return func(v fields.Value) bool { return strings.HasPrefix(v.Str, needle) }, nil
+		}
+	}
+	return nil, fmt.Errorf("operator %q is not supported on type %s", op, t)
+}
+
+// dynamicCompare compares two field values (val() or transformers on the
+// right side).
+func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, error) {
+	num := func(t fields.Type) bool { return t == fields.Int || t == fields.Port || t == fields.Bool }
+	switch {
+	case num(a) && num(b):
+		switch op {
+		case "=", "in", "intersects":
+			return func(x, y fields.Value) bool { return x.Num == y.Num }, nil
+		case "!=":
+			return func(x, y fields.Value) bool { return x.Num != y.Num }, nil
+		case "<":
+			return func(x, y fields.Value) bool { return x.Num < y.Num }, nil
+		case "<=":
+			return func(x, y fields.Value) bool { return x.Num <= y.Num }, nil
+		case ">":
+			return func(x, y fields.Value) bool { return x.Num > y.Num }, nil
+		case ">=":
+			return func(x, y fields.Value) bool { return x.Num >= y.Num }, nil
+		}
+	case a == fields.String && b == fields.String:
+		switch op {
+		case "=", "in", "intersects":
+			return func(x, y fields.Value) bool { return x.Str == y.Str }, nil
+		case "!=":
+			return func(x, y fields.Value) bool { return x.Str != y.Str }, nil
+		case "<":
+			return func(x, y fields.Value) bool { return x.Str < y.Str }, nil
+		case "<=":
+			return func(x, y fields.Value) bool { return x.Str <= y.Str }, nil
+		case ">":
+			return func(x, y fields.Value) bool { return x.Str > y.Str }, nil
+		case ">=":
+			return func(x, y fields.Value) bool { return x.Str >= y.Str }, nil
+		case "contains":
+			return func(x, y fields.Value) bool { return strings.Contains(x.Str, y.Str) }, nil
+		case "icontains":
+			return func(x, y fields.Value) bool { return containsFoldBoth(x.Str, y.Str) }, nil
+		case "startswith":
+			return func(x, y fields.Value) bool { return strings.HasPrefix(x.Str, y.Str) }, nil
+		case "endswith":
+			return func(x, y fields.Value) bool { return strings.HasSuffix(x.Str, y.Str) }, nil
+		case "glob":
+			return func(x, y fields.Value) bool { return fields.Glob(y.Str, x.Str, false) }, nil
+		case "iglob":
+			return func(x, y fields.Value) bool { return fields.Glob(y.Str, x.Str, true) }, nil
+		}
+	case (a == fields.IP || a == fields.Net) && (b == fields.IP || b == fields.Net):
+		switch op {
+		case "=", "in", "intersects":
+			return func(x, y fields.Value) bool { return x.IP.Unmap() == y.IP.Unmap() }, nil
+		case "!=":
+			return func(x, y fields.Value) bool { return x.IP.Unmap() != y.IP.Unmap() }, nil
+		}
+	}
+	return nil, fmt.Errorf("operator %q cannot compare a %s field with a %s field", op, a, b)
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// containsFold is an ASCII case-insensitive strings.Contains; needle is
+// already lower case.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	if n == 0 {
+		return true
+	}
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && lowerByte(s[i+j]) == needle[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFoldBoth(s, needle string) bool {
+	n := len(needle)
+	if n == 0 {
+		return true
+	}
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && lowerByte(s[i+j]) == lowerByte(needle[j]) {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// pathMatcher implements pmatch: a value matches a pattern when the
+// pattern's path components match the value's leading components (so
+// /var/run matches /var/run and /var/run/x but not /var/run_x). Wildcards
+// in a pattern match within one component.
+type pathMatcher struct {
+	plain []string   // patterns without wildcards, trailing '/' removed
+	globs [][]string // component lists of wildcard patterns
+}
+
+func newPathMatcher(pats []string) *pathMatcher {
+	pm := &pathMatcher{}
+	for _, p := range pats {
+		if strings.ContainsAny(p, "*?[") {
+			pm.globs = append(pm.globs, strings.Split(strings.TrimRight(p, "/"), "/"))
+			continue
+		}
+		if len(p) > 1 {
+			p = strings.TrimRight(p, "/")
+		}
+		pm.plain = append(pm.plain, p)
+	}
+	return pm
+}
+
+func (pm *pathMatcher) match(v string) bool {
+	for _, p := range pm.plain {
+		if p == "/" {
+			if strings.HasPrefix(v, "/") {
+				return true
+			}
+			continue
+		}
+		if strings.HasPrefix(v, p) && (len(v) == len(p) || v[len(p)] == '/') {
+			return true
+		}
+	}
+	for _, comps := range pm.globs {
+		rest := v
+		ok := true
+		for i, c := range comps {
+			var head string
+			j := strings.IndexByte(rest, '/')
+			if j < 0 {
+				head, rest = rest, ""
+				if i != len(comps)-1 {
+					ok = false
+					break
+				}
+			} else {
+				head, rest = rest[:j], rest[j+1:]
+			}
+			if !fields.Glob(c, head, false) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
