@@ -11,6 +11,8 @@
 #   PROVISION_REPO   the repository (default /vagrant)
 #   PROVISION_RULES  the rules folder the live tests use (default
 #                    /home/vagrant/tripline/rules when it exists, else $PROVISION_REPO/rules)
+#   PROVISION_BUILD  0 skips `make build` (deploy/provision_test.go does: a cold
+#                    -trimpath build takes minutes; the other tests build the sensor)
 set -euo pipefail
 
 say() { echo "provision: $*"; }
@@ -158,6 +160,14 @@ fi
 $missing_any && die "the kernel cannot run the sensor (see above)"
 
 # --- build -------------------------------------------------------------------
+if [[ ${PROVISION_BUILD:-1} == 0 ]]; then
+	say "build skipped (PROVISION_BUILD=0); build with: make -C $repo build"
+	say "done. Run the live rule tests (real probes, real workloads) with:"
+	echo
+	echo "    sudo $repo/bin/sensor rules test --live $rules/tests"
+	echo
+	exit 0
+fi
 say "building the sensor (make build)"
 PATH="$(dirname "$gobin"):$PATH" GOTOOLCHAIN=$gotoolchain make -s -C "$repo" build GO="$gobin" >/dev/null
 "$repo/bin/sensor" --help >/dev/null || die "the built sensor does not run"

@@ -1,17 +1,162 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tripline/tripline/internal/rules"
 )
 
+// newRulesCmd is the parent of the rules subcommands; others (e.g. test)
+// are added with cmd.AddCommand from their own files.
 func newRulesCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "rules",
-		Short: "rules (not yet wired)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("rules: not yet wired")
+		Short: "Validate and inspect Falco-language rules files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
 		},
 	}
+	cmd.AddCommand(newRulesValidateCmd(), newRulesListCmd())
+	return cmd
+}
+
+func newRulesValidateCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate [--json] PATH...",
+		Short: "Load rules files or folders (their *.yaml/*.yml in lexical order) and report every error",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, rep, err := rules.LoadFiles(args, rules.Options{})
+			if err != nil && len(rep.Errors) == 0 {
+				return err // I/O failure
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeValidateJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				writeValidateText(out, rep, len(args))
+			}
+			if len(rep.Errors) > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
+	return cmd
+}
+
+type validateJSON struct {
+	RulesCompiled int          `json:"rules_compiled"`
+	RulesSkipped  []rules.Skip `json:"rules_skipped"`
+	RulesDisabled int          `json:"rules_disabled"`
+	Errors        []rules.Diag `json:"errors"`
+	Warnings      []rules.Diag `json:"warnings"`
+}
+
+func writeValidateJSON(w io.Writer, rep *rules.Report) error {
+	v := validateJSON{
+		RulesCompiled: rep.Compiled,
+		RulesSkipped:  append([]rules.Skip{}, rep.Skipped...),
+		RulesDisabled: rep.Disabled,
+		Errors:        append([]rules.Diag{}, rep.Errors...),
+		Warnings:      append([]rules.Diag{}, rep.Warnings...),
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeValidateText(w io.Writer, rep *rules.Report, paths int) {
+	for _, d := range rep.Errors {
+		fmt.Fprintf(w, "error: %s\n", termSafe(d.Error()))
+	}
+	for _, d := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", termSafe(d.Error()))
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "skipped: %s: %s\n", termSafe(s.Rule), termSafe(s.Reason))
+	}
+	status := "ok"
+	if len(rep.Errors) > 0 {
+		status = "FAILED"
+	}
+	fmt.Fprintf(w, "%s: %d rules compiled, %d disabled, %d skipped, %d errors, %d warnings\n",
+		status, rep.Compiled, rep.Disabled, len(rep.Skipped), len(rep.Errors), len(rep.Warnings))
+}
+
+func newRulesListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list PATH...",
+		Short: "List each rule with its priority, tags, event types and state",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, rep, err := rules.LoadFiles(args, rules.Options{})
+			if err != nil && len(rep.Errors) == 0 {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RULE\tPRIORITY\tSTATE\tEVENT TYPES\tTAGS")
+			for _, r := range rs.Rules() {
+				state := "enabled"
+				switch {
+				case r.Skipped != "":
+					state = "skipped"
+				case !r.Enabled:
+					state = "disabled"
+				}
+				types := make([]string, 0, len(r.Types()))
+				for _, t := range r.Types() {
+					types = append(types, t.String())
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Name), r.Priority, state,
+					orDash(strings.Join(types, ",")), orDash(termSafe(strings.Join(r.Tags, ","))))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, d := range rep.Errors {
+				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", termSafe(d.Error()))
+			}
+			if len(rep.Errors) > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// termSafe escapes control characters (except newlines) that rules files
+// could smuggle into a terminal.
+func termSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

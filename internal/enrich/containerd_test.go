@@ -27,37 +27,26 @@ import (
 	"github.com/tripline/tripline/internal/testenv"
 )
 
-// daemon is the containerd instance the tests start for themselves: its own
-// config, root, state and socket under a temp dir, so CI and a developer's
-// machine behave the same. Nil when it could not be started.
-var daemon *containerdInstance
-
-// daemonErr says why there is no daemon.
-var daemonErr error
-
-// rootfs is a busybox-static root filesystem shared by the test containers.
-var rootfs string
+// daemon is the containerd instance the tests start for themselves, on
+// first use: its own config, root, state and socket under a temp dir, so CI
+// and a developer's machine behave the same. Nil when it could not be
+// started (daemonErr says why). Benchmarks and fuzzing never start it.
+var (
+	daemon     *containerdInstance
+	daemonErr  error
+	daemonOnce sync.Once
+	daemonDir  string
+	rootfs     string // busybox-static root filesystem shared by the test containers
+)
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		if os.Geteuid() == 0 {
-			dir, err := os.MkdirTemp("", "tlctd")
-			if err != nil {
-				daemonErr = err
-				return m.Run()
-			}
-			defer os.RemoveAll(dir)
-			if rootfs, err = buildRootfs(filepath.Join(dir, "rootfs")); err != nil {
-				daemonErr = err
-			} else {
-				daemon, daemonErr = startContainerd(dir)
-			}
-			if daemon != nil {
-				defer daemon.shutdown()
-			}
-		}
-		return m.Run()
-	}()
+	code := m.Run()
+	if daemon != nil {
+		daemon.shutdown()
+	}
+	if daemonDir != "" {
+		os.RemoveAll(daemonDir)
+	}
 	os.Exit(code)
 }
 
@@ -65,6 +54,19 @@ func TestMain(m *testing.M) {
 func requireContainerd(t *testing.T) {
 	t.Helper()
 	testenv.RequireRoot(t)
+	daemonOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tlctd")
+		if err != nil {
+			daemonErr = err
+			return
+		}
+		daemonDir = dir
+		if rootfs, err = buildRootfs(filepath.Join(dir, "rootfs")); err != nil {
+			daemonErr = err
+			return
+		}
+		daemon, daemonErr = startContainerd(dir)
+	})
 	testenv.Require(t, daemon != nil, fmt.Sprintf("containerd + runc + busybox-static to start a test containerd (%v)", daemonErr))
 }
 

@@ -75,9 +75,9 @@ type Pipeline struct {
 	alerts    atomic.Uint64
 	internal  atomic.Uint64
 	byRule    map[*rules.Rule]*atomic.Uint64 // fixed after New: read without locks
+	prio      map[*rules.Rule]alert.Priority // fixed after New
 
-	ready     chan struct{}
-	closeOnce sync.Once
+	ready chan struct{}
 }
 
 // New checks cfg and builds a pipeline.
@@ -91,7 +91,8 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.DropInterval <= 0 {
 		cfg.DropInterval = 10 * time.Second
 	}
-	p := &Pipeline{cfg: cfg, host: cfg.Hostname, ready: make(chan struct{}), byRule: map[*rules.Rule]*atomic.Uint64{}}
+	p := &Pipeline{cfg: cfg, host: cfg.Hostname, ready: make(chan struct{}),
+		byRule: map[*rules.Rule]*atomic.Uint64{}, prio: map[*rules.Rule]alert.Priority{}}
 	if p.host == "" {
 		p.host = alert.Hostname()
 	}
@@ -99,6 +100,12 @@ func New(cfg Config) (*Pipeline, error) {
 		p.rules = cfg.Rules.Rules()
 		for _, r := range p.rules {
 			p.byRule[r] = new(atomic.Uint64)
+			// The two packages number priorities differently; map by name.
+			ap, err := alert.ParsePriority(r.Priority.String())
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: rule %q: %w", r.Name, err)
+			}
+			p.prio[r] = ap
 		}
 	}
 	p.coal = alert.NewCoalescer(alert.CoalesceConfig{Window: cfg.Coalesce}, p.emit)
@@ -128,7 +135,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if p.cfg.Drops != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.watchDrops(ctx) }()
+		last := p.cfg.Drops() // before Ready: drops after Ready are reported
+		go func() { defer wg.Done(); p.watchDrops(ctx, last) }()
 	}
 	coalDone := make(chan struct{})
 	go func() { p.coal.Run(ctx); close(coalDone) }()
@@ -211,7 +219,7 @@ func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*ru
 
 func (p *Pipeline) alertFor(r *rules.Rule, ev *event.Event) *alert.Alert {
 	out := string(r.AppendOutput(nil, ev))
-	a := alert.New(ev.Time(), r.Name, alert.Priority(r.Priority), out, r.OutputFields(ev), r.Tags)
+	a := alert.New(ev.Time(), r.Name, p.prio[r], out, r.OutputFields(ev), r.Tags)
 	a.Hostname = p.host
 	return a
 }
@@ -235,10 +243,9 @@ func (p *Pipeline) containers(ctx context.Context) {
 	}
 }
 
-func (p *Pipeline) watchDrops(ctx context.Context) {
+func (p *Pipeline) watchDrops(ctx context.Context, last uint64) {
 	t := time.NewTicker(p.cfg.DropInterval)
 	defer t.Stop()
-	last := p.cfg.Drops()
 	for {
 		select {
 		case <-ctx.Done():

@@ -222,7 +222,11 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 		l.rep.Skipped = append(l.rep.Skipped, Skip{Rule: r.name, Reason: reason})
 		rule.Skipped = reason
 		rule.Enabled = false
+		rule.types = nil
 		return rule
+	}
+	if r.cond != nil {
+		rule.Condition = r.cond.text
 	}
 	if r.source != "syscall" {
 		return skip(fmt.Sprintf("unknown source %q (only syscall is supported)", r.source))

@@ -972,7 +972,7 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 		}
 		return excVal{items: []string{n.Value}}, true
 	}
-	if !e.fieldList && e.fields != nil {
+	if (!e.fieldList && e.fields != nil) || (e.fields == nil && tv.Kind == yaml.ScalarNode) {
 		v, ok := val(tv)
 		return []excVal{v}, ok
 	}

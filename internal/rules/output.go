@@ -88,6 +88,10 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 				bracket, hasBracket = s[end+1:end+k], true
 			}
 		}
+		if name == "container.info" { // deprecated: expands to nothing
+			i = end
+			continue
+		}
 		// Longest prefix that is a field (Falco's formatter does the same).
 		var f *fields.Field
 		var arg fields.Arg
@@ -119,10 +123,6 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 		if hasBracket && arg.Set && next == end {
 			next = end + len(bracket) + 2
 			key = name + "[" + bracket + "]"
-		}
-		if name == "container.info" {
-			i = next
-			continue
 		}
 		if f.FilterOnly && f.Multi == nil || f.FilterOnly && !arg.Set {
 			fail(fmt.Sprintf("field %s can only be used in conditions, not in outputs", name))

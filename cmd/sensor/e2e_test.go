@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tripline/tripline/internal/testenv"
+)
+
+// sensorBin is built once by TestMain; the end-to-end tests run the real binary.
+var sensorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tripline-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sensorBin = filepath.Join(dir, "sensor")
+	out, err := exec.Command("go", "build", "-o", sensorBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building sensor: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// daemon is a running `sensor run`.
+type daemon struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Scanner
+	log    *strings.Builder
+	exited chan error
+}
+
+// startSensor runs the binary with args and waits for its "ready" line.
+func startSensor(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(sensorBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, stdout: bufio.NewScanner(stdout), log: &strings.Builder{}, exited: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			line := sc.Text()
+			d.log.WriteString(line + "\n")
+			if !once && strings.Contains(line, "msg=ready") {
+				once = true
+				close(ready)
+			}
+		}
+		d.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-d.exited:
+		t.Fatalf("sensor exited before ready: %v\n%s", err, d.log)
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("sensor not ready after 60s:\n%s", d.log)
+	}
+	return d
+}
+
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("sensor exit after SIGTERM: %v\n%s", err, d.log)
+		}
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		t.Fatalf("sensor did not stop within 20s of SIGTERM:\n%s", d.log)
+	}
+}
+
+const e2eRule = `- rule: E2E open of test file
+  desc: end-to-end test rule
+  condition: evt.type in (open, openat, openat2) and fd.name = "%s"
+  output: "Test file opened (file=%%fd.name proc=%%proc.name pid=%%proc.pid uid=%%user.uid)"
+  priority: WARNING
+  tags: [test, T0000]
+`
+
+func TestRunDeliversToEmbeddedNATS(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "trigger.txt")
+	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(fmt.Sprintf(e2eRule, target)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	natsPort, metricsPort := freePort(t), freePort(t)
+	d := startSensor(t, "run", "--rules", rulesFile, "--data-dir", filepath.Join(dir, "data"),
+		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		"--containerd-socket", "", "--output", "nats,stdout")
+
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("tripline.alerts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "x" {
+		t.Fatal(err)
+	}
+	msg, err := sub.NextMsg(15 * time.Second)
+	if err != nil {
+		t.Fatalf("no alert on NATS: %v\n%s", err, d.log)
+	}
+	if msg.Subject != "tripline.alerts.warning.e2e_open_of_test_file" {
+		t.Errorf("subject %q", msg.Subject)
+	}
+	var a struct {
+		Time         string         `json:"time"`
+		Rule         string         `json:"rule"`
+		Priority     string         `json:"priority"`
+		Source       string         `json:"source"`
+		Output       string         `json:"output"`
+		OutputFields map[string]any `json:"output_fields"`
+		Hostname     string         `json:"hostname"`
+		Tags         []string       `json:"tags"`
+		UUID         string         `json:"uuid"`
+	}
+	if err := json.Unmarshal(msg.Data, &a); err != nil {
+		t.Fatalf("alert JSON: %v: %s", err, msg.Data)
+	}
+	if a.Rule != "E2E open of test file" || a.Priority != "Warning" || a.Source != "syscall" || a.UUID == "" || a.Hostname == "" {
+		t.Errorf("alert: %s", msg.Data)
+	}
+	if a.OutputFields["fd.name"] != target || a.OutputFields["proc.pid"] != float64(os.Getpid()) {
+		t.Errorf("output_fields: %v (want fd.name=%s proc.pid=%d)", a.OutputFields, target, os.Getpid())
+	}
+	if _, err := time.Parse(time.RFC3339Nano, a.Time); err != nil || !strings.Contains(a.Output, "Warning Test file opened (file="+target) {
+		t.Errorf("time %q output %q", a.Time, a.Output)
+	}
+	if len(a.Tags) != 2 || a.Tags[0] != "test" {
+		t.Errorf("tags %v", a.Tags)
+	}
+	// The stdout output carries the same alert.
+	if !d.stdout.Scan() || !strings.Contains(d.stdout.Text(), a.UUID) {
+		t.Errorf("stdout output: %q", d.stdout.Text())
+	}
+
+	body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	for _, want := range []string{`tripline_rule_matches_total{priority="Warning",rule="E2E open of test file"} 1`, "tripline_events_total{type=\"openat\"}", "tripline_kernel_events_lost_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", metricsPort)); !strings.Contains(got, "ok") {
+		t.Errorf("healthz: %q", got)
+	}
+
+	// sensor tail replays it from JetStream.
+	tail := exec.Command(sensorBin, "tail", "--all", "--json", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	out, _ := tail.StdoutPipe()
+	if err := tail.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	gotLine := make(chan string, 1)
+	go func() {
+		if lines.Scan() {
+			gotLine <- lines.Text()
+		}
+		close(gotLine)
+	}()
+	select {
+	case l := <-gotLine:
+		if !strings.Contains(l, a.UUID) {
+			t.Errorf("tail --all printed %q, want the alert %s", l, a.UUID)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("tail --all printed nothing in 15s")
+	}
+	tail.Process.Kill()
+	tail.Wait()
+
+	d.stop(t)
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -1,0 +1,130 @@
+//go:build linux && (amd64 || arm64)
+
+package capture
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// BenchmarkOverhead measures the slowdown of tight syscall loops while the
+// capture runs (every type, a reader draining the ring), against the same
+// loop without it. Baseline and capture blocks alternate within one run;
+// "ratio" is capture time / baseline time. Root only.
+//
+//	go test -run '^$' -bench Overhead -benchtime 20000x ./internal/capture
+func BenchmarkOverhead(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("BenchmarkOverhead needs root")
+	}
+	dir := b.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("open-close", func(b *testing.B) {
+		overhead(b, func() {
+			fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			unix.Close(fd)
+		})
+	})
+	b.Run("fork-exec", func(b *testing.B) {
+		overhead(b, func() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("tcp-connect", func(b *testing.B) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		port := l.Addr().(*net.TCPAddr).Port
+		sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
+		overhead(b, func() {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Connect(fd, sa); err != nil {
+				b.Fatal(err)
+			}
+			unix.Close(fd)
+		})
+	})
+}
+
+func overhead(b *testing.B, op func()) {
+	const rounds = 4
+	per := max(b.N/rounds, 1)
+	var base, with time.Duration
+	var events atomic.Uint64
+	var lost, seen uint64
+	for range rounds {
+		start := time.Now()
+		for range per {
+			op()
+		}
+		base += time.Since(start)
+
+		c, err := New(Config{PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Run(ctx, func(*event.Event) { events.Add(1) })
+		}()
+		start = time.Now()
+		for range per {
+			op()
+		}
+		with += time.Since(start)
+		// Let the reader drain before reading the counters.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			s := c.Stats()
+			if s.Decoded+s.Malformed >= s.Delivered {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		s := c.Stats()
+		lost += s.Lost
+		seen += s.Seen
+		cancel()
+		<-done
+		c.Close()
+	}
+	n := float64(per * rounds)
+	b.ReportMetric(float64(with)/float64(base), "ratio")
+	b.ReportMetric(float64(base.Nanoseconds())/n, "base-ns/op")
+	b.ReportMetric(float64(with.Nanoseconds())/n, "capture-ns/op")
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(seen)/with.Seconds(), "events/s")
+}

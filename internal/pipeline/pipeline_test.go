@@ -1,0 +1,163 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/rules"
+)
+
+func loadRules(t *testing.T) *rules.Ruleset {
+	t.Helper()
+	rs, _, err := rules.LoadFiles([]string{"testdata/rules.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+type collector struct {
+	mu     sync.Mutex
+	alerts []*alert.Alert
+}
+
+func (c *collector) publish(a *alert.Alert) {
+	c.mu.Lock()
+	c.alerts = append(c.alerts, a)
+	c.mu.Unlock()
+}
+
+func (c *collector) get() []*alert.Alert {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*alert.Alert(nil), c.alerts...)
+}
+
+func TestReplayCoalescesAndSkipsMalformed(t *testing.T) {
+	f, err := os.Open("testdata/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var c collector
+	p, err := New(Config{Source: NewJSONLines(f), Rules: loadRules(t), Publish: c.publish, Hostname: "test-host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := c.get()
+	// shadow (sent), shadow again (coalesced, reported on close), sudoers (sent),
+	// then the follow-up carrying the repeat count.
+	var outputs []string
+	for _, a := range got {
+		outputs = append(outputs, a.Rule+": "+a.Output)
+		if a.Hostname != "test-host" {
+			t.Errorf("hostname %q", a.Hostname)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("want 3 alerts (2 distinct + 1 coalescing follow-up), got %d:\n%s", len(got), strings.Join(outputs, "\n"))
+	}
+	if !strings.Contains(got[0].Output, "file=/etc/shadow proc=cat pid=10 container=host") {
+		t.Errorf("output: %q", got[0].Output)
+	}
+	if got[0].Priority != alert.PriorityWarning || fmt.Sprint(got[0].OutputFields["proc.pid"]) != "10" {
+		t.Errorf("priority %v fields %#v", got[0].Priority, got[0].OutputFields)
+	}
+	var follow *alert.Alert
+	for _, a := range got {
+		if _, ok := a.OutputFields[alert.FieldCoalescedCount]; ok {
+			follow = a
+		}
+	}
+	if follow == nil {
+		t.Fatalf("no coalescing follow-up among:\n%s", strings.Join(outputs, "\n"))
+	}
+	st := p.Stats()
+	if st.Malformed != 1 || st.Events[event.TypeOpenat] != 4 || st.Matches != 3 || st.RuleCounts["Read sensitive file"] != 3 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+func TestContainerEventsAndDrops(t *testing.T) {
+	src := &chanSource{ch: make(chan *event.Event)}
+	containers := make(chan *event.Event, 1)
+	var drops uint64 = 0
+	var mu sync.Mutex
+	var c collector
+	p, err := New(Config{
+		Source: src, Rules: loadRules(t), Publish: c.publish, Containers: containers,
+		Drops:        func() uint64 { mu.Lock(); defer mu.Unlock(); return drops },
+		DropInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	<-p.Ready()
+	containers <- &event.Event{Type: event.TypeContainer, Container: &event.Container{ID: "0123456789ab", FullID: "0123456789ab", Privileged: true}}
+	mu.Lock()
+	drops = 7
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && len(c.get()) < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(src.ch)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var rulesSeen []string
+	for _, a := range c.get() {
+		rulesSeen = append(rulesSeen, a.Rule)
+		if a.Rule == alert.RuleEventDrop && (a.Source != alert.SourceInternal || fmt.Sprint(a.OutputFields["n_drops"]) != "7") {
+			t.Errorf("drop alert: %+v", a)
+		}
+	}
+	joined := strings.Join(rulesSeen, "|")
+	if !strings.Contains(joined, "Container started") || !strings.Contains(joined, alert.RuleEventDrop) {
+		t.Fatalf("want a container alert and a drop alert, got %q", joined)
+	}
+}
+
+type chanSource struct{ ch chan *event.Event }
+
+func (s *chanSource) Read(ev *event.Event) error {
+	e, ok := <-s.ch
+	if !ok {
+		return errEOF
+	}
+	*ev = *e
+	return nil
+}
+
+var errEOF = io.EOF
+
+func BenchmarkProcess(b *testing.B) {
+	rs, _, err := rules.LoadFiles([]string{"testdata/rules.yaml"}, rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(Config{Source: &chanSource{}, Rules: rs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	eval := rs.NewEvaluator()
+	ev := event.Event{Type: event.TypeOpenat, Res: 3, Proc: event.Process{PID: 1, Comm: "cat"}, Open: event.Open{Path: "/etc/hosts"}}
+	matched := make([]*rules.Rule, 0, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		matched = p.process(&ev, eval, matched[:0])
+	}
+}

@@ -1,0 +1,110 @@
+package rules
+
+import (
+	"github.com/tripline/tripline/internal/event"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary rules files to the loader: it must never panic
+// (the recover in Load would report "internal error", which fails here),
+// and every error must carry a message; a ruleset that loads must evaluate
+// the test events without trouble.
+func FuzzLoad(f *testing.F) {
+	for _, pattern := range []string{"testdata/valid/*.yaml", "testdata/invalid/*.yaml", "testdata/*.yaml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, p := range files {
+			if data, err := os.ReadFile(p); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Add([]byte("- macro: a\n  condition: b\n- macro: b\n  condition: a\n- rule: r\n  desc: d\n  condition: a\n  output: o\n  priority: info\n"))
+	f.Add([]byte("- list: l\n  items: [l]\n- rule: r\n  desc: d\n  condition: proc.name in (l) and evt.type=execve\n  output: '%proc.name %'\n  priority: info\n"))
+	evs := []func() *event.Event{execEvent, openEvent, connectEvent}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, rep, err := Load([]Source{{Name: "f.yaml", Data: data}}, Options{})
+		if (err != nil) != (len(rep.Errors) > 0) {
+			t.Fatalf("err=%v but %d errors", err, len(rep.Errors))
+		}
+		for _, d := range rep.Errors {
+			if strings.Contains(d.Message, "internal error") || strings.Contains(d.Message, "internal parser error") {
+				t.Fatalf("panic inside the loader: %s", d.Message)
+			}
+			if d.Message == "" {
+				t.Fatalf("error without message: %+v", d)
+			}
+		}
+		e := rs.NewEvaluator()
+		for _, mk := range evs {
+			ev := mk()
+			for _, r := range e.Match(ev, nil) {
+				r.AppendOutput(nil, ev)
+				r.OutputFields(ev)
+			}
+		}
+	})
+}
+
+// FuzzParseCondition checks the condition parser never panics and that a
+// condition that parses also survives compilation as a rule.
+func FuzzParseCondition(f *testing.F) {
+	seeds := []string{
+		"evt.type = open and proc.name in (bash, sh)",
+		"not (proc.aname[2] glob '/usr/*' or fd.name pmatch (/etc, /var/run))",
+		`proc.cmdline contains "a \"quoted\" \x41 string" and tolower(proc.name) = val(proc.pname)`,
+		"container.mount.dest[/var/run/docker.sock] exists and k8s.pod.label[app.kubernetes.io/name] = x",
+		"fd.sport in (80, 443) and fd.snet in ('10.0.0.0/8') and len(container.capabilities) > 0x1",
+		"((((a))))", "not not not x", "evt.arg.flags contains O_CREAT", "proc.name=bash)", "(", "",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := ParseCondition(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "internal parser error") {
+				t.Fatalf("parser panicked: %v", err)
+			}
+			return
+		}
+		if len(s) > 2000 || strings.ContainsAny(s, "\x00") {
+			return
+		}
+		src := "- rule: r\n  desc: d\n  condition: " + yamlQuote(s) + "\n  output: o\n  priority: info\n"
+		rs, rep, _ := Load([]Source{{Name: "f.yaml", Data: []byte(src)}}, Options{})
+		for _, d := range rep.Errors {
+			if strings.Contains(d.Message, "internal error") {
+				t.Fatalf("panic inside the loader: %s", d.Message)
+			}
+		}
+		e := rs.NewEvaluator()
+		e.Match(execEvent(), nil)
+		e.Match(openEvent(), nil)
+		e.Match(connectEvent(), nil)
+	})
+}
+
+// yamlQuote writes s as a YAML double-quoted scalar.
+func yamlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			b.WriteString(`\x`)
+			const hexd = "0123456789abcdef"
+			b.WriteByte(hexd[r>>4])
+			b.WriteByte(hexd[r&15])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

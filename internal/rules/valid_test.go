@@ -1,0 +1,54 @@
+package rules
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidGolden loads each testdata/valid/*.yaml and compares a summary
+// (rules with priority, state, types and final condition; warnings) with
+// its .golden file.
+func TestValidGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no valid cases")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			rs, rep, err := LoadFiles([]string{f}, Options{})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "compiled=%d disabled=%d skipped=%d\n", rep.Compiled, rep.Disabled, len(rep.Skipped))
+			for _, r := range rs.Rules() {
+				fmt.Fprintf(&b, "rule %q priority=%s enabled=%v tags=%v types=%v\n", r.Name, r.Priority, r.Enabled, r.Tags, r.Types())
+				fmt.Fprintf(&b, "  condition: %s\n", strings.Join(strings.Fields(r.Condition), " "))
+				fmt.Fprintf(&b, "  output: %s\n", r.Output)
+				if r.Skipped != "" {
+					fmt.Fprintf(&b, "  skipped: %s\n", r.Skipped)
+				}
+			}
+			for _, w := range rep.Warnings {
+				fmt.Fprintf(&b, "warning: %s\n", w.Error())
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("missing golden (run with -update): %v", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("summary differs from %s\n--- got\n%s--- want\n%s", golden, b.String(), want)
+			}
+		})
+	}
+}
