@@ -3,7 +3,9 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -22,4 +24,14 @@ func runCmd(t *testing.T, name string, args ...string) ([]byte, error) {
 	cmd.Stderr = &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+func goRoot() string { return runtime.GOROOT() }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sensorDir != "" {
+		os.RemoveAll(sensorDir)
+	}
+	os.Exit(code)
 }

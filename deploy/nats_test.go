@@ -15,22 +15,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/output"
+	"github.com/tripline/tripline/internal/tail"
 )
 
 // The NATS permissions docs/deployment.md tells operators to give the two
 // kinds of users (as `nsc add user --allow-pub/--allow-sub` lists). The test
 // below proves they are enough for the sensor to create the stream and
-// publish, and for an analyst to read it back, and that the sensor user
-// cannot read alerts.
+// publish, and for an analyst to follow it with `sensor tail`, and that the
+// sensor user cannot read alerts.
 var (
 	sensorPub = []string{
 		"tripline.alerts.>",
@@ -56,7 +60,8 @@ var (
 // TestNATSConfig loads the example cluster's nats.conf with nats-server's own
 // parser (with generated operator JWTs in place of the nats-auth Secret and a
 // generated certificate in place of nats-tls), then starts it as a single
-// node on loopback and exercises the documented user permissions over TLS.
+// node on loopback and exercises the documented user permissions over TLS
+// with the sensor's real NATS output and the real `sensor tail` code.
 func TestNATSConfig(t *testing.T) {
 	dir := t.TempDir()
 	conf := natsConfigMap(t)
@@ -131,21 +136,38 @@ func TestNATSConfig(t *testing.T) {
 		return nc
 	}
 
-	// The sensor: create the stream, publish an alert and get an ack.
-	sensorErrs := make(chan error, 8)
-	sensor := connect(auth.userCreds(t, dir, "sensor", sensorPub, sensorSub), sensorErrs)
-	js, err := jetstream.New(sensor)
+	// The sensor's real output sink, with the documented sensor permissions:
+	// it must create the stream and get its alert acknowledged.
+	sensorCreds := auth.userCreds(t, dir, "sensor", sensorPub, sensorSub)
+	var lastErr lockedBuffer
+	sink, err := output.NewNATS(output.NATSConfig{
+		NATSConn:     output.NATSConn{URL: url, CAFile: ca, CredsFile: sensorCreds},
+		CreateStream: true,
+		DataDir:      filepath.Join(dir, "sensor-data"),
+		OnError:      func(err error) { lastErr.Set(err.Error()) },
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("output.NewNATS: %v", err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "TRIPLINE_ALERTS", Subjects: []string{"tripline.alerts.>"}}); err != nil {
-		t.Fatalf("sensor user cannot create the stream: %v", err)
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Run(ctx) }()
+	t.Cleanup(func() {
+		sink.Close()
+		cancel()
+		<-sinkDone
+	})
+	sink.Publish(alert.New(time.Now(), "Deploy test rule", alert.PriorityWarning, "deploy test alert", nil, nil))
+	for sink.Stats().Published == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("the sensor's NATS output never got an ack with the documented permissions; last error: %s", lastErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := js.Publish(ctx, "tripline.alerts.warning.test_rule", []byte(`{"rule":"test_rule"}`)); err != nil {
-		t.Fatalf("sensor user cannot publish: %v", err)
-	}
-	// It may not read alerts (a compromised node must not read other nodes'
-	// alerts) nor publish elsewhere.
+
+	// The sensor user may not read alerts (a compromised node must not read
+	// other nodes' alerts) nor publish outside tripline.alerts.>.
+	sensorErrs := make(chan error, 8)
+	sensor := connect(sensorCreds, sensorErrs)
 	if _, err := sensor.SubscribeSync("tripline.alerts.>"); err != nil {
 		t.Fatal(err)
 	}
@@ -166,24 +188,53 @@ func TestNATSConfig(t *testing.T) {
 		}
 	}
 
-	// The analyst: read the alert back with an ordered consumer, the way
-	// `sensor tail` follows the stream.
-	analyst := connect(auth.userCreds(t, dir, "analyst", analystPub, analystSub), make(chan error, 8))
-	ajs, err := jetstream.New(analyst)
+	// An analyst runs `sensor tail --all --json` (the real tail code) with the
+	// documented analyst permissions and sees the alert.
+	analystCreds := auth.userCreds(t, dir, "analyst", analystPub, analystSub)
+	var out, status lockedBuffer
+	tl, err := tail.New(tail.Config{
+		Conn: output.NATSConn{URL: url, CAFile: ca, CredsFile: analystCreds},
+		All:  true, JSON: true, Out: &out, Status: &status, RetryWait: 100 * time.Millisecond,
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("tail.New: %v", err)
 	}
-	cons, err := ajs.OrderedConsumer(ctx, "TRIPLINE_ALERTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"tripline.alerts.>"}})
-	if err != nil {
-		t.Fatalf("analyst user cannot create an ordered consumer: %v", err)
+	tailCtx, stopTail := context.WithCancel(ctx)
+	tailDone := make(chan error, 1)
+	go func() { tailDone <- tl.Run(tailCtx) }()
+	for !strings.Contains(out.String(), "Deploy test rule") {
+		if ctx.Err() != nil {
+			t.Fatalf("sensor tail with the documented analyst permissions showed nothing; status:\n%s", status.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		t.Fatalf("analyst user cannot read the stream: %v", err)
-	}
-	if string(msg.Data()) != `{"rule":"test_rule"}` {
-		t.Fatalf("read %q", msg.Data())
-	}
+	stopTail()
+	<-tailDone
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Set(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // natsConfigMap returns nats.conf from the nats-config ConfigMap.

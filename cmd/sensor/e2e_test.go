@@ -24,6 +24,10 @@ import (
 var sensorBin string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("TRIPLINE_OPENLOOP"); spec != "" {
+		openLoop(spec) // a load generator child of the benchmarks
+		return
+	}
 	dir, err := os.MkdirTemp("", "tripline-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,7 +44,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +63,7 @@ type daemon struct {
 }
 
 // startSensor runs the binary with args and waits for its "ready" line.
-func startSensor(t *testing.T, args ...string) *daemon {
+func startSensor(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(sensorBin, args...)
 	stderr, err := cmd.StderrPipe()
@@ -104,7 +108,7 @@ func startSensor(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/config"
-	"github.com/tripline/tripline/internal/ruletest"
 	"github.com/tripline/tripline/internal/rules"
+	"github.com/tripline/tripline/internal/ruletest"
 )
 
 type liveOptions struct {

@@ -391,3 +391,30 @@ func stripPrefix(out string, p Priority) string {
 	}
 	return out
 }
+
+// EventDrop reports kernel events lost in the last interval, in the shape of
+// Falco's "syscall event drop" alert: counters become string output fields
+// (n_evts, n_drops, plus any per-cause counters given). Unlike Falco (Debug)
+// it is a Warning, because lost events blind the sensor.
+func EventDrop(events, drops uint64, counters map[string]uint64) *Alert {
+	fields := make(map[string]any, len(counters)+2)
+	for k, v := range counters {
+		fields[k] = strconv.FormatUint(v, 10)
+	}
+	fields["n_evts"] = strconv.FormatUint(events, 10)
+	fields["n_drops"] = strconv.FormatUint(drops, 10)
+	return Internal(RuleEventDrop, PriorityWarning,
+		fmt.Sprintf("Tripline internal: syscall event drop. %d system calls dropped in last second.", drops), fields)
+}
+
+// EnrichmentOutage reports that container metadata (what: "containerd", …)
+// is unavailable, so alerts lack container fields until it recovers.
+func EnrichmentOutage(what string, err error) *Alert {
+	msg := "unknown error"
+	if err != nil {
+		msg = err.Error()
+	}
+	return Internal(RuleEnrichment, PriorityWarning,
+		fmt.Sprintf("Tripline internal: enrichment unavailable (%s): %s", what, msg),
+		map[string]any{"enrichment.source": what, "error": msg})
+}

@@ -3,6 +3,7 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -189,4 +190,31 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = a.AppendJSON(buf[:0])
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(sampleAlert().AppendJSON(nil))
+	f.Add([]byte(`{"priority":"Debug","time":"2023-05-25T13:44:05.478445995Z","output_fields":{"a":1e400,"b":-0,"c":[1,{"x":null}]}}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := Parse(b)
+		if err != nil {
+			return
+		}
+		if out := a.AppendJSON(nil); !json.Valid(out) {
+			t.Fatalf("re-encoding %q gave invalid JSON %q", b, out)
+		}
+	})
+}
+
+func TestInternalConstructors(t *testing.T) {
+	d := EventDrop(1000, 12, map[string]uint64{"n_drops_buffer_total": 12})
+	if d.Rule != RuleEventDrop || d.OutputFields["n_drops"] != "12" || d.OutputFields["n_evts"] != "1000" ||
+		d.OutputFields["n_drops_buffer_total"] != "12" || d.Source != SourceInternal {
+		t.Errorf("%+v", d)
+	}
+	e := EnrichmentOutage("containerd", errors.New("dial unix /run/containerd/containerd.sock: connect: no such file"))
+	if e.Rule != RuleEnrichment || e.OutputFields["enrichment.source"] != "containerd" || e.Priority != PriorityWarning {
+		t.Errorf("%+v", e)
+	}
 }

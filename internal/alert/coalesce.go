@@ -42,7 +42,6 @@ type coalesceKey struct{ rule, output string }
 
 type coalesceEntry struct {
 	start time.Time // window start
-	first *Alert    // the alert that opened the window
 	last  *Alert    // the most recent repeat
 	count uint64    // repeats in this window
 }
@@ -100,7 +99,7 @@ func (c *Coalescer) Offer(a *Alert) bool {
 		}
 		// Window over but not swept yet: report it, then a opens a new one.
 		fu := c.followUpLocked(e, now)
-		e.start, e.first, e.last, e.count = now, a, nil, 0
+		e.start, e.last, e.count = now, nil, 0
 		c.mu.Unlock()
 		if fu != nil {
 			c.emit(fu)
@@ -113,7 +112,7 @@ func (c *Coalescer) Offer(a *Alert) bool {
 			c.sweepLocked(now, nil)
 		}
 		if len(c.entries) < c.cfg.MaxKeys {
-			c.entries[k] = &coalesceEntry{start: now, first: a}
+			c.entries[k] = &coalesceEntry{start: now}
 		} else {
 			c.stats.Untracked++
 		}
@@ -151,7 +150,7 @@ func (c *Coalescer) sweepLocked(now time.Time, out []*Alert) []*Alert {
 		if fu := c.followUpLocked(e, now); fu != nil {
 			out = append(out, fu)
 			// Repeats kept coming: keep tracking in a fresh window.
-			e.start, e.first, e.last, e.count = now, e.last, nil, 0
+			e.start, e.last, e.count = now, nil, 0
 			continue
 		}
 		delete(c.entries, k)

@@ -33,6 +33,10 @@ type Config struct {
 	// is remembered as unknown (its events then get the bare id without
 	// waiting). Default 5s.
 	NegativeTTL time.Duration
+	// MaxWaitsPerSec bounds how many misses per second may wait, so that a
+	// flood of unknown ids (say, cgroups named like containers by a
+	// delegated user) cannot stall the pipeline. Default 20.
+	MaxWaitsPerSec int
 	// RetryMin and RetryMax bound the exponential backoff between
 	// connection attempts. Defaults 200ms and 5s.
 	RetryMin, RetryMax time.Duration
@@ -103,6 +107,9 @@ type Enricher struct {
 	pending map[string]chan struct{}
 	nPlace  int
 
+	waitMu               sync.Mutex
+	waitSecond, waitUsed int64
+
 	ready     chan struct{}
 	readyOnce sync.Once
 	events    chan *event.Event
@@ -132,6 +139,9 @@ func New(cfg Config) (*Enricher, error) {
 	}
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	if cfg.MaxWaitsPerSec <= 0 {
+		cfg.MaxWaitsPerSec = 20
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 200 * time.Millisecond
@@ -228,7 +238,7 @@ func (e *Enricher) ContainerIDOf(cgroupPath string) string {
 	if id, ok := ContainerID(cgroupPath); ok {
 		return id
 	}
-	if _, id, ok := splitNSPath(cgroupPath); ok {
+	if ns, id, ok := splitNSPath(cgroupPath); ok && (*e.nsKnown.Load())[ns] {
 		e.mu.RLock()
 		ce := e.byID[id]
 		e.mu.RUnlock()
@@ -247,7 +257,7 @@ func (e *Enricher) ContainerIDOf(cgroupPath string) string {
 func (e *Enricher) Enrich(ev *event.Event) {
 	p := &ev.Proc
 	var id, nsHint string
-	ok := false
+	ok, nonHex := false, false
 	if p.CgroupPath != "" {
 		id, ok = ContainerID(p.CgroupPath)
 		if !ok {
@@ -265,7 +275,7 @@ func (e *Enricher) Enrich(ev *event.Event) {
 					p.ContainerID, ev.Container = ce.c.FullID, ce.c
 					return
 				}
-				id, nsHint, ok = cid, ns, true
+				id, nsHint, ok, nonHex = cid, ns, true, true
 			}
 		}
 	} else if p.ContainerID != "" && p.ContainerID != event.HostID {
@@ -289,6 +299,11 @@ func (e *Enricher) Enrich(ev *event.Event) {
 		}
 	}
 	ce = e.miss(id, nsHint, ce)
+	if nonHex && ce.placeholder {
+		// Not a hex id and containerd does not know it: not a container.
+		p.ContainerID, ev.Container = "", nil
+		return
+	}
 	p.ContainerID, ev.Container = ce.c.FullID, ce.c
 }
 
@@ -300,7 +315,7 @@ func (e *Enricher) miss(id, nsHint string, ce *centry) *centry {
 	if ce != nil && ce.expires > now {
 		return ce // recently unknown: do not wait again
 	}
-	if e.cfg.MissWait > 0 && e.cli.Load() != nil {
+	if e.cfg.MissWait > 0 && e.cli.Load() != nil && e.mayWait(now) {
 		if ch := e.startFetch(id, nsHint); ch != nil {
 			e.waits.Add(1)
 			t := time.NewTimer(e.cfg.MissWait)
@@ -319,6 +334,21 @@ func (e *Enricher) miss(id, nsHint string, ce *centry) *centry {
 		}
 	}
 	return e.placeholder(id, now)
+}
+
+// mayWait takes one wait from this second's budget.
+func (e *Enricher) mayWait(now int64) bool {
+	sec := now / int64(time.Second)
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	if sec != e.waitSecond {
+		e.waitSecond, e.waitUsed = sec, 0
+	}
+	if e.waitUsed >= int64(e.cfg.MaxWaitsPerSec) {
+		return false
+	}
+	e.waitUsed++
+	return true
 }
 
 // placeholder returns (creating if needed) the entry of an id without

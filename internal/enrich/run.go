@@ -50,6 +50,9 @@ func (e *Enricher) Run(ctx context.Context) error {
 	reported := false // the current outage was reported
 	first := true
 	for {
+		if ctx.Err() != nil {
+			return nil
+		}
 		cli, err := e.connect(ctx)
 		if err == nil {
 			var wasUp bool

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/tripline/tripline/internal/event"
@@ -138,8 +139,12 @@ type Catalogue struct {
 }
 
 // Default returns the catalogue of every field the sensor knows. It is built
-// on each call (no global state); callers keep the result.
-func Default() *Catalogue {
+// once and immutable, so it is shared by every caller.
+func Default() *Catalogue { return defaultCatalogue() }
+
+var defaultCatalogue = sync.OnceValue(build)
+
+func build() *Catalogue {
 	c := &Catalogue{byName: make(map[string]*Field)}
 	for _, f := range catalogue() {
 		for _, cl := range f.Classes {
@@ -161,7 +166,7 @@ func (c *Catalogue) Lookup(name string) (*Field, bool) {
 // All returns every field sorted by name.
 func (c *Catalogue) All() []*Field { return c.sorted }
 
-// Lookup is a convenience for Default().Lookup; prefer keeping a Catalogue.
+// Lookup finds a field of the default catalogue by exact name.
 func Lookup(name string) (*Field, bool) { return Default().Lookup(name) }
 
 // Resolve finds the field for name as written in a condition or output

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,6 +231,11 @@ func (n *NATS) flushQueue(extra *alert.Alert) {
 // Spool record data: subject length(2) | subject | id length(1) | id | JSON.
 func (n *NATS) appendLocked(a *alert.Alert) {
 	n.encBuf = a.AppendJSON(n.encBuf[:0])
+	if len(n.encBuf) > maxAlertJSON {
+		// Event data made this alert huge: shorten long strings (like
+		// falcosidekick does) rather than let it exceed the broker's limits.
+		n.encBuf = shorten(a).AppendJSON(n.encBuf[:0])
+	}
 	b := n.recBuf[:0]
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = n.subject.Append(b, a)
@@ -470,6 +476,13 @@ func (n *NATS) deliver(ctx context.Context, nc *nats.Conn, attempt *int, sleep f
 			}
 			msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
 			paf, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+			if errors.Is(err, nats.ErrMaxPayload) {
+				// Permanent for this message: skip it instead of retrying forever.
+				n.spool.Ack(rec)
+				n.dropped.Add(1)
+				n.setErr(fmt.Errorf("output: alert %s dropped: %w", id, err))
+				continue
+			}
 			if err != nil {
 				n.publishErrs.Add(1)
 				n.setErr(fmt.Errorf("output: publishing to %s: %w", subj, err))
@@ -591,4 +604,38 @@ func (n *NATS) Close() error {
 		n.closeErr = n.spool.Close()
 	})
 	return n.closeErr
+}
+
+// maxAlertJSON bounds one alert's JSON; the broker's default max payload is 1 MiB.
+const maxAlertJSON = 256 << 10
+
+// shorten returns a copy of a with strings longer than 1 KiB cut to 1 KiB
+// plus "[...]".
+func shorten(a *alert.Alert) *alert.Alert {
+	const limit = 1 << 10
+	cut := func(s string) string {
+		if len(s) <= limit {
+			return s
+		}
+		return strings.ToValidUTF8(s[:limit], "") + "[...]"
+	}
+	c := *a
+	c.Output = cut(a.Output)
+	c.Rule = cut(a.Rule)
+	c.OutputFields = make(map[string]any, len(a.OutputFields))
+	for k, v := range a.OutputFields {
+		if len(c.OutputFields) >= 256 {
+			break
+		}
+		if s, ok := v.(string); ok {
+			v = cut(s)
+		} else if _, ok := v.([]string); ok {
+			v = cut(fmt.Sprint(v))
+		}
+		c.OutputFields[cut(k)] = v
+	}
+	if len(c.Tags) > 64 {
+		c.Tags = c.Tags[:64]
+	}
+	return &c
 }

@@ -123,16 +123,22 @@ func TestNATSOutage(t *testing.T) {
 
 const childEnv = "TRIPLINE_OUTPUT_CRASH_CHILD"
 
-// TestCrashChild is the child half of TestNATSCrashRecovery: it publishes
-// 2,000 alerts, says so, and waits to be SIGKILLed.
-func TestCrashChild(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("helper process for TestNATSCrashRecovery")
+// TestMain runs the child half of TestNATSCrashRecovery when asked: it
+// publishes 2,000 alerts, says so, and waits to be SIGKILLed.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		crashChild()
+		return
 	}
+	os.Exit(m.Run())
+}
+
+func crashChild() {
 	n, err := NewNATS(NATSConfig{NATSConn: NATSConn{URL: os.Getenv("CHILD_URL")}, CreateStream: true,
 		DataDir: os.Getenv("CHILD_DIR"), SyncInterval: time.Hour, MaxInFlight: 16})
 	if err != nil {
-		t.Fatal(err)
+		fmt.Println("ERROR", err)
+		os.Exit(1)
 	}
 	go n.Run(context.Background())
 	<-n.Ready()
@@ -151,7 +157,7 @@ func TestCrashChild(t *testing.T) {
 func TestNATSCrashRecovery(t *testing.T) {
 	srv := startServer(t, 0, t.TempDir(), nil)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_URL="+srvURL(srv), "CHILD_DIR="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -283,4 +289,59 @@ func BenchmarkNATSSink(b *testing.B) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "alerts/s")
+}
+
+// Alerts lost to a full spool are counted and reported as an internal
+// alert that reaches the stream once the broker is back.
+func TestSpoolOverflowReported(t *testing.T) {
+	store := t.TempDir()
+	srv := startServer(t, 0, store, nil)
+	port := serverPort(srv)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	n := runSink(t, NATSConfig{NATSConn: NATSConn{URL: fmt.Sprintf("nats://127.0.0.1:%d", port)}, CreateStream: true,
+		DataDir: t.TempDir(), SpoolMaxBytes: 64 << 10, SyncInterval: 20 * time.Millisecond, MaxRetryWait: 100 * time.Millisecond})
+	for i := 0; i < 400; i++ {
+		a := testAlert(i)
+		a.Priority = alert.PriorityDebug
+		n.Publish(a)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return n.Stats().Spooled == 401 }, "no overflow report spooled")
+	st := n.Stats()
+	if st.Dropped == 0 || st.SpoolBytes > 64<<10 {
+		t.Fatalf("stats %+v", st)
+	}
+	srv2 := startServer(t, port, store, nil)
+	testenv.Eventually(t, 20*time.Second, func() bool { return n.Stats().SpoolPending == 0 }, "not drained: %+v", n.Stats())
+	msgs := readStream(t, srvURL(srv2), DefaultStream, int(400-st.Dropped+1))
+	last, err := alert.Parse(msgs[len(msgs)-1].Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Rule != alert.RuleSpoolDrop || last.Source != alert.SourceInternal || last.OutputFields["n_dropped"] != int64(st.Dropped) {
+		t.Errorf("overflow alert %+v (dropped %d)", last, st.Dropped)
+	}
+	// The survivors are the newest ones, in order.
+	first, _ := alert.Parse(msgs[0].Data())
+	if want := testAlert(int(st.Dropped)).UUID; first.UUID != want {
+		t.Errorf("oldest surviving alert %s, want %s", first.UUID, want)
+	}
+}
+
+func TestHugeAlertIsShortened(t *testing.T) {
+	srv := startServer(t, 0, t.TempDir(), nil)
+	n := runSink(t, NATSConfig{NATSConn: NATSConn{URL: srvURL(srv)}, CreateStream: true, DataDir: t.TempDir()})
+	a := testAlert(0)
+	a.Output = strings.Repeat("A", 2<<20)
+	a.OutputFields = map[string]any{"proc.cmdline": strings.Repeat("b", 2<<20), "n": 1}
+	n.Publish(a)
+	n.Publish(testAlert(1))
+	msgs := readStream(t, srvURL(srv), DefaultStream, 2)
+	got, err := alert.Parse(msgs[0].Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs[0].Data()) > maxAlertJSON || !strings.HasSuffix(got.Output, "[...]") || got.OutputFields["n"] != int64(1) {
+		t.Errorf("huge alert: %d bytes, output ends %q", len(msgs[0].Data()), got.Output[len(got.Output)-10:])
+	}
 }

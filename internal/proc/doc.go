@@ -9,6 +9,10 @@
 //     ev.Proc fields that only exec carries (ExePath, Argv, Cwd, CgroupPath,
 //     ContainerID, exe flags, StartTime). For open/connect events of a known
 //     process Handle does not allocate.
+//   - Filled fields share the snapshot's strings and Argv slice: they are
+//     read-only, like the snapshots themselves (Event.Clone copies them).
+//   - Session fields: proc.sid is ev.Proc.SID; proc.sname and friends are
+//     Get(ev.Proc.SID) (nil when the leader is gone).
 //   - Get may be called from any goroutine. Snapshots are never mutated: an
 //     exec or a change of credentials replaces the snapshot, so a reader may
 //     keep a *event.Process as long as it likes.

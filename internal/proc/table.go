@@ -75,12 +75,13 @@ type exitRec struct {
 type Table struct {
 	cfg Config
 
-	wmu  sync.Mutex   // serialises writers (Handle, Seed)
-	mu   sync.RWMutex // guards m against Get; writers hold wmu too, so they read m without it
-	m    map[uint32]*entry
-	lru  entry // sentinel
-	exq  []exitRec
-	cgv2 string // cgroup v2 mount, for cgroup ids of scanned processes
+	wmu    sync.Mutex   // serialises writers (Handle, Seed)
+	mu     sync.RWMutex // guards m against Get; writers hold wmu too, so they read m without it
+	m      map[uint32]*entry
+	lru    entry     // sentinel
+	exq    []exitRec // exits in time order, from exHead on
+	exHead int
+	cgv2   string // cgroup v2 mount, for cgroup ids of scanned processes
 
 	seeded, forks, execs, exits, expired, evicted, misses, missReads, refreshed, procErrs atomic.Uint64
 }
@@ -475,11 +476,10 @@ func (t *Table) insert(pid uint32, s *event.Process, stamp int64) *entry {
 // expire removes exited entries whose grace has passed.
 func (t *Table) expire(now int64) {
 	grace := int64(t.cfg.ExitGrace)
-	n := 0
-	for n < len(t.exq) && t.exq[n].at+grace <= now {
-		r := t.exq[n]
-		t.exq[n] = exitRec{}
-		n++
+	for t.exHead < len(t.exq) && t.exq[t.exHead].at+grace <= now {
+		r := t.exq[t.exHead]
+		t.exq[t.exHead] = exitRec{}
+		t.exHead++
 		if cur := t.m[r.e.pid]; cur == r.e {
 			t.mu.Lock()
 			delete(t.m, r.e.pid)
@@ -488,11 +488,16 @@ func (t *Table) expire(now int64) {
 			t.expired.Add(1)
 		}
 	}
-	if n > 0 {
-		t.exq = t.exq[n:]
-		if len(t.exq) == 0 {
-			t.exq = t.exq[:0:0] // let the backing array go
+	switch {
+	case t.exHead == len(t.exq):
+		t.exq, t.exHead = t.exq[:0], 0 // reuse the backing array
+		if cap(t.exq) > 1<<16 {
+			t.exq = nil // after a burst, let it go
 		}
+	case t.exHead > 1024 && t.exHead > len(t.exq)/2:
+		n := copy(t.exq, t.exq[t.exHead:])
+		clear(t.exq[n:])
+		t.exq, t.exHead = t.exq[:n], 0
 	}
 }
 

@@ -370,11 +370,11 @@ func TestRealChurn(t *testing.T) {
 		n = 200
 	}
 	for i := 0; i < n; i++ {
-		cmd := exec.Command(truePath)
-		if err := cmd.Start(); err != nil {
+		pr, err := os.StartProcess(truePath, []string{"true"}, &os.ProcAttr{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		pid := uint32(cmd.Process.Pid)
+		pid := uint32(pr.Pid)
 		now := time.Now().UnixNano()
 		tb.Handle(&event.Event{Type: event.TypeClone, Timestamp: now, Res: int64(pid),
 			Proc: event.Process{PID: self, TID: self}, Fork: event.Fork{ChildPID: pid, ChildTID: pid}})
@@ -384,7 +384,7 @@ func TestRealChurn(t *testing.T) {
 		if len(ex.Lineage) == 0 || ex.Lineage[0].PID != self {
 			t.Fatalf("process %d: lineage %v", pid, names(ex.Lineage))
 		}
-		_ = cmd.Wait()
+		_, _ = pr.Wait()
 		tb.Handle(&event.Event{Type: event.TypeProcexit, Timestamp: time.Now().UnixNano(), Proc: event.Process{PID: pid, TID: pid, PPID: self}})
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool {

@@ -51,10 +51,11 @@ func BenchmarkMatchUpstream(b *testing.B) {
 			e := rs.NewEvaluator()
 			dst := make([]*Rule, 0, 16)
 			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				dst = e.Match(ev, dst[:0])
-			}
+			reportCPU(b, func() {
+				for i := 0; i < b.N; i++ {
+					dst = e.Match(ev, dst[:0])
+				}
+			})
 			b.ReportMetric(float64(len(rs.RulesFor(ev.Type))), "rules/event")
 		})
 	}
@@ -72,5 +73,20 @@ func TestMatchUpstreamNoAlloc(t *testing.T) {
 		if len(dst) != 0 {
 			t.Errorf("%s: typical event matched %q", name, dst[0].Name)
 		}
+	}
+}
+
+func BenchmarkLoadSmall(b *testing.B) {
+	src := []byte("- rule: r\n  desc: d\n  condition: evt.type = execve and proc.name in (a, b)\n  output: o %proc.name\n  priority: info\n")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		Load([]Source{{Name: "f.yaml", Data: src}}, Options{})
+	}
+}
+
+func BenchmarkLoadUpstream(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		loadUpstream(b)
 	}
 }

@@ -91,6 +91,7 @@ func (l *loader) compile() *Ruleset {
 	}
 
 	l.applyOptions(rs)
+	rs.nslots = len(l.slots)
 	rs.preds = make([]predFn, len(l.preds))
 	for i, p := range l.preds {
 		rs.preds[i] = p.fn
@@ -182,17 +183,10 @@ func (l *loader) resolve(n node, from *macroDef, item string, diags *[]Diag) (no
 	return n, true
 }
 
-// withExceptions appends Falco's exception text to a rule condition.
+// withExceptions builds the rule condition with Falco's exception text:
+// "(" + condition + ")" followed by " and not " + text per exception.
 func withExceptions(r *ruleDef) *srcText {
-	var parts []string
-	var excs []*excDef
-	for _, e := range r.exceptions {
-		if s := exceptionText(e); s != "" {
-			parts = append(parts, s)
-			excs = append(excs, e)
-		}
-	}
-	if len(parts) == 0 {
+	if len(r.exceptions) == 0 || len(r.cond.parts) == 0 {
 		return r.cond
 	}
 	t := &srcText{}
@@ -202,8 +196,10 @@ func withExceptions(r *ruleDef) *srcText {
 		t.add(r.cond.text[p.start:p.end], p.file, p.node, p.exact)
 	}
 	t.add(")", first.file, first.node, false)
-	for i, s := range parts {
-		t.add(" and not "+s, excs[i].file, excs[i].node, false)
+	for _, e := range r.exceptions {
+		if s := exceptionText(e); s != "" {
+			t.add(" and not "+s, e.file, e.node, false)
+		}
 	}
 	return t
 }

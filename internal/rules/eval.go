@@ -4,7 +4,6 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/tripline/tripline/internal/event"
-	"github.com/tripline/tripline/internal/fields"
 )
 
 // Rule is one loaded rule.
@@ -37,6 +36,7 @@ func (r *Rule) Compiled() bool { return r.compiled }
 type Ruleset struct {
 	rules  []*Rule
 	preds  []predFn
+	nslots int
 	byType [event.NumTypes][]*Rule
 	types  []event.Type
 }
@@ -81,9 +81,8 @@ type Evaluator struct {
 	rs    *Ruleset
 	vm    vm.VM
 	env   *env
-	ctx   fields.Ctx
+	sc    scratch
 	ev    *event.Event
-	gen   uint32
 	cgen  []uint32
 	cval  []bool
 	panic bool
@@ -92,6 +91,7 @@ type Evaluator struct {
 // NewEvaluator returns an evaluator for rs.
 func (rs *Ruleset) NewEvaluator() *Evaluator {
 	e := &Evaluator{rs: rs, cgen: make([]uint32, len(rs.preds)), cval: make([]bool, len(rs.preds))}
+	e.sc.slots = make([]slotVal, rs.nslots)
 	e.env = &env{P: e.pred}
 	return e
 }
@@ -101,11 +101,11 @@ func (e *Evaluator) pred(i int) bool {
 	if i < 0 || i >= len(e.cgen) {
 		return false
 	}
-	if e.cgen[i] == e.gen {
+	if e.cgen[i] == e.sc.gen {
 		return e.cval[i]
 	}
-	v := e.rs.preds[i](&e.ctx, e.ev)
-	e.cgen[i], e.cval[i] = e.gen, v
+	v := e.rs.preds[i](&e.sc, e.ev)
+	e.cgen[i], e.cval[i] = e.sc.gen, v
 	return v
 }
 
@@ -135,19 +135,28 @@ func (e *Evaluator) pre(p *preNode) bool {
 // Match appends the enabled rules matching ev to dst, in load order. It
 // does not allocate when dst has enough capacity. Strings of ev are not
 // retained.
-func (e *Evaluator) Match(ev *event.Event, dst []*Rule) []*Rule {
+func (e *Evaluator) Match(ev *event.Event, dst []*Rule) (out []*Rule) {
 	if ev == nil || ev.Type >= event.NumTypes {
 		return dst
 	}
+	// Extractors validate what they read, but a malformed event must
+	// never take the sensor down: drop the event's remaining rules instead.
+	defer func() {
+		if r := recover(); r != nil {
+			e.ev = nil
+			out = dst
+		}
+	}()
 	rules := e.rs.byType[ev.Type]
 	if len(rules) == 0 {
 		return dst
 	}
-	e.ctx.Reset()
-	e.gen++
-	if e.gen == 0 { // wrapped: forget every cached result
+	e.sc.Reset()
+	e.sc.gen++
+	if e.sc.gen == 0 { // wrapped: forget every cached result
 		clear(e.cgen)
-		e.gen = 1
+		clear(e.sc.slots)
+		e.sc.gen = 1
 	}
 	e.ev = ev
 	for _, r := range rules {

@@ -3,6 +3,7 @@ package rules
 import (
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tripline/tripline/internal/event"
 )
@@ -45,7 +46,10 @@ tkill tracer truncate umask umount umount2 uname unlink unlinkat unshare userfau
 vhangup vmsplice wait4 waitid write writev
 `)
 
-func knownEventNames() map[string]bool {
+// knownEventNames is built once; the map is never written afterwards.
+var knownEventNames = sync.OnceValue(buildKnownEventNames)
+
+func buildKnownEventNames() map[string]bool {
 	m := make(map[string]bool, len(falcoEventNames))
 	for _, n := range falcoEventNames {
 		m[n] = true

@@ -202,6 +202,7 @@ type loader struct {
 	preds      []compiledPred
 	predIdx    map[string]int
 	predByNode map[*checkNode]int
+	slots      map[string]int
 }
 
 func newLoader(opts Options) *loader {
@@ -1025,56 +1026,67 @@ func (l *loader) appendExceptions(r *ruleDef, add []*excDef, item string) {
 	}
 }
 
-// exceptionText builds Falco's exception condition text for e ("" when it
-// has no values).
+// exceptionText builds exactly Falco's exception condition text for e
+// (build_rule_exception_infos), "" when it contributes nothing. Note the
+// spacing quirks ("( f1 = a and  f2 = b)"), kept so conditions read the
+// same as in Falco's own diagnostics.
 func exceptionText(e *excDef) string {
-	if len(e.values) == 0 || len(e.fields) == 0 {
+	if len(e.fields) == 0 {
 		return ""
 	}
 	if !e.fieldList {
-		var vals []string
+		icond := ""
 		for _, tv := range e.values {
 			for _, it := range tv[0].items {
-				vals = append(vals, quoteExc(it))
+				if icond == "" {
+					icond = "(" + e.fields[0] + " " + e.comps[0] + " ("
+				} else {
+					icond += ", "
+				}
+				icond += quoteItem(it)
 			}
 		}
-		return "(" + e.fields[0] + " " + e.comps[0] + " (" + strings.Join(vals, ", ") + "))"
+		if icond != "" {
+			icond += "))"
+		}
+		return icond
 	}
-	var ors []string
+	icond := "("
 	for _, tv := range e.values {
-		var ands []string
-		for i, v := range tv {
-			var s string
+		if icond != "(" {
+			icond += " or "
+		}
+		icond += "("
+		for k, v := range tv {
+			if k > 0 {
+				icond += " and "
+			}
+			var istr string
 			switch {
 			case v.isList:
-				q := make([]string, len(v.items))
-				for j, it := range v.items {
-					q[j] = quoteExc(it)
+				istr = "("
+				for _, it := range v.items {
+					if istr != "(" {
+						istr += ", "
+					}
+					istr += quoteItem(it)
 				}
-				s = "(" + strings.Join(q, ", ") + ")"
-			case isListOp(e.comps[i]):
-				s = "(" + quoteExc(v.items[0]) + ")"
+				istr += ")"
+			case isListOp(e.comps[k]):
+				istr = v.items[0]
+				if !strings.HasPrefix(istr, "(") {
+					istr = "(" + istr + ")"
+				}
 			default:
-				s = quoteExc(v.items[0])
+				istr = quoteItem(v.items[0])
 			}
-			ands = append(ands, e.fields[i]+" "+e.comps[i]+" "+s)
+			icond += " " + e.fields[k] + " " + e.comps[k] + " " + istr
 		}
-		ors = append(ors, "("+strings.Join(ands, " and ")+")")
+		icond += ")"
 	}
-	return "(" + strings.Join(ors, " or ") + ")"
-}
-
-// quoteExc quotes an exception value the way Falco does: values with
-// blanks or characters special to conditions are double-quoted.
-func quoteExc(s string) string {
-	if s == "" {
-		return `""`
+	icond += ")"
+	if icond == "()" {
+		return ""
 	}
-	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "'") {
-		return s
-	}
-	if strings.ContainsAny(s, " \t\n\r(),=") {
-		return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
-	}
-	return s
+	return icond
 }

@@ -130,7 +130,7 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 			continue
 		}
 		flush()
-		segs = append(segs, outSeg{op: &operand{f: f, arg: arg, typ: f.Type, key: key}, key: key})
+		segs = append(segs, outSeg{op: &operand{f: f, arg: arg, typ: f.Type, key: key, slot: -1}, key: key})
 		i = next
 	}
 	flush()
@@ -161,7 +161,7 @@ func parseOperandText(s string) (o *operandNode, err error) {
 // AppendOutput appends the rendered output (without Falco's time/priority
 // prefix) to dst; unavailable fields print as <NA>.
 func (r *Rule) AppendOutput(dst []byte, ev *event.Event) []byte {
-	var c fields.Ctx
+	var c scratch
 	for _, s := range r.out {
 		if s.op == nil {
 			dst = append(dst, s.lit...)
@@ -181,7 +181,7 @@ func (r *Rule) AppendOutput(dst []byte, ev *event.Event) []byte {
 // like Falco's JSON: int64 for numbers, bool, string, []string for lists,
 // nil when unavailable.
 func (r *Rule) OutputFields(ev *event.Event) map[string]any {
-	var c fields.Ctx
+	var c scratch
 	m := make(map[string]any, len(r.out))
 	for _, s := range r.out {
 		if s.op == nil {

@@ -14,8 +14,32 @@ import (
 )
 
 // predFn evaluates one check against an event. It must not panic or
-// allocate (beyond the Ctx scratch buffer).
-type predFn func(c *fields.Ctx, ev *event.Event) bool
+// allocate (beyond the scratch buffer).
+type predFn func(c *scratch, ev *event.Event) bool
+
+// scratch is an evaluator's per-event working memory: the buffer derived
+// strings are built in, and a cache of expensive operand values
+// (proc.cmdline, capability sets, ...) shared by every check of the event.
+type scratch struct {
+	fields.Ctx
+	gen   uint32
+	slots []slotVal
+}
+
+type slotVal struct {
+	gen uint32
+	ok  bool
+	v   fields.Value
+}
+
+// cachedFields are the fields whose extraction builds a string, worth
+// caching per event.
+var cachedFields = map[string]bool{
+	"proc.cmdline": true, "proc.args": true, "proc.pcmdline": true, "proc.exeline": true, "proc.acmdline": true,
+	"proc.aargs": true, "thread.cap_effective": true, "thread.cap_permitted": true, "thread.cap_inheritable": true,
+	"evt.arg": true, "evt.args": true, "evt.info": true, "fd.name": true, "container.mounts": true,
+	"container.labels": true, "k8s.pod.labels": true, "fd.containername": true, "evt.time": true,
+}
 
 // operand is a compiled field reference with optional transformers.
 type operand struct {
@@ -25,15 +49,29 @@ type operand struct {
 	inner *operand
 	typ   fields.Type
 	key   string // canonical text, e.g. "tolower(proc.name)"
+	slot  int    // per-event cache slot, -1 for none
 }
 
-func (o *operand) get(c *fields.Ctx, ev *event.Event) (fields.Value, bool) {
+func (o *operand) get(c *scratch, ev *event.Event) (fields.Value, bool) {
+	if o.slot >= 0 && o.slot < len(c.slots) {
+		s := &c.slots[o.slot]
+		if s.gen == c.gen {
+			return s.v, s.ok
+		}
+		v, ok := o.compute(c, ev)
+		s.gen, s.v, s.ok = c.gen, v, ok
+		return v, ok
+	}
+	return o.compute(c, ev)
+}
+
+func (o *operand) compute(c *scratch, ev *event.Event) (fields.Value, bool) {
 	if o.xform == "" {
 		var a *fields.Arg
 		if o.arg.Set {
 			a = &o.arg
 		}
-		return o.f.Extract(c, ev, a)
+		return o.f.Extract(&c.Ctx, ev, a)
 	}
 	v, ok := o.inner.get(c, ev)
 	if !ok {
@@ -53,12 +91,12 @@ func (o *operand) get(c *fields.Ctx, ev *event.Event) (fields.Value, bool) {
 		if !need {
 			return v, true
 		}
-		return fields.Value{Str: appendCase(c, s, upper)}, true
+		return fields.Value{Str: appendCase(&c.Ctx, s, upper)}, true
 	case "basename":
 		s := v.Str
 		return fields.Value{Str: s[strings.LastIndexByte(s, '/')+1:]}, true
 	case "b64":
-		return b64(c, v.Str)
+		return b64(&c.Ctx, v.Str)
 	case "len":
 		if o.inner.typ == fields.List {
 			return fields.Value{Num: int64(len(v.List))}, true
@@ -119,13 +157,14 @@ func (l *loader) compileOperand(o *operandNode) (*operand, error) {
 		if o.hasArg {
 			key += "[" + o.arg + "]"
 		}
-		return &operand{f: f, arg: arg, typ: f.Type, key: key}, nil
+		return l.slotted(&operand{f: f, arg: arg, typ: f.Type, key: key}), nil
 	}
 	in, err := l.compileOperand(o.inner)
 	if err != nil {
 		return nil, err
 	}
-	op := &operand{xform: o.xform, inner: in, key: o.xform + "(" + in.key + ")"}
+	op := &operand{xform: o.xform, inner: in, key: o.xform + "(" + in.key + ")", slot: -1}
+	defer l.slotted(op)
 	switch o.xform {
 	case "len":
 		if in.typ != fields.String && in.typ != fields.List {
@@ -139,6 +178,25 @@ func (l *loader) compileOperand(o *operandNode) (*operand, error) {
 		op.typ = fields.String
 	}
 	return op, nil
+}
+
+// slotted gives an expensive operand a per-event cache slot shared by
+// every operand with the same key.
+func (l *loader) slotted(o *operand) *operand {
+	o.slot = -1
+	if o.xform == "" && (!cachedFields[o.f.Name] || (o.f.Multi != nil && !o.arg.Set)) {
+		return o
+	}
+	if l.slots == nil {
+		l.slots = map[string]int{}
+	}
+	i, ok := l.slots[o.key]
+	if !ok {
+		i = len(l.slots)
+		l.slots[o.key] = i
+	}
+	o.slot = i
+	return o
 }
 
 // opsFor lists the operators each field type supports (Falco's
@@ -179,16 +237,16 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 	if op == "exists" {
 		if multi {
 			f := lhs.f
-			return func(c *fields.Ctx, ev *event.Event) bool {
+			return func(c *scratch, ev *event.Event) bool {
 				for i, k := 0, f.Multi(ev); i < k; i++ {
-					if _, ok := f.Nth(c, ev, i); ok {
+					if _, ok := f.Nth(&c.Ctx, ev, i); ok {
 						return true
 					}
 				}
 				return false
 			}, key, nil
 		}
-		return func(c *fields.Ctx, ev *event.Event) bool {
+		return func(c *scratch, ev *event.Event) bool {
 			_, ok := lhs.get(c, ev)
 			return ok
 		}, key, nil
@@ -204,7 +262,7 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return func(c *fields.Ctx, ev *event.Event) bool {
+		return func(c *scratch, ev *event.Event) bool {
 			a, ok := lhs.get(c, ev)
 			if !ok {
 				return false
@@ -229,9 +287,9 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			key += " " + v.text
 		}
 		if op == "!=" {
-			return func(_ *fields.Ctx, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
+			return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
 		}
-		return func(_ *fields.Ctx, ev *event.Event) bool { return mask&(1<<ev.Type) != 0 }, key, nil
+		return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) != 0 }, key, nil
 	}
 
 	vals := make([]string, len(n.vals))
@@ -256,11 +314,11 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 		f := lhs.f
 		if neg {
 			// Every value must differ; no value at all is "missing" (false).
-			return func(c *fields.Ctx, ev *event.Event) bool {
+			return func(c *scratch, ev *event.Event) bool {
 				k := f.Multi(ev)
 				seen := false
 				for i := 0; i < k; i++ {
-					v, ok := f.Nth(c, ev, i)
+					v, ok := f.Nth(&c.Ctx, ev, i)
 					if !ok {
 						continue
 					}
@@ -272,9 +330,9 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 				return seen
 			}, key, nil
 		}
-		return func(c *fields.Ctx, ev *event.Event) bool {
+		return func(c *scratch, ev *event.Event) bool {
 			for i, k := 0, f.Multi(ev); i < k; i++ {
-				if v, ok := f.Nth(c, ev, i); ok && match(v) {
+				if v, ok := f.Nth(&c.Ctx, ev, i); ok && match(v) {
 					return true
 				}
 			}
@@ -282,12 +340,12 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 		}, key, nil
 	}
 	if neg {
-		return func(c *fields.Ctx, ev *event.Event) bool {
+		return func(c *scratch, ev *event.Event) bool {
 			v, ok := lhs.get(c, ev)
 			return ok && !match(v)
 		}, key, nil
 	}
-	return func(c *fields.Ctx, ev *event.Event) bool {
+	return func(c *scratch, ev *event.Event) bool {
 		v, ok := lhs.get(c, ev)
 		return ok && match(v)
 	}, key, nil

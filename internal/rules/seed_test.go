@@ -19,13 +19,13 @@ func TestSeedRules(t *testing.T) {
 				t.Fatalf("load: %v", err)
 			}
 			want := map[string]Priority{
-				"Unexpected Privileged Container":    Error,
-				"Unauthorized Container Access":      Error,
-				"Privileged Container":               Critical,
-				"Sensitive File Access":              Critical, // redefined by runtime-monitoring.yaml
-				"Network Anomaly":                    Warning,
-				"Unauthorized Process in Container":  Warning,
-				"Network Connection from Container":  Warning,
+				"Unexpected Privileged Container":   Error,
+				"Unauthorized Container Access":     Error,
+				"Privileged Container":              Critical,
+				"Sensitive File Access":             Critical, // redefined by runtime-monitoring.yaml
+				"Network Anomaly":                   Warning,
+				"Unauthorized Process in Container": Warning,
+				"Network Connection from Container": Warning,
 			}
 			got := map[string]*Rule{}
 			for _, r := range rs.Rules() {

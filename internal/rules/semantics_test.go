@@ -106,9 +106,9 @@ func TestOperatorSemantics(t *testing.T) {
 		{"proc.cmdline icontains /ETC/shadow", ex, true},
 		{"proc.cmdline startswith \"bash -c\"", ex, true},
 		{"proc.cmdline endswith Shadow", ex, true},
-		{"proc.exepath glob /usr/*", ex, true},           // * crosses '/'
-		{"proc.exepath glob /usr/?in/bash", ex, true},    // ?
-		{"proc.exepath glob /usr/[a-c]in/*", ex, true},   // class
+		{"proc.exepath glob /usr/*", ex, true},         // * crosses '/'
+		{"proc.exepath glob /usr/?in/bash", ex, true},  // ?
+		{"proc.exepath glob /usr/[a-c]in/*", ex, true}, // class
 		{"proc.exepath glob /USR/*", ex, false},
 		{"proc.exepath iglob /USR/*BASH", ex, true},
 		{"proc.exepath regex \"/usr/bin/(ba|z)sh\"", ex, true},

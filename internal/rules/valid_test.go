@@ -26,7 +26,7 @@ func TestValidGolden(t *testing.T) {
 			fmt.Fprintf(&b, "compiled=%d disabled=%d skipped=%d\n", rep.Compiled, rep.Disabled, len(rep.Skipped))
 			for _, r := range rs.Rules() {
 				fmt.Fprintf(&b, "rule %q priority=%s enabled=%v tags=%v types=%v\n", r.Name, r.Priority, r.Enabled, r.Tags, r.Types())
-				fmt.Fprintf(&b, "  condition: %s\n", strings.Join(strings.Fields(r.Condition), " "))
+				fmt.Fprintf(&b, "  condition: %s\n", strings.ReplaceAll(r.Condition, "\n", "\\n"))
 				fmt.Fprintf(&b, "  output: %s\n", r.Output)
 				if r.Skipped != "" {
 					fmt.Fprintf(&b, "  skipped: %s\n", r.Skipped)

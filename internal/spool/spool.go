@@ -322,15 +322,20 @@ func (s *Spool) Append(prio uint8, data []byte) (dropped int, err error) {
 	s.stats.Appended++
 	s.stats.Pending++
 	l.unsynced++
-	if l.unsynced >= s.cfg.SyncEvery {
-		l.unsynced = 0
-		if err := sg.f.Sync(); err != nil {
-			return dropped, fmt.Errorf("spool: fsync: %w", err)
-		}
-	}
 	select {
 	case s.notify <- struct{}{}:
 	default:
+	}
+	if l.unsynced >= s.cfg.SyncEvery {
+		l.unsynced = 0
+		// fsync without the lock so that readers are not stalled by the disk.
+		f := sg.f
+		s.mu.Unlock()
+		err := f.Sync()
+		s.mu.Lock()
+		if err != nil && !errors.Is(err, os.ErrClosed) { // closed: the segment was dropped meanwhile
+			return dropped, fmt.Errorf("spool: fsync: %w", err)
+		}
 	}
 	return dropped, nil
 }
