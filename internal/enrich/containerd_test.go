@@ -639,6 +639,8 @@ func TestShortLivedContainer(t *testing.T) {
 	if d := time.Since(startAt); d > 2*time.Second {
 		t.Logf("short-lived container ran %v", d)
 	}
+	// (On a loaded machine the create event may still be queued.)
+	testenv.Eventually(t, 10*time.Second, func() bool { _, ok := e.Lookup(id); return ok }, "not cached")
 	k.remove(t) // ctr run --rm: task and container deleted at once
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		e.mu.RLock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/proc"
 	"github.com/tripline/tripline/internal/rules"
 )
 
@@ -159,5 +161,48 @@ func BenchmarkProcess(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		matched = p.process(&ev, eval, matched[:0])
+	}
+}
+
+// BenchmarkProcessDefaultRules is the per-event userspace cost of the whole
+// pipeline (process table lookup and ancestry, default rules) for typical
+// open, exec and connect events; 1e9/ns is the events/s one core sustains.
+func BenchmarkProcessDefaultRules(b *testing.B) {
+	rs, _, err := rules.LoadFiles([]string{"../../rules"}, rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	procs := proc.New(proc.Config{ProcFS: b.TempDir()})
+	// A parent (bash) and the process under test (cat), via real fork/exec events.
+	procs.Handle(&event.Event{Type: event.TypeExecve, Proc: event.Process{PID: 100, TID: 100, PPID: 1, Comm: "bash", ExePath: "/usr/bin/bash", Argv: []string{"bash"}}})
+	procs.Handle(&event.Event{Type: event.TypeClone, Proc: event.Process{PID: 100, TID: 100, PPID: 1, Comm: "bash"}, Fork: event.Fork{ChildPID: 200, ChildTID: 200}})
+	procs.Handle(&event.Event{Type: event.TypeExecve, Proc: event.Process{PID: 200, TID: 200, PPID: 100, Comm: "cat", ExePath: "/usr/bin/cat", Argv: []string{"cat", "/etc/hosts"}}})
+	p, err := New(Config{Source: &chanSource{}, Rules: rs, Procs: procs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := map[string]event.Event{
+		"open": {Type: event.TypeOpenat, Res: 3, Proc: event.Process{PID: 200, TID: 200, PPID: 100, Comm: "cat"},
+			Open: event.Open{Path: "/etc/hosts", RawPath: "/etc/hosts", Flags: 0x80000}},
+		"exec": {Type: event.TypeExecve, Proc: event.Process{PID: 200, TID: 200, PPID: 100, Comm: "ls", ExePath: "/usr/bin/ls", Argv: []string{"ls", "-l"}}},
+		"connect": {Type: event.TypeConnect, Res: 0, Proc: event.Process{PID: 200, TID: 200, PPID: 100, Comm: "cat"},
+			Connect: event.Connect{FD: 3, Family: event.AFInet, Proto: event.ProtoTCP, SockType: 1,
+				LocalAddr: netip.MustParseAddr("127.0.0.1"), LocalPort: 40000, RemoteAddr: netip.MustParseAddr("127.0.0.1"), RemotePort: 8080}},
+	}
+	for _, name := range []string{"open", "exec", "connect"} {
+		b.Run(name, func(b *testing.B) {
+			eval := rs.NewEvaluator()
+			matched := make([]*rules.Rule, 0, 8)
+			tmpl := events[name]
+			var ev event.Event
+			b.ReportAllocs()
+			for b.Loop() {
+				ev = tmpl
+				matched = p.process(&ev, eval, matched[:0])
+			}
+			if len(matched) != 0 {
+				b.Fatalf("benign %s event matched %s", name, matched[0].Name)
+			}
+		})
 	}
 }

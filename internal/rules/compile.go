@@ -291,7 +291,14 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 			if errors.Is(err, fields.ErrUnknownField) && firstUnknown == "" {
 				firstUnknown = err.Error()
 			}
-			errs = append(errs, c.src.diag(c.at, item, strings.TrimPrefix(err.Error(), "fields: "), true))
+			at := c.at
+			for _, v := range c.vals { // point at the offending value when there is one
+				if strings.Contains(err.Error(), strconv.Quote(v.text)) {
+					at = v.at
+					break
+				}
+			}
+			errs = append(errs, c.src.diag(at, item, strings.TrimPrefix(err.Error(), "fields: "), true))
 			return
 		}
 		idx, ok := l.predIdx[key]

@@ -70,3 +70,30 @@ func TestUpstreamDetects(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEvaluators shares one Ruleset between goroutines, each
+// with its own Evaluator (run with -race).
+func TestConcurrentEvaluators(t *testing.T) {
+	rs := loadUpstream(t)
+	evs := typicalEvents()
+	done := make(chan int)
+	for g := 0; g < 4; g++ {
+		go func() {
+			e := rs.NewEvaluator()
+			n := 0
+			for i := 0; i < 200; i++ {
+				for _, ev := range evs {
+					n += len(e.Match(ev, nil))
+				}
+				n += len(e.Match(openEvent(), nil))
+			}
+			done <- n
+		}()
+	}
+	first := <-done
+	for g := 1; g < 4; g++ {
+		if n := <-done; n != first {
+			t.Errorf("goroutines disagree: %d vs %d", n, first)
+		}
+	}
+}

@@ -175,6 +175,7 @@ type ruleDef struct {
 	cond         *srcText
 	output       string
 	outputNode   *yaml.Node
+	outputLead   int // bytes trimmed from the start of the output value
 	desc         string
 	priority     Priority
 	source       string
@@ -691,6 +692,7 @@ func (l *loader) rule(f *srcFile, m *mapping) {
 	out, outNode, hasOut := l.str(f, m, "output", item)
 	bad = bad || (m.has("output") && !hasOut)
 	r.output, r.outputNode = strings.TrimSpace(out), outNode
+	r.outputLead = len(out) - len(strings.TrimLeft(out, " \t\r\n"))
 	desc, _, hasDesc := l.str(f, m, "desc", item)
 	bad = bad || (m.has("desc") && !hasDesc)
 	r.desc = desc
@@ -789,7 +791,7 @@ func (l *loader) rule(f *srcFile, m *mapping) {
 				} else {
 					prev.output = r.output
 				}
-				prev.outputNode = r.outputNode
+				prev.outputNode, prev.outputLead = r.outputNode, -1 // composed: no exact positions
 			case "desc":
 				if app {
 					prev.desc += " " + r.desc

@@ -32,8 +32,12 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 			lit.Reset()
 		}
 	}
+	tokStart := 0
 	fail := func(msg string) {
 		d := l.diagAt(r.file, r.outputNode, item, msg)
+		if r.outputLead >= 0 && r.outputNode != nil {
+			d.Line, d.Col = r.file.scalarPos(r.outputNode, r.outputLead+tokStart)
+		}
 		errs = append(errs, d)
 	}
 	i := 0
@@ -44,6 +48,7 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 			i++
 			continue
 		}
+		tokStart = i
 		j := i + 1
 		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
 			j++ // field width: accepted and ignored
