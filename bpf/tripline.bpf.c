@@ -37,19 +37,19 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define DATA_OFF_MAX 16383 /* strings start below this offset (verifier bound) */
 
 #if defined(__TARGET_ARCH_x86)
-#define SYSCALL_ID(regs) RD(regs, orig_ax)
-#define ARG0(regs) RD(regs, di)
-#define ARG1(regs) RD(regs, si)
-#define ARG2(regs) RD(regs, dx)
-#define ARG3(regs) RD(regs, r10)
-#define ARG4(regs) RD(regs, r8)
+#define SYSCALL_ID(regs) ((regs)->orig_ax)
+#define ARG0(regs) ((regs)->di)
+#define ARG1(regs) ((regs)->si)
+#define ARG2(regs) ((regs)->dx)
+#define ARG3(regs) ((regs)->r10)
+#define ARG4(regs) ((regs)->r8)
 #elif defined(__TARGET_ARCH_arm64)
-#define SYSCALL_ID(regs) RD(regs, syscallno)
-#define ARG0(regs) RD(regs, orig_x0)
-#define ARG1(regs) RD(regs, regs[1])
-#define ARG2(regs) RD(regs, regs[2])
-#define ARG3(regs) RD(regs, regs[3])
-#define ARG4(regs) RD(regs, regs[4])
+#define SYSCALL_ID(regs) ((regs)->syscallno)
+#define ARG0(regs) ((regs)->orig_x0)
+#define ARG1(regs) ((regs)->regs[1])
+#define ARG2(regs) ((regs)->regs[2])
+#define ARG3(regs) ((regs)->regs[3])
+#define ARG4(regs) ((regs)->regs[4])
 #endif
 
 struct {
@@ -166,56 +166,48 @@ static __always_inline __u32 encode_dev(__u32 major, __u32 minor)
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
 }
 
+/* fill_task reads the task identity. t is a BTF pointer (tracepoint
+ * argument or bpf_get_current_task_btf), so chains of struct pointers are
+ * plain loads that the verifier guards (a fault reads as zero). */
 static __always_inline void fill_task(struct tl_event *e, struct task_struct *t)
 {
-	e->tid = RD(t, pid);
-	e->pid = RD(t, tgid);
-	struct task_struct *parent = RD(t, real_parent);
-	e->ppid = RD(parent, tgid);
+	e->tid = t->pid;
+	e->pid = t->tgid;
+	e->ppid = t->real_parent->tgid;
 	bpf_probe_read_kernel(e->comm, sizeof(e->comm), &t->comm);
 
-	struct cred *cr = RD(t, cred);
-	e->uid = RD(cr, uid.val);
-	e->gid = RD(cr, gid.val);
-	e->euid = RD(cr, euid.val);
-	e->egid = RD(cr, egid.val);
-	e->cap_eff = RD(cr, cap_effective.val);
-	e->cap_perm = RD(cr, cap_permitted.val);
-	e->cap_inh = RD(cr, cap_inheritable.val);
+	struct cred *cr = t->cred;
+	e->uid = cr->uid.val;
+	e->gid = cr->gid.val;
+	e->euid = cr->euid.val;
+	e->egid = cr->egid.val;
+	e->cap_eff = cr->cap_effective.val;
+	e->cap_perm = cr->cap_permitted.val;
+	e->cap_inh = cr->cap_inheritable.val;
 	if (core_field_exists(t->loginuid))
-		e->loginuid = RD(t, loginuid.val);
+		e->loginuid = t->loginuid.val;
 	else
 		e->loginuid = 0xffffffff;
 
-	struct pid *tp = RD(t, thread_pid);
-	unsigned int level = RD(tp, level);
+	/* numbers[level] has a variable offset: read through the helper. */
+	struct pid *tp = t->thread_pid;
+	unsigned int level = tp->level;
 	struct upid u = read_upid(tp, level);
 	e->vtid = u.nr;
 	e->pidns = RD(u.ns, ns.inum);
-	struct task_struct *leader = RD(t, group_leader);
-	e->vpid = read_upid(RD(leader, thread_pid), level).nr;
-	e->start_time = RD(leader, start_boottime);
+	struct task_struct *leader = t->group_leader;
+	e->vpid = read_upid(leader->thread_pid, level).nr;
+	e->start_time = leader->start_boottime;
 
-	struct signal_struct *sig = RD(t, signal);
-	struct pid *sp = RD(sig, pids[PIDTYPE_SID]);
-	e->sid = read_upid(sp, 0).nr;
-	struct tty_struct *tty = RD(sig, tty);
+	struct signal_struct *sig = t->signal;
+	e->sid = sig->pids[PIDTYPE_SID]->numbers[0].nr;
+	struct tty_struct *tty = sig->tty;
 	if (tty) {
-		struct tty_driver *drv = RD(tty, driver);
-		int idx = RD(tty, index);
-		int major = RD(drv, major);
-		int minor = RD(drv, minor_start);
-		e->tty = encode_dev(major, minor + idx);
+		struct tty_driver *drv = tty->driver;
+		e->tty = encode_dev(drv->major, drv->minor_start + tty->index);
 	}
-
-	struct nsproxy *ns = RD(t, nsproxy);
-	struct mnt_namespace *mnt = RD(ns, mnt_ns);
-	e->mntns = RD(mnt, ns.inum);
-
-	struct css_set *cs = RD(t, cgroups);
-	struct cgroup *cg = RD(cs, dfl_cgrp);
-	struct kernfs_node *kn = RD(cg, kn);
-	e->cgroup_id = RD(kn, id);
+	e->mntns = t->nsproxy->mnt_ns->ns.inum;
+	e->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
 }
 
 /* ---- dentry walk ------------------------------------------------------ */

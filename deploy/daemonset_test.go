@@ -22,7 +22,7 @@ const (
 // leastPrivilegeCaps is the capability set of the least-privilege DaemonSet.
 // docs/deployment.md explains each one and deploy/leastpriv_test.go runs the
 // real sensor with exactly these.
-var leastPrivilegeCaps = []string{"BPF", "PERFMON", "SYS_PTRACE", "SYS_RESOURCE"}
+var leastPrivilegeCaps = []string{"BPF", "PERFMON", "SYS_PTRACE"}
 
 // hostMounts are the host paths every sensor DaemonSet needs, with the mount
 // point in the container and whether it must be read-only.

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tripline/tripline/internal/rules"
+	"github.com/tripline/tripline/internal/term"
 )
 
 // newRulesCmd is the parent of the rules subcommands; others (e.g. test)
@@ -79,13 +80,13 @@ func writeValidateJSON(w io.Writer, rep *rules.Report) error {
 
 func writeValidateText(w io.Writer, rep *rules.Report, paths int) {
 	for _, d := range rep.Errors {
-		fmt.Fprintf(w, "error: %s\n", termSafe(d.Error()))
+		fmt.Fprintf(w, "error: %s\n", rulesTermSafe(d.Error()))
 	}
 	for _, d := range rep.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", termSafe(d.Error()))
+		fmt.Fprintf(w, "warning: %s\n", rulesTermSafe(d.Error()))
 	}
 	for _, s := range rep.Skipped {
-		fmt.Fprintf(w, "skipped: %s: %s\n", termSafe(s.Rule), termSafe(s.Reason))
+		fmt.Fprintf(w, "skipped: %s: %s\n", rulesTermSafe(s.Rule), rulesTermSafe(s.Reason))
 	}
 	status := "ok"
 	if len(rep.Errors) > 0 {
@@ -120,14 +121,14 @@ func newRulesListCmd() *cobra.Command {
 				for _, t := range r.Types() {
 					types = append(types, t.String())
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Name), r.Priority, state,
-					orDash(strings.Join(types, ",")), orDash(termSafe(strings.Join(r.Tags, ","))))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rulesTermSafe(r.Name), r.Priority, state,
+					rulesOrDash(strings.Join(types, ",")), rulesOrDash(rulesTermSafe(strings.Join(r.Tags, ","))))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			for _, d := range rep.Errors {
-				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", termSafe(d.Error()))
+				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", rulesTermSafe(d.Error()))
 			}
 			if len(rep.Errors) > 0 {
 				return exitCode(1)
@@ -137,26 +138,19 @@ func newRulesListCmd() *cobra.Command {
 	}
 }
 
-func orDash(s string) string {
+func rulesOrDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
 }
 
-// termSafe escapes control characters (except newlines) that rules files
-// could smuggle into a terminal.
-func termSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			b.WriteRune(r)
-		}
+// rulesTermSafe escapes control characters (term.Escape) line by line, keeping
+// the newlines of multi-line diagnostics (condition + caret).
+func rulesTermSafe(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = term.Escape(l)
 	}
-	return b.String()
+	return strings.Join(lines, "\n")
 }

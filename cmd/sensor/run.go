@@ -177,7 +177,20 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		reg := metrics.NewRegistry()
 		registerMetrics(reg, rs, eng, sinks)
 		ms := metrics.New(metrics.Config{Addr: cfg.MetricsAddr, Registry: reg})
-		g.start(component{"metrics", ms.Run})
+		msErr := make(chan error, 1)
+		g.start(component{"metrics", func(ctx context.Context) error {
+			err := ms.Run(ctx)
+			msErr <- err
+			return err
+		}})
+		select { // "ready" promises /metrics and /healthz answer
+		case <-ms.Ready():
+		case err := <-msErr:
+			eng.close()
+			closeSinks()
+			g.stop()
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 
 	pipeDone := make(chan error, 1)

@@ -46,6 +46,7 @@ func ParseSubject(tmpl string) (*Subject, error) {
 		return nil, fmt.Errorf("%w: longer than 200 bytes", ErrSubject)
 	}
 	s := &Subject{tmpl: tmpl}
+	placeholders := 0
 	for i, tok := range strings.Split(tmpl, ".") {
 		if tok == "" {
 			return nil, fmt.Errorf("%w: %q: empty token %d", ErrSubject, tmpl, i+1)
@@ -73,6 +74,9 @@ func ParseSubject(tmpl string) (*Subject, error) {
 			kind, ok := tokens[tok[:gt+1]]
 			if !ok {
 				return nil, fmt.Errorf("%w: %q: unknown placeholder %s (want <hostname>, <priority>, <rule> or <source>)", ErrSubject, tmpl, tok[:gt+1])
+			}
+			if placeholders++; placeholders > maxPlaceholders {
+				return nil, fmt.Errorf("%w: %q: more than %d placeholders", ErrSubject, tmpl, maxPlaceholders)
 			}
 			s.parts = append(s.parts, part{tok: kind})
 			tok = tok[gt+1:]
@@ -134,10 +138,17 @@ func (s *Subject) Prefix() string {
 	return "" // the first token is (partly) a placeholder
 }
 
+// Bounds that keep every subject well under NATS's 4 KiB control line.
+const (
+	maxPlaceholders = 8
+	maxSlug         = 128
+	maxSubject      = 200 + maxPlaceholders*maxSlug
+)
+
 // Slug returns s the way falcosidekick slugs rule names in subjects:
 // lower-cased, every run of characters outside [a-z0-9] replaced by one
 // '_', leading and trailing '_' trimmed. An empty result becomes "unknown"
-// so that a subject never has an empty token.
+// so that a subject never has an empty token; results are cut at 128 bytes.
 func Slug(s string) string { return string(AppendSlug(nil, s)) }
 
 // AppendSlug appends Slug(s) to dst.
@@ -156,6 +167,9 @@ func AppendSlug(dst []byte, s string) []byte {
 			c += 'a' - 'A'
 		}
 		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			if len(dst)-start >= maxSlug-1 {
+				break
+			}
 			if gap && len(dst) > start {
 				dst = append(dst, '_')
 			}
@@ -174,7 +188,7 @@ func AppendSlug(dst []byte, s string) []byte {
 // ValidSubject reports whether subj is a valid NATS publish subject: non-empty
 // dot-separated tokens of printable ASCII without spaces or wildcards.
 func ValidSubject(subj string) bool {
-	if subj == "" || len(subj) > 255 {
+	if subj == "" || len(subj) > maxSubject {
 		return false
 	}
 	for _, tok := range strings.Split(subj, ".") {

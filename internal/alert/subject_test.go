@@ -47,7 +47,10 @@ func TestSubjectTemplate(t *testing.T) {
 			t.Errorf("%q: prefix %q want %q", tt.tmpl, got, tt.prefix)
 		}
 	}
-	for _, bad := range []string{"a..b", "a.*", "a.>", "a b", "a.<nope>", "a.<rule", ".a", "a.", strings.Repeat("a", 201)} {
+	if got := Slug(strings.Repeat("ab ", 100)); len(got) > maxSlug || strings.HasSuffix(got, "_") {
+		t.Errorf("long slug %q", got)
+	}
+	for _, bad := range []string{strings.Repeat("<rule>.", 9) + "x", "a..b", "a.*", "a.>", "a b", "a.<nope>", "a.<rule", ".a", "a.", strings.Repeat("a", 201)} {
 		if _, err := ParseSubject(bad); err == nil {
 			t.Errorf("ParseSubject(%q) = nil error", bad)
 		}
@@ -61,7 +64,7 @@ func FuzzSlug(f *testing.F) {
 	tmpl, _ := ParseSubject("")
 	f.Fuzz(func(t *testing.T, s string) {
 		slug := Slug(s)
-		if slug == "" || strings.HasPrefix(slug, "_") || strings.HasSuffix(slug, "_") || strings.Contains(slug, "__") {
+		if slug == "" || len(slug) > maxSlug || strings.HasPrefix(slug, "_") || strings.HasSuffix(slug, "_") || strings.Contains(slug, "__") {
 			t.Fatalf("Slug(%q) = %q", s, slug)
 		}
 		for _, c := range []byte(slug) {

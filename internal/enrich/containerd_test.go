@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -199,6 +200,15 @@ func buildRootfs(dir string) (string, error) {
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		return "", err
+	}
+	if f, err := elf.Open(bb); err == nil {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				f.Close()
+				return "", errors.New(bb + " is dynamically linked; install busybox-static")
+			}
+		}
+		f.Close()
 	}
 	for _, sub := range []string{"bin", "proc", "dev", "sys", "tmp", "etc", "run"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {

@@ -12,8 +12,11 @@ import (
 	"github.com/tripline/tripline/internal/event"
 )
 
-// ErrClosed is returned by Run after Close.
-var ErrClosed = errors.New("enrich: closed")
+// Sentinel errors of Run.
+var (
+	ErrClosed  = errors.New("enrich: closed")                 // Run called after Close
+	ErrRunning = errors.New("enrich: Run is already running") // Run called twice
+)
 
 // Config configures an Enricher. The zero value is usable.
 type Config struct {

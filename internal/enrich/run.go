@@ -30,8 +30,13 @@ var errStreamClosed = errors.New("enrich: containerd event stream ended")
 // refilled. Run returns nil when ctx is done or Close is called, and closes
 // the Events channel.
 func (e *Enricher) Run(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return ErrClosed
+	default:
+	}
 	if !e.running.CompareAndSwap(false, true) {
-		return errors.New("enrich: Run called twice")
+		return ErrRunning
 	}
 	defer close(e.events)
 	ctx, cancel := context.WithCancel(ctx)

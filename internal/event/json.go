@@ -975,6 +975,15 @@ var fieldSetters = map[string]fieldSetter{
 	"proc.is_exe_upper_layer": setBool(func(b *builder) *bool { return &b.ev.Proc.ExeUpperLayer }),
 	"proc.is_exe_writable":    setBool(func(b *builder) *bool { return &b.ev.Proc.ExeWritable }),
 	"user.uid":                setU32(func(b *builder) *uint32 { return &b.ev.Proc.EUID }),
+	"user.euid":               setU32(func(b *builder) *uint32 { return &b.ev.Proc.EUID }),
+	"proc.loginuid": func(b *builder, v any) error {
+		n, err := asInt(v)
+		if err != nil {
+			return err
+		}
+		b.ev.Proc.LoginUID = uint32(n) // -1 wraps to unset
+		return nil
+	},
 	"user.ruid": func(b *builder, v any) error {
 		n, err := asInt(v)
 		if err != nil || n < 0 || n > math.MaxUint32 {

@@ -2,7 +2,6 @@ package fields
 
 import (
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 
@@ -259,7 +258,7 @@ func procBool(get func(p *event.Process) bool) boolFn {
 }
 
 func capsField(name string, get func(p *event.Process) uint64) *Field {
-	return fstr(name, clsProc, "capability set as space-separated CAP_* names", func(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
+	f := fstr(name, clsProc, "capability set as space-separated CAP_* names", func(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 		if !hasProc(ev) {
 			return "", false
 		}
@@ -267,6 +266,8 @@ func capsField(name string, get func(p *event.Process) uint64) *Field {
 		c.buf = AppendCaps(c.buf, get(&ev.Proc))
 		return c.end(start), true
 	})
+	f.CapMask = func(ev *event.Event) (uint64, bool) { return get(&ev.Proc), hasProc(ev) }
+	return f
 }
 
 func isSock(ev *event.Event) bool {
@@ -734,7 +735,15 @@ func catalogue() []*Field {
 			if ev.Type.Class() != event.ClassOpen || ev.Open.Path == "" {
 				return "", false
 			}
-			return path.Dir(ev.Open.Path), true
+			p := ev.Open.Path
+			i := strings.LastIndexByte(p, '/')
+			switch {
+			case i < 0:
+				return ".", true
+			case i == 0:
+				return "/", true
+			}
+			return p[:i], true
 		}),
 		fstr("fd.filename", clsOpen, "file name without the directory", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 			if ev.Type.Class() != event.ClassOpen || ev.Open.Path == "" {
@@ -972,6 +981,7 @@ func timeField(name, desc, layout string) *Field {
 		c.buf = ev.Time().UTC().AppendFormat(c.buf, layout)
 		return c.end(start), true
 	})
+	f.TimeJSON = true
 	return f
 }
 

@@ -115,6 +115,12 @@ type Field struct {
 	Classes []event.Class
 	// FilterOnly fields cannot appear in outputs (fd.net).
 	FilterOnly bool
+	// CapMask, for capability-set fields, returns the raw mask so that
+	// "contains CAP_X" compiles to a bit test.
+	CapMask func(ev *event.Event) (uint64, bool)
+	// TimeJSON fields print as text but appear in output_fields as the
+	// event timestamp in ns, as Falco's evt.time does.
+	TimeJSON bool
 	// Multi, when set, is the "any of several values" form used in filters
 	// when no argument is given: proc.aname matches if any ancestor matches,
 	// fd.ip if the client or server address matches. It returns the count;

@@ -117,6 +117,16 @@ var capNames = [...]string{
 	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
+// CapIndex returns the bit of a capability name ("CAP_SYS_ADMIN" → 21).
+func CapIndex(name string) (int, bool) {
+	for i, n := range capNames {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // AppendCaps renders a capability mask as space-separated CAP_* names.
 func AppendCaps(dst []byte, mask uint64) []byte {
 	first := true

@@ -519,8 +519,15 @@ func (n *NATS) deliver(ctx context.Context, nc *nats.Conn, attempt *int, sleep f
 			// alert; JetStream drops the repeats by message id.
 			window = window[:0]
 			n.spool.Rewind()
-			if nc.IsConnected() && !sleep() {
-				return nil
+			if nc.IsConnected() {
+				if !sleep() {
+					return nil
+				}
+				// The broker may have lost the stream (a wiped store):
+				// recreate it rather than retry into the void.
+				if err := n.ensureStream(ctx, js); err != nil && ctx.Err() == nil {
+					n.setErr(err)
+				}
 			}
 			continue
 		}

@@ -345,3 +345,23 @@ func TestHugeAlertIsShortened(t *testing.T) {
 		t.Errorf("huge alert: %d bytes, output ends %q", len(msgs[0].Data()), got.Output[len(got.Output)-10:])
 	}
 }
+
+// A broker that comes back with an empty store gets the stream recreated.
+func TestNATSStreamRecreatedAfterStoreLoss(t *testing.T) {
+	srv := startServer(t, 0, t.TempDir(), nil)
+	port := serverPort(srv)
+	n := runSink(t, NATSConfig{NATSConn: NATSConn{URL: srvURL(srv)}, CreateStream: true, DataDir: t.TempDir(), MaxRetryWait: 200 * time.Millisecond})
+	n.Publish(testAlert(0))
+	testenv.Eventually(t, 10*time.Second, func() bool { return n.Stats().Published == 1 }, "first alert")
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	srv2 := startServer(t, port, t.TempDir(), nil) // same port, fresh store
+	n.Publish(testAlert(1))
+	n.Publish(testAlert(2))
+	msgs := readStream(t, srvURL(srv2), DefaultStream, 2)
+	for i, m := range msgs {
+		if want := testAlert(i + 1).UUID; m.Headers().Get("Nats-Msg-Id") != want {
+			t.Errorf("message %d: %s, want %s", i, m.Headers().Get("Nats-Msg-Id"), want)
+		}
+	}
+}

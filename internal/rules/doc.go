@@ -5,17 +5,35 @@
 //   - Load/LoadFiles read YAML rules files in order (lists, macros, rules,
 //     exceptions, override/append, redefinition) and return a Ruleset and a
 //     Report with every error and warning located as file:line:col; a load
-//     never panics, whatever the input.
+//     never panics, whatever the input. err != nil iff the Report has errors
+//     (or reading failed); the Ruleset then holds the rules that compiled.
 //   - Lists are substituted into conditions as text before parsing and
 //     macros are substituted on the syntax tree, as Falco does. Each
-//     condition compiles once to an expr program over a typed environment:
-//     every check (field op value) becomes a typed Go predicate, and the
-//     program combines their results, so evaluation boxes nothing.
-//   - Rules are indexed by event type. A rule whose event types the sensor
-//     does not capture is skipped with a warning, never dropped silently.
+//     condition compiles once to an expr program over a typed environment
+//     (env.P): every check (field op value) becomes a typed Go predicate and
+//     the program combines their results, so evaluation boxes nothing.
+//   - Rules are indexed by event type. A rule none of whose event types the
+//     sensor captures is skipped with a warning (Report.Skipped); one with
+//     some uncaptured types compiles with a warning; one with no evt.type
+//     restriction runs on every event type with Falco's "too many event
+//     types" warning (unless warn_evttypes: false).
+//   - Before running a rule's program the evaluator checks, in Go, a
+//     necessary condition derived from it (negations relaxed to true); on
+//     typical events no program runs at all. Predicate results and
+//     expensive field values (proc.cmdline, ...) are computed once per event.
 //   - A Ruleset is immutable and safe to share; an Evaluator (one per
 //     goroutine) matches events without allocating.
 //   - Semantics follow Falco: a comparison on a missing field is false
 //     (exists tests presence), glob's '*' matches '/', pmatch matches whole
-//     path components, regex is RE2 matching the whole value.
+//     path components, regex is RE2 matching the whole value, in on numeric
+//     and port fields compares numbers.
+//
+// Known differences from Falco: "info" is a Falco priority and loads without
+// a warning (the product aliases HIGH, MEDIUM and LOW warn); the operator
+// modifiers oneof/anyof/allof and the join/concat/getopt transformers are
+// rejected with a clear error; an output field width (%20proc.name) is
+// accepted and ignored; list substitution is a single pass (a list item
+// naming a list defined later is not expanded); for fields that match "any
+// of several values" without an argument (proc.aname, fd.ip, fd.port,
+// fd.net) '!=' means none of the values is equal.
 package rules

@@ -192,6 +192,10 @@ func (r *Rule) OutputFields(ev *event.Event) map[string]any {
 		if s.op == nil {
 			continue
 		}
+		if s.op.xform == "" && s.op.f.TimeJSON {
+			m[s.key] = ev.Timestamp
+			continue
+		}
 		v, ok := s.op.get(&c, ev)
 		if !ok {
 			m[s.key] = nil

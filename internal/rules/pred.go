@@ -292,6 +292,17 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 		return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) != 0 }, key, nil
 	}
 
+	// "thread.cap_effective contains CAP_X" is a bit test.
+	if lhs.xform == "" && lhs.f.CapMask != nil && op == "contains" && len(n.vals) == 1 {
+		if bit, ok := fields.CapIndex(n.vals[0].text); ok {
+			capMask := lhs.f.CapMask
+			return func(_ *scratch, ev *event.Event) bool {
+				m, ok := capMask(ev)
+				return ok && m&(1<<bit) != 0
+			}, key + "\x00" + n.vals[0].text, nil
+		}
+	}
+
 	vals := make([]string, len(n.vals))
 	for i, v := range n.vals {
 		vals[i] = v.text
