@@ -35,6 +35,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PATH_DEPTH 128   /* dentry components walked */
 #define CGROUP_DEPTH 32  /* kernfs components walked */
 #define DATA_OFF_MAX 16383 /* strings start below this offset (verifier bound) */
+#define TL_CONSUMED 0xffffffff /* tl_enter.id of an entry already used by sys_exit */
 
 #if defined(__TARGET_ARCH_x86)
 #define SYSCALL_ID(regs) ((regs)->orig_ax)
@@ -105,10 +106,12 @@ struct {
 	__type(value, struct tl_enter);
 } enterbuf SEC(".maps");
 
-/* tid -> state saved at sys_enter. */
+/* tid -> state saved at sys_enter. Entries are reused in place by the
+ * thread's next syscall (id = TL_CONSUMED marks a used one) and deleted when
+ * the thread exits; LRU eviction bounds the map on hosts with more threads. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct tl_enter);
 } enter SEC(".maps");
@@ -554,10 +557,18 @@ int tl_sys_enter(__u64 *ctx)
 	if (!pass_filters(c, t, pid_tgid >> 32))
 		return 0;
 
-	__u32 z = 0;
-	struct tl_enter *en = bpf_map_lookup_elem(&enterbuf, &z);
-	if (!en)
-		return 0;
+	__u32 tid = pid_tgid;
+	struct tl_enter *en = bpf_map_lookup_elem(&enter, &tid);
+	if (!en) {
+		__u32 z = 0;
+		struct tl_enter *init = bpf_map_lookup_elem(&enterbuf, &z);
+		if (!init)
+			return 0;
+		bpf_map_update_elem(&enter, &tid, init, BPF_NOEXIST);
+		en = bpf_map_lookup_elem(&enter, &tid);
+		if (!en)
+			return 0;
+	}
 	struct pt_regs *regs = (void *)ctx[0];
 	en->id = k;
 	en->type = ty;
@@ -598,8 +609,6 @@ int tl_sys_enter(__u64 *ctx)
 				en->trunc = 1;
 		}
 	}
-	__u32 tid = pid_tgid;
-	bpf_map_update_elem(&enter, &tid, en, BPF_ANY);
 	return 0;
 }
 
@@ -754,7 +763,7 @@ int tl_sys_exit(__u64 *ctx)
 		connect_exit(c, en, ret, t);
 	else if (is_exec(ty))
 		exec_failed(c, en, ret, t);
-	bpf_map_delete_elem(&enter, &tid);
+	en->id = TL_CONSUMED;
 	return 0;
 }
 

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/rules"
 )
 
 // manifestRoot holds every Kubernetes manifest of the project.
@@ -595,4 +596,41 @@ func expandEnv(args []string, env []corev1.EnvVar) []string {
 		out[i] = a
 	}
 	return out
+}
+
+// TestRulesConfigMapLoads loads the default rules followed by every file of
+// the tripline-rules ConfigMap, in the order the DaemonSet's config gives, with
+// the real rules loader: a site rule that breaks the load fails here, not on
+// every node.
+func TestRulesConfigMapLoads(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, m := range loadManifests(t) {
+		cm, ok := m.Obj.(*corev1.ConfigMap)
+		if !ok || cm.Name != "tripline-rules" {
+			continue
+		}
+		for _, k := range sortedKeys(cm.Data) {
+			p := filepath.Join(dir, k)
+			if err := os.WriteFile(p, []byte(cm.Data[k]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, p)
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("no tripline-rules ConfigMap or it is empty")
+	}
+	_, rep, err := rules.LoadFiles(append([]string{"../rules"}, files...), rules.Options{})
+	if err != nil {
+		for _, e := range rep.Errors {
+			t.Error(e.Error())
+		}
+		t.Fatalf("the default rules plus the tripline-rules ConfigMap do not load: %v", err)
+	}
+	for _, w := range rep.Warnings {
+		if strings.HasPrefix(w.Error(), dir) {
+			t.Logf("warning in the ConfigMap rules: %s", w.Error())
+		}
+	}
 }

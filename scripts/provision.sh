@@ -63,10 +63,11 @@ fi
 # --- packages ----------------------------------------------------------------
 pkgs=(clang llvm bpftool containerd runc busybox-static nats-server iproute2
 	libcap2-bin util-linux make ca-certificates)
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# One dpkg-query for all of them; a package dpkg never heard of is missing too.
+present=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }' || true)
 missing=()
 for p in "${pkgs[@]}"; do
-	installed "$p" || missing+=("$p")
+	grep -qx "$p" <<<"$present" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
 	say "packages: all present"

@@ -80,10 +80,10 @@ func writeValidateJSON(w io.Writer, rep *rules.Report) error {
 
 func writeValidateText(w io.Writer, rep *rules.Report, paths int) {
 	for _, d := range rep.Errors {
-		fmt.Fprintf(w, "error: %s\n", rulesTermSafe(d.Error()))
+		fmt.Fprintf(w, "error: %s\n", rulesDiagText(d))
 	}
 	for _, d := range rep.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", rulesTermSafe(d.Error()))
+		fmt.Fprintf(w, "warning: %s\n", rulesDiagText(d))
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "skipped: %s: %s\n", rulesTermSafe(s.Rule), rulesTermSafe(s.Reason))
@@ -128,7 +128,7 @@ func newRulesListCmd() *cobra.Command {
 				return err
 			}
 			for _, d := range rep.Errors {
-				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", rulesTermSafe(d.Error()))
+				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", rulesDiagText(d))
 			}
 			if len(rep.Errors) > 0 {
 				return exitCode(1)
@@ -153,4 +153,17 @@ func rulesTermSafe(s string) string {
 		lines[i] = term.Escape(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// rulesDiagText renders a diagnostic for a terminal: escaped, with the
+// caret still under the right character of the escaped condition.
+func rulesDiagText(d rules.Diag) string {
+	snip, caret := d.Snippet, d.Caret
+	d.Snippet = ""
+	out := rulesTermSafe(d.Error())
+	if snip == "" {
+		return out
+	}
+	caret = min(max(caret, 0), len(snip))
+	return out + "\n    " + term.Escape(snip) + "\n    " + strings.Repeat(" ", len(term.Escape(snip[:caret]))) + "^"
 }

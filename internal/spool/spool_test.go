@@ -278,3 +278,54 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// Appends that evict race with a reader; the counters must add up and reads
+// stay in order.
+func TestConcurrentEviction(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir(), MaxBytes: 16 << 10, SegmentBytes: 2 << 10})
+	done := make(chan struct{})
+	var refused uint64
+	go func() {
+		defer close(done)
+		for i := 0; i < 5000; i++ {
+			if _, err := s.Append(uint8(i%8), bytes.Repeat([]byte{'q'}, 40+i%100)); err == ErrFull {
+				refused++
+			} else if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var last uint64
+	reading := true
+	for reading {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		for {
+			r, ok, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if r.Seq < last {
+				t.Fatalf("seq %d after %d", r.Seq, last)
+			}
+			last = r.Seq
+			if r.Seq%3 != 0 { // leave some unacknowledged for a while
+				s.Ack(r)
+			}
+		}
+	}
+	st := s.Stats()
+	if st.Appended+refused != 5000 || st.Appended != st.Delivered+(st.Dropped-refused)+st.Pending {
+		t.Errorf("counters do not add up: %+v refused=%d", st, refused)
+	}
+	if st.Bytes > 16<<10 {
+		t.Errorf("spool over its bound: %d", st.Bytes)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err = root.ExecuteContext(t.Context())
+	return out.String(), errb.String(), err
+}
+
+func TestReplay(t *testing.T) {
+	out, errOut, err := runCLI(t, "replay", "--rules", "testdata/replay_rules.yaml", "testdata/recording.jsonl")
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// Without --coalesce every match is printed: shadow, shadow, sudoers.
+	if len(lines) != 3 || !strings.Contains(lines[0], ": Warning Sensitive file opened (file=/etc/shadow proc=cat pid=10 container=host)") {
+		t.Fatalf("replay output:\n%s", out)
+	}
+	if !strings.Contains(errOut, "skipped_lines=1") || !strings.Contains(errOut, "alerts=3") {
+		t.Errorf("replay summary: %s", errOut)
+	}
+
+	out, _, err = runCLI(t, "replay", "--json", "--coalesce", "--rules", "testdata/replay_rules.yaml", "testdata/recording.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a map[string]any
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		n++
+	}
+	if n != 3 { // shadow, sudoers, and the follow-up counting the repeat
+		t.Errorf("coalesced replay printed %d alerts:\n%s", n, out)
+	}
+}
+
+func TestReplayBadRules(t *testing.T) {
+	_, errOut, err := runCLI(t, "replay", "--rules", "testdata/recording.jsonl", "testdata/recording.jsonl")
+	if err == nil || !strings.Contains(errOut+err.Error(), "recording.jsonl") {
+		t.Fatalf("want a rules error naming the file, got %v\n%s", err, errOut)
+	}
+}
+
+func TestRulesTestCommand(t *testing.T) {
+	out, _, err := runCLI(t, "rules", "test", "../../rules/tests")
+	if err != nil {
+		t.Fatalf("rules test on the default rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, " passed, 0 failed") {
+		t.Errorf("summary: %s", out)
+	}
+}
