@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/capture"
@@ -46,7 +46,9 @@ type engineConfig struct {
 func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engine, error) {
 	cfg := ec.cfg
 	e := &engine{}
-	var internalAlert func(rule string, p alert.Priority, out string, f map[string]any)
+	// The enricher may report an outage from its goroutine before the
+	// pipeline exists; reports before that are only logged.
+	var internalAlert atomic.Pointer[func(*alert.Alert)]
 	procCfg := proc.Config{MaxEntries: cfg.ProcMax}
 	var containers <-chan *event.Event
 	if cfg.ContainerdSocket != "" {
@@ -59,10 +61,8 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 				}
 				log.Warn("containerd unavailable; container metadata missing until it is back",
 					"socket", cfg.ContainerdSocket, "err", err)
-				if internalAlert != nil {
-					internalAlert(alert.RuleEnrichment, alert.PriorityWarning,
-						fmt.Sprintf("Tripline internal: container enrichment unavailable (containerd at %s: %v)", cfg.ContainerdSocket, err),
-						map[string]any{"containerd.socket": cfg.ContainerdSocket})
+				if f := internalAlert.Load(); f != nil {
+					(*f)(alert.EnrichmentOutage("containerd at "+cfg.ContainerdSocket, err))
 				}
 			},
 		})
@@ -112,7 +112,8 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		e.close()
 		return nil, err
 	}
-	internalAlert = e.pipe.Internal
+	f := e.pipe.Internal
+	internalAlert.Store(&f)
 	return e, nil
 }
 

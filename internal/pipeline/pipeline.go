@@ -46,9 +46,10 @@ type Config struct {
 	Hostname string        // "" means alert.Hostname()
 
 	// Drops returns the source's cumulative lost-event count; when it grows
-	// the pipeline raises one internal alert per DropInterval.
+	// the pipeline raises one internal alert per DropInterval with the number
+	// of events and drops in that interval.
 	Drops        func() uint64
-	DropInterval time.Duration // default 10s
+	DropInterval time.Duration // default 1s, like Falco's drop check
 }
 
 // Stats are the pipeline's counters.
@@ -89,7 +90,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Publish = func(*alert.Alert) {}
 	}
 	if cfg.DropInterval <= 0 {
-		cfg.DropInterval = 10 * time.Second
+		cfg.DropInterval = time.Second
 	}
 	p := &Pipeline{cfg: cfg, host: cfg.Hostname, ready: make(chan struct{}),
 		byRule: map[*rules.Rule]*atomic.Uint64{}, prio: map[*rules.Rule]alert.Priority{}}
@@ -246,25 +247,34 @@ func (p *Pipeline) containers(ctx context.Context) {
 func (p *Pipeline) watchDrops(ctx context.Context, last uint64) {
 	t := time.NewTicker(p.cfg.DropInterval)
 	defer t.Stop()
+	lastEvents := p.total()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := p.cfg.Drops()
+		now, events := p.cfg.Drops(), p.total()
 		if now > last {
-			p.Internal(alert.RuleEventDrop, alert.PriorityCritical,
-				fmt.Sprintf("Tripline internal: syscall event drop. %d events lost in the last %s (ring buffer full)", now-last, p.cfg.DropInterval),
-				map[string]any{"n_drops": now - last, "n_drops_total": now})
+			p.Internal(alert.EventDrop(events-lastEvents, now-last, map[string]uint64{
+				"n_drops_buffer_full": now - last, "n_drops_total": now,
+			}))
 		}
-		last = now
+		last, lastEvents = now, events
 	}
 }
 
-// Internal raises a source=internal alert; it is never coalesced.
-func (p *Pipeline) Internal(rule string, prio alert.Priority, output string, fields map[string]any) {
-	a := alert.Internal(rule, prio, output, fields)
+func (p *Pipeline) total() uint64 {
+	var n uint64
+	for i := range p.events {
+		n += p.events[i].Load()
+	}
+	return n
+}
+
+// Internal publishes a source=internal alert (drops, outages); it bypasses
+// coalescing.
+func (p *Pipeline) Internal(a *alert.Alert) {
 	p.internal.Add(1)
 	p.emit(a)
 }

@@ -123,7 +123,7 @@ func TestContainerEventsAndDrops(t *testing.T) {
 	var rulesSeen []string
 	for _, a := range c.get() {
 		rulesSeen = append(rulesSeen, a.Rule)
-		if a.Rule == alert.RuleEventDrop && (a.Source != alert.SourceInternal || fmt.Sprint(a.OutputFields["n_drops"]) != "7") {
+		if a.Rule == alert.RuleEventDrop && (a.Source != alert.SourceInternal || a.OutputFields["n_drops"] != "7") {
 			t.Errorf("drop alert: %+v", a)
 		}
 	}

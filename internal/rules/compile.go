@@ -60,7 +60,7 @@ func (l *loader) compile() *Ruleset {
 	// Macros: substitute lists as text, then parse.
 	for _, m := range l.morder {
 		item := fmt.Sprintf("macro %q", m.name)
-		m.src = expandLists(m.cond, l.lists, markUsed)
+		m.src = expandLists(m.cond, l.lorder, markUsed)
 		n, err := parseWith(m.src.text, m.src)
 		if err != nil {
 			m.failed = true
@@ -229,7 +229,7 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	}
 	cond := withExceptions(r)
 	rule.Condition = cond.text
-	src := expandLists(cond, l.lists, func(d *listDef) { d.used = true })
+	src := expandLists(cond, l.lorder, func(d *listDef) { d.used = true })
 	parsed, err := parseWith(src.text, src)
 	if err != nil {
 		l.rep.Errors = append(l.rep.Errors, l.parseDiag(src, err, item))

@@ -181,26 +181,46 @@ const listDelims = " \t\n\r(),="
 
 func isListDelim(c byte) bool { return strings.IndexByte(listDelims, c) >= 0 }
 
-// expandLists substitutes list names in text like Falco's resolve_list: a
-// token delimited by start/end or one of ` \t\n\r(),=` that names a list is
-// replaced by its items joined with ", " (items with a space are quoted);
-// an empty list also removes an adjacent comma. use is called for each
-// list substituted.
-func expandLists(t *srcText, lists map[string]*listDef, use func(*listDef)) *exprSrc {
-	src := t.text
+// expandLists substitutes list names in text like Falco's resolve_list,
+// one list at a time in definition order (so a list item naming a later
+// list is expanded by that list's pass): a token delimited by start/end or
+// one of ` \t\n\r(),=` that names the list is replaced by its items joined
+// with ", " (items with a space are double-quoted); an empty list also
+// removes an adjacent comma. use is called for each list substituted.
+func expandLists(t *srcText, lists []*listDef, use func(*listDef)) *exprSrc {
+	text := t.text
+	origin := make([]int32, len(text))
+	for i := range origin {
+		origin[i] = int32(i)
+	}
+	for _, l := range lists {
+		if !strings.Contains(text, l.name) {
+			continue
+		}
+		var used bool
+		text, origin, used = substituteList(text, origin, l)
+		if used && use != nil {
+			use(l)
+		}
+	}
+	return &exprSrc{text: text, origin: origin, orig: t}
+}
+
+func substituteList(src string, srcOrigin []int32, l *listDef) (string, []int32, bool) {
 	var out []byte
 	var origin []int32
-	emit := func(s string, o int) {
+	used := false
+	emit := func(s string, o int32) {
 		for i := 0; i < len(s); i++ {
 			out = append(out, s[i])
-			origin = append(origin, int32(o))
+			origin = append(origin, o)
 		}
 	}
 	i := 0
 	for i < len(src) {
 		if isListDelim(src[i]) {
 			out = append(out, src[i])
-			origin = append(origin, int32(i))
+			origin = append(origin, srcOrigin[i])
 			i++
 			continue
 		}
@@ -208,19 +228,14 @@ func expandLists(t *srcText, lists map[string]*listDef, use func(*listDef)) *exp
 		for j < len(src) && !isListDelim(src[j]) {
 			j++
 		}
-		tok := src[i:j]
-		l, ok := lists[tok]
-		if !ok {
-			for k := i; k < j; k++ {
-				out = append(out, src[k])
-				origin = append(origin, int32(k))
-			}
+		if src[i:j] != l.name {
+			out = append(out, src[i:j]...)
+			origin = append(origin, srcOrigin[i:j]...)
 			i = j
 			continue
 		}
-		if use != nil {
-			use(l)
-		}
+		used = true
+		o := srcOrigin[i]
 		if len(l.expanded) == 0 {
 			// Remove a comma on the left (past blanks), else one on the right.
 			k := len(out) - 1
@@ -239,19 +254,19 @@ func expandLists(t *srcText, lists map[string]*listDef, use func(*listDef)) *exp
 					j = r + 1
 				}
 			}
-			emit(" ", i)
+			emit(" ", o)
 			i = j
 			continue
 		}
 		for n, it := range l.expanded {
 			if n > 0 {
-				emit(", ", i)
+				emit(", ", o)
 			}
-			emit(quoteItem(it), i)
+			emit(quoteItem(it), o)
 		}
 		i = j
 	}
-	return &exprSrc{text: string(out), origin: origin, orig: t}
+	return string(out), origin, used
 }
 
 // quoteItem double-quotes a list item that contains a space and is not
