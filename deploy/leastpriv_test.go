@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -253,16 +252,21 @@ func TestLeastPrivilegeRun(t *testing.T) {
 		"--containerd-socket", "", "--metrics-addr", addr, "--coalesce", "0")
 	s.waitReady(t, "run")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("/healthz: %v\n%s", err, s.logs())
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz answered %s under the least-privilege set\n%s", resp.Status, s.logs())
+	// The metrics listener starts alongside the pipeline: poll until it answers.
+	client := &http.Client{Timeout: 2 * time.Second}
+	status := "no answer"
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			status = err.Error()
+			return s.exited()
+		}
+		resp.Body.Close()
+		status = resp.Status
+		return resp.StatusCode == http.StatusOK
+	}, "waiting for /healthz")
+	if status != "200 OK" {
+		t.Fatalf("/healthz: %s under the least-privilege set\n%s", status, s.logs())
 	}
 
 	line := execMarker(t, s, "run")
@@ -350,7 +354,7 @@ func sensorBinary(t *testing.T) string {
 			return
 		}
 		sensorPath = filepath.Join(sensorDir, "sensor")
-		cmd := exec.Command(filepath.Join(goRoot(), "bin", "go"), "build", "-o", sensorPath, "./cmd/sensor")
+		cmd := exec.Command(filepath.Join(goRoot(), "bin", "go"), "build", "-buildvcs=false", "-o", sensorPath, "./cmd/sensor")
 		cmd.Dir = ".."
 		if out, err := cmd.CombinedOutput(); err != nil {
 			sensorErr = fmt.Errorf("go build ./cmd/sensor: %v\n%s", err, out)

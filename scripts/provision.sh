@@ -118,7 +118,7 @@ if [[ -z $gobin ]]; then
 		say "go: no go >= 1.21 installed (go.mod needs $need)"
 		missing_any=true
 	else
-		newest() { apt-cache pkgnames golang-1. 2>/dev/null | grep -E '^golang-1\.[0-9]+$' | sort -V | tail -n1; }
+		newest() { apt-cache pkgnames golang-1. 2>/dev/null | grep -E '^golang-1\.[0-9]+$' | sort -V | tail -n1 || true; }
 		pkg=$(newest)
 		if [[ -z $pkg ]] || ! version_ge "${pkg#golang-}" 1.21; then
 			if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -143,11 +143,13 @@ fi
 # Live rule tests with `container: true` start containers through containerd.
 if [[ -S /run/containerd/containerd.sock ]]; then
 	say "containerd: running"
-elif [[ -d /run/systemd/system ]] && ! $check; then
+elif [[ ! -d /run/systemd/system ]]; then
+	say "containerd: not running (no systemd here; start it before live tests that use containers)"
+elif $check; then
+	say "containerd: not running (provisioning starts it)"
+else
 	say "starting containerd"
 	systemctl enable --now containerd >/dev/null
-else
-	say "containerd: not running (no systemd here; start it before live tests that use containers)"
 fi
 
 if $check; then

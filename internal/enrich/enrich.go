@@ -81,7 +81,7 @@ type Stats struct {
 	WaitTimeouts uint64 // waits that ended without metadata
 	Fetches      uint64 // direct container fetches from containerd
 	FetchErrors  uint64
-	Outages      uint64 // times the connection was lost or could not be made after being up (first failure included)
+	Outages      uint64 // outages: a lost connection, or a first connection failing; once each, however many retries
 	Reconnects   uint64 // successful connections after the first
 	Events       uint64 // containerd events processed
 	Started      uint64 // container events emitted

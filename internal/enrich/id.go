@@ -17,7 +17,30 @@ var idPrefixes = [...]string{"cri-containerd-", "docker-", "containerd-", "crio-
 // /system.slice/docker-<id>.scope. A host path gives ok=false. id is a
 // substring of cgroupPath; ContainerID does not allocate.
 func ContainerID(cgroupPath string) (id string, ok bool) {
+	// Fast paths for the two common shapes of the last component, without
+	// scanning the path: "/<id>" (cgroupfs) and "/<prefix><id>.scope"
+	// (systemd).
 	p := cgroupPath
+	if n := len(p); n >= 65 && p[n-65] == '/' && isHex(p[n-64:]) {
+		return p[n-64:], true
+	}
+	if c, ok := strings.CutSuffix(p, ".scope"); ok && len(c) > 64 {
+		id, pre := c[len(c)-64:], c[:len(c)-64]
+		for _, x := range idPrefixes {
+			if len(pre) > len(x) && pre[len(pre)-len(x)-1] == '/' && strings.HasSuffix(pre, x) {
+				if isHex(id) {
+					return id, true
+				}
+				break
+			}
+		}
+	}
+	return containerIDScan(p)
+}
+
+// containerIDScan is ContainerID without the fast paths: every component,
+// last first.
+func containerIDScan(p string) (string, bool) {
 	for len(p) > 0 {
 		i := strings.LastIndexByte(p, '/')
 		comp := p[i+1:]

@@ -105,6 +105,7 @@ func FuzzContainerID(f *testing.F) {
 	for _, s := range []string{
 		"/default/" + hexA, "/system.slice/docker-" + hexA + ".scope", "/process_api/fe82", "/",
 		"/kubepods/burstable/pod" + uid + "/" + hexA, "a:b:" + hexA, "/default/t1",
+		"/x/docker-" + hexA + ".scope/" + hexB, "/docker-" + hexA + ".scope", "docker-" + hexA + ".scope", hexA,
 	} {
 		f.Add(s)
 	}
@@ -116,6 +117,9 @@ func FuzzContainerID(f *testing.F) {
 			}
 		} else if id != "" {
 			t.Fatalf("ContainerID(%q) = %q without ok", path, id)
+		}
+		if sid, sok := containerIDScan(path); sid != id || sok != ok {
+			t.Fatalf("fast path %q %v, scan %q %v for %q", id, ok, sid, sok, path)
 		}
 		splitNSPath(path)
 		validID(path)

@@ -254,7 +254,7 @@ func (t *Table) current(ev *event.Event, now int64) *entry {
 	if e != nil && e.exitAt != 0 && ev.Type.Class() != event.ClassExit && p.StartTime != 0 {
 		// An event of a live process under the pid of an exited entry: the
 		// pid was reused.
-		if s := e.p.Load(); s.StartTime != p.StartTime {
+		if s := e.p.Load(); s.StartTime != 0 && !sameStart(s.StartTime, p.StartTime) {
 			e = nil
 		}
 	}
@@ -299,10 +299,16 @@ func (t *Table) current(ev *event.Event, now int64) *entry {
 	return e
 }
 
-// sameStart compares start times from /proc (10 ms ticks) and the kernel.
+// startSlack is how far two start times of one process may differ: /proc
+// counts 10 ms ticks since boot and the capture converts kernel clocks to
+// wall time its own way. A pid is reused only after pid_max forks, so a
+// generous slack costs nothing.
+const startSlack = int64(time.Second)
+
+// sameStart compares start times from /proc and from the kernel.
 func sameStart(a, b int64) bool {
 	d := a - b
-	return d > -int64(50*time.Millisecond) && d < int64(50*time.Millisecond)
+	return d > -startSlack && d < startSlack
 }
 
 // changed reports whether the kernel-side fields every event carries differ
@@ -443,7 +449,7 @@ func (t *Table) lineage(ev *event.Event, e *entry) {
 			break
 		}
 		ps := pe.p.Load()
-		if start != 0 && ps.StartTime != 0 && ps.StartTime > start+int64(50*time.Millisecond) {
+		if start != 0 && ps.StartTime != 0 && ps.StartTime > start+startSlack {
 			break // pid reused by a younger process
 		}
 		buf = append(buf, ps)

@@ -50,9 +50,14 @@ func (l *loader) compile() *Ruleset {
 			if ref, ok := l.lists[it]; ok && ref.index < d.index {
 				ref.used = true
 				d.expanded = append(d.expanded, ref.expanded...)
-				continue
+			} else {
+				d.expanded = append(d.expanded, it)
 			}
-			d.expanded = append(d.expanded, it)
+			if len(d.expanded) > maxListItems {
+				l.errf(d.file, d.node, fmt.Sprintf("list %q", d.name), "list too large after expanding nested lists (more than %d items)", maxListItems)
+				d.expanded = d.expanded[:0]
+				break
+			}
 		}
 	}
 	markUsed := func(d *listDef) { d.used = true }
@@ -61,6 +66,11 @@ func (l *loader) compile() *Ruleset {
 	for _, m := range l.morder {
 		item := fmt.Sprintf("macro %q", m.name)
 		m.src = expandLists(m.cond, l.lorder, markUsed)
+		if len(m.src.text) > maxConditionLen {
+			m.failed = true
+			l.errf(m.file, m.node, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
+			continue
+		}
 		n, err := parseWith(m.src.text, m.src)
 		if err != nil {
 			m.failed = true
@@ -120,11 +130,52 @@ func (l *loader) resolveMacro(m *macroDef) {
 	var diags []Diag
 	res, ok := l.resolve(m.parsed, m, item, &diags)
 	l.rep.Errors = append(l.rep.Errors, diags...)
+	if ok && treeSize(res, map[node]int{}) > maxTreeSize {
+		l.errf(m.file, m.node, item, "condition too large after macro expansion (more than %d checks)", maxTreeSize)
+		ok = false
+	}
 	m.resolved, m.resolveOK = res, ok
 	if !ok {
 		m.failed = true
 	}
 	m.state = 2
+}
+
+// maxConditionLen bounds a condition's text after list substitution.
+const maxConditionLen = 4 << 20
+
+// maxListItems bounds a list after inlining nested lists.
+const maxListItems = 100000
+
+// maxTreeSize bounds a condition after macro expansion: macros can share
+// sub-macros, so a short file could otherwise expand exponentially.
+const maxTreeSize = 20000
+
+// treeSize counts the nodes of n, memoized over shared subtrees and
+// saturating just above maxTreeSize.
+func treeSize(n node, memo map[node]int) int {
+	if v, ok := memo[n]; ok {
+		return v
+	}
+	size := 1
+	var kids []node
+	switch n := n.(type) {
+	case *andNode:
+		kids = n.kids
+	case *orNode:
+		kids = n.kids
+	case *notNode:
+		kids = []node{n.x}
+	}
+	for _, k := range kids {
+		size += treeSize(k, memo)
+		if size > maxTreeSize {
+			size = maxTreeSize + 1
+			break
+		}
+	}
+	memo[n] = size
+	return size
 }
 
 // resolve substitutes macro references in n. from is the macro being
@@ -230,6 +281,10 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	cond := withExceptions(r)
 	rule.Condition = cond.text
 	src := expandLists(cond, l.lorder, func(d *listDef) { d.used = true })
+	if len(src.text) > maxConditionLen {
+		l.errf(r.file, r.node, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
+		return nil
+	}
 	parsed, err := parseWith(src.text, src)
 	if err != nil {
 		l.rep.Errors = append(l.rep.Errors, l.parseDiag(src, err, item))
@@ -239,6 +294,10 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	res, ok := l.resolve(parsed, nil, item, &diags)
 	if !ok {
 		l.rep.Errors = append(l.rep.Errors, diags...)
+		return nil
+	}
+	if treeSize(res, map[node]int{}) > maxTreeSize {
+		l.errf(r.file, r.node, item, "condition too large after macro expansion (more than %d checks)", maxTreeSize)
 		return nil
 	}
 

@@ -32,8 +32,7 @@
 // a warning (the product aliases HIGH, MEDIUM and LOW warn); the operator
 // modifiers oneof/anyof/allof and the join/concat/getopt transformers are
 // rejected with a clear error; an output field width (%20proc.name) is
-// accepted and ignored; list substitution is a single pass (a list item
-// naming a list defined later is not expanded); for fields that match "any
-// of several values" without an argument (proc.aname, fd.ip, fd.port,
-// fd.net) '!=' means none of the values is equal.
+// accepted and ignored; for fields that match "any of several values"
+// without an argument (proc.aname, fd.ip, fd.port, fd.net) '!=' means none
+// of the values is equal.
 package rules

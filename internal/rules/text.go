@@ -197,6 +197,9 @@ func expandLists(t *srcText, lists []*listDef, use func(*listDef)) *exprSrc {
 		if !strings.Contains(text, l.name) {
 			continue
 		}
+		if len(text) > maxConditionLen {
+			break // reported by the caller
+		}
 		var used bool
 		text, origin, used = substituteList(text, origin, l)
 		if used && use != nil {
