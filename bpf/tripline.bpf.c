@@ -520,18 +520,29 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct files_struct *files = RD(t, files);
-	struct fdtable *fdt = RD(files, fdt);
-	unsigned int max = RD(fdt, max_fds);
+	struct fdtable *fdt = t->files->fdt;
+	unsigned int max = fdt->max_fds;
 	if (fd >= max)
 		return NULL;
-	struct file **arr = RD(fdt, fd);
+	struct file **arr = NULL;
+	bpf_probe_read_kernel(&arr, sizeof(arr), &fdt->fd);
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
 	return f;
 }
 
 /* ---- syscalls ---------------------------------------------------------- */
+
+/* 32-bit (ia32) syscalls use another numbering: the syscall table holds
+ * native numbers only, so compat syscalls are not interpreted. */
+static __always_inline bool in_compat_syscall(struct task_struct *t)
+{
+#if defined(__TARGET_ARCH_x86)
+	return t->thread_info.status & 0x0002; /* TS_COMPAT */
+#else
+	return false;
+#endif
+}
 
 static __always_inline bool is_open(__u8 ty) { return ty >= TL_OPEN && ty <= TL_CREAT; }
 static __always_inline bool is_exec(__u8 ty) { return ty == TL_EXECVE || ty == TL_EXECVEAT; }
@@ -554,7 +565,7 @@ int tl_sys_enter(__u64 *ctx)
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (!pass_filters(c, t, pid_tgid >> 32))
+	if (in_compat_syscall(t) || !pass_filters(c, t, pid_tgid >> 32))
 		return 0;
 
 	__u32 tid = pid_tgid;
@@ -749,6 +760,8 @@ int tl_sys_exit(__u64 *ctx)
 	__u32 tid = pid_tgid;
 	struct tl_enter *en = bpf_map_lookup_elem(&enter, &tid);
 	struct task_struct *t = bpf_get_current_task_btf();
+	if (in_compat_syscall(t))
+		return 0;
 	if (!en || en->id != k) {
 		if (pass_filters(c, t, pid_tgid >> 32)) {
 			struct tl_stats *st = get_stats();
@@ -824,6 +837,8 @@ int tl_sched_fork(__u64 *ctx)
 
 	/* The syscall in progress names the event type. */
 	struct task_struct *cur = bpf_get_current_task_btf();
+	if (in_compat_syscall(cur))
+		return 0;
 	struct pt_regs *regs = bpf_task_pt_regs(cur);
 	__u32 k = SYSCALL_ID(regs);
 	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);

@@ -220,7 +220,16 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+#if defined(__TARGET_ARCH_x86)
+struct thread_info {
+	__u32 status; /* TS_COMPAT: in a 32-bit syscall */
+};
+#endif
+
 struct task_struct {
+#if defined(__TARGET_ARCH_x86)
+	struct thread_info thread_info;
+#endif
 	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;

@@ -247,3 +247,17 @@ func httpGet(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestLiveRuleTests runs the default rules' live snippets for file rules
+// with the real probes attached, as rule authors do in the VM.
+func TestLiveRuleTests(t *testing.T) {
+	testenv.RequireRoot(t)
+	out, err := exec.Command(sensorBin, "rules", "test", "--live", "--wait", "5s", "--containerd-socket", "",
+		"../../rules/tests/file.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("live rule tests: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), " passed, 0 failed") || strings.Contains(string(out), "\n0 passed") {
+		t.Fatalf("live summary:\n%s", out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"github.com/tripline/tripline/internal/alert"
@@ -83,6 +84,8 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	if types == nil && ec.rules != nil {
 		types = ec.rules.Types()
 	}
+	// Container events come from the enricher, not the kernel.
+	types = slices.DeleteFunc(slices.Clone(types), func(t event.Type) bool { return !slices.Contains(capture.Capturable(), t) })
 	capt, err := capture.New(capture.Config{Types: types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
 	if err != nil {
 		e.close()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -173,10 +174,16 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer eng.close()
 	log.Info("probes attached", "event_types", typeNames(rs.Types()))
 
+	var pipeStopped atomic.Bool
 	if cfg.MetricsAddr != "" {
 		reg := metrics.NewRegistry()
 		registerMetrics(reg, rs, eng, sinks)
-		ms := metrics.New(metrics.Config{Addr: cfg.MetricsAddr, Registry: reg})
+		ms := metrics.New(metrics.Config{Addr: cfg.MetricsAddr, Registry: reg, Health: func() error {
+			if pipeStopped.Load() {
+				return errors.New("event pipeline stopped")
+			}
+			return nil
+		}})
 		msErr := make(chan error, 1)
 		g.start(component{"metrics", func(ctx context.Context) error {
 			err := ms.Run(ctx)
@@ -194,7 +201,11 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	pipeDone := make(chan error, 1)
-	go func() { pipeDone <- eng.pipe.Run(context.Background()) }()
+	go func() {
+		err := eng.pipe.Run(context.Background())
+		pipeStopped.Store(true)
+		pipeDone <- err
+	}()
 	<-eng.pipe.Ready()
 	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs)
 
@@ -215,12 +226,14 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 func natsConfig(cfg config.Config, url string) output.NATSConfig {
+	conn := output.NATSConn{
+		URL: url, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+		NKeySeedFile: cfg.NATSNKey, CredsFile: cfg.NATSCreds,
+	}
+	natsConnEnv(&conn) // secrets from the environment stay out of ps
 	return output.NATSConfig{
-		NATSConn: output.NATSConn{
-			URL: url, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
-			User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
-			NKeySeedFile: cfg.NATSNKey, CredsFile: cfg.NATSCreds,
-		},
+		NATSConn:      conn,
 		Subject:       cfg.NATSSubject,
 		Stream:        cfg.NATSStream,
 		CreateStream:  true,

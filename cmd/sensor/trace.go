@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,16 +14,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tripline/tripline/internal/capture"
+	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/event"
 )
 
 type traceOpts struct {
-	json    bool
-	types   string
-	pid     uint32
-	comm    string
-	argvMax int
-	record  string
+	json       bool
+	types      string
+	pid        uint32
+	comm       string
+	argvMax    int
+	record     string
+	containerd string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -46,7 +49,8 @@ SIGINT/SIGTERM. --record FILE also writes the JSON lines to FILE (the format
 	f.Uint32Var(&o.pid, "pid", 0, "only this process and the processes it forks (0 = all)")
 	f.StringVar(&o.comm, "comm", "", "only tasks whose comm is exactly this")
 	f.IntVar(&o.argvMax, "argv-max", capture.DefaultArgvMax, "argv bytes captured per exec")
-	f.StringVar(&o.record, "record", "", "also write the events as JSON lines to this file")
+	f.StringVar(&o.record, "record", "", "also write the events as JSON lines to this file (for sensor replay)")
+	f.StringVar(&o.containerd, "containerd-socket", config.Default().ContainerdSocket, "containerd socket for container metadata; empty disables")
 	return cmd
 }
 
@@ -101,18 +105,18 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 		rec = bufio.NewWriterSize(f, 1<<16)
 		defer rec.Flush()
 	}
-	c, err := capture.New(capture.Config{Types: types, PID: o.pid, Comm: o.comm, ArgvMax: o.argvMax})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	fmt.Fprintln(cmd.ErrOrStderr(), "trace: ready (probes attached)")
-
+	// The same event path as `sensor run` minus the rules, so recorded events
+	// carry ancestry and container metadata for `sensor replay`.
+	cfg := config.Default()
+	cfg.ArgvMax = o.argvMax
+	cfg.ContainerdSocket = o.containerd
+	log := newLogger(cmd, "warn")
+	g := newGroup(log)
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
 	var buf []byte
 	var werr error
 	count := 0
-	err = c.Run(cmd.Context(), func(ev *event.Event) {
+	print := func(ev *event.Event) {
 		if werr != nil {
 			return
 		}
@@ -136,13 +140,27 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 		}
 		// A live view: every line goes out as soon as it is decoded.
 		werr = out.Flush()
-	})
+	}
+	if types == nil {
+		types = capture.Capturable()
+	}
+	eng, err := newEngine(engineConfig{cfg: cfg, types: types, pid: o.pid, comm: o.comm, onEvent: print}, log, g.start)
+	if err != nil {
+		g.stop()
+		return err
+	}
+	defer eng.close()
+	fmt.Fprintln(cmd.ErrOrStderr(), "trace: ready (probes attached)")
+	stop := context.AfterFunc(cmd.Context(), eng.stopCapture)
+	defer stop()
+	err = eng.pipe.Run(context.Background())
+	g.stop()
 	if ferr := out.Flush(); werr == nil {
 		werr = ferr
 	}
-	s := c.Stats()
+	s := eng.capt.Stats()
 	fmt.Fprintf(cmd.ErrOrStderr(), "trace: %d events printed, %d lost in the kernel (ring full), %d malformed\n", count, s.Lost, s.Malformed)
-	if err != nil && !errors.Is(err, capture.ErrClosed) {
+	if err != nil {
 		return err
 	}
 	if werr != nil && !errors.Is(werr, io.ErrClosedPipe) {

@@ -20,6 +20,12 @@
 //     the raw path joined lexically to the cwd or dirfd directory.
 //   - Only the cheap identity is captured for open/connect/exit: ExePath,
 //     Argv and Cwd of those come from the process table.
+//   - CgroupPath is the cgroup v2 path, or, when that is "/" (cgroup v1
+//     hybrid hosts), the memory controller's v1 path: "/kubepods/...",
+//     "/system.slice/docker-<id>.scope", "/<ns>/<64 hex>". Host processes
+//     may sit in non-container groups (e.g. "/process_api/<32 hex>").
+//   - Paths come from bounded dentry walks (128 components, 4095 bytes) up to
+//     the root of the task's mount namespace; FlagPathTruncated marks a cut.
 //   - Kernel-side counters (Stats) satisfy Seen == Delivered + Lost.
 //     Records that fail validation in userspace are counted as Malformed
 //     and skipped, never returned.

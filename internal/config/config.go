@@ -41,7 +41,7 @@ type Config struct {
 	ContainerdSocket string        // containerd API socket; "" disables enrichment
 	MetricsAddr      string        // Prometheus /metrics and /healthz; "" disables
 	Coalesce         time.Duration // identical-alert window; 0 disables
-	ArgvMax          int           // argv elements captured per exec
+	ArgvMax          int           // argv bytes captured per exec
 	RingSize         int           // BPF ring buffer bytes
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
@@ -62,7 +62,7 @@ func Default() Config {
 		ContainerdSocket: "/run/containerd/containerd.sock",
 		MetricsAddr:      "127.0.0.1:9376",
 		Coalesce:         10 * time.Second,
-		ArgvMax:          64,
+		ArgvMax:          4096,
 		RingSize:         16 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
@@ -94,7 +94,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ContainerdSocket, "containerd-socket", c.ContainerdSocket, "containerd socket for container metadata; empty disables")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of /metrics and /healthz; empty disables")
 	fs.DurationVar(&c.Coalesce, "coalesce", c.Coalesce, "window in which identical alerts are coalesced; 0 disables")
-	fs.IntVar(&c.ArgvMax, "argv-max", c.ArgvMax, "argv elements captured per exec")
+	fs.IntVar(&c.ArgvMax, "argv-max", c.ArgvMax, "argv bytes captured per exec (at most 8191; longer argv is flagged truncated)")
 	fs.IntVar(&c.RingSize, "ring-size", c.RingSize, "BPF ring buffer size in bytes (power of two)")
 	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
@@ -201,8 +201,8 @@ func (c *Config) Validate() error {
 	if c.RingSize <= 0 || c.RingSize&(c.RingSize-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring-size %d is not a power of two", c.RingSize))
 	}
-	if c.ArgvMax < 1 {
-		errs = append(errs, fmt.Errorf("argv-max %d must be at least 1", c.ArgvMax))
+	if c.ArgvMax < 1 || c.ArgvMax > 8191 {
+		errs = append(errs, fmt.Errorf("argv-max %d must be within 1..8191", c.ArgvMax))
 	}
 	if c.ProcMax < 1024 {
 		errs = append(errs, fmt.Errorf("proc-max %d must be at least 1024", c.ProcMax))
