@@ -261,3 +261,57 @@ func TestLiveRuleTests(t *testing.T) {
 		t.Fatalf("live summary:\n%s", out)
 	}
 }
+
+// TestRecordReplay records enriched events with `sensor trace --record` and
+// evaluates them offline with `sensor replay`.
+func TestRecordReplay(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "recorded.txt")
+	os.WriteFile(target, []byte("x"), 0o644)
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rulesFile, []byte(fmt.Sprintf(e2eRule, target)), 0o644)
+	rec := filepath.Join(dir, "events.jsonl")
+
+	trace := exec.Command(sensorBin, "trace", "--types", "open", "--json", "--record", rec, "--containerd-socket", "")
+	stderr, _ := trace.StderrPipe()
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer trace.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "ready") {
+	}
+	go io.Copy(io.Discard, stderr)
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		os.ReadFile(target) // opened until the recording holds it
+		b, _ := os.ReadFile(rec)
+		return strings.Contains(string(b), target)
+	}, "the recording never held the open of %s", target)
+	trace.Process.Signal(syscall.SIGINT)
+	if err := trace.Wait(); err != nil {
+		t.Fatalf("trace exit: %v", err)
+	}
+	b, _ := os.ReadFile(rec)
+	var line string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, target) {
+			line = l
+			break
+		}
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatalf("recorded line: %v: %q", err, line)
+	}
+	if ev["proc.pid"] != float64(os.Getpid()) || ev["proc.pname"] == nil || ev["container.id"] != "host" {
+		t.Errorf("recorded event lacks enrichment (pid, parent, container): %s", line)
+	}
+	out, err := exec.Command(sensorBin, "replay", "--rules", rulesFile, rec).Output()
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if !strings.Contains(string(out), "Warning Test file opened (file="+target) {
+		t.Fatalf("replay printed:\n%s", out)
+	}
+}
