@@ -207,25 +207,12 @@ func validCap(c string) bool {
 	return true
 }
 
-// baseCaps are the capabilities every kernel since 4.x has (0..37): a
-// container holding all of them holds every capability its kernel offers.
-var baseCaps = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-}
-
 // allCaps reports whether have is (nearly) the full set. A runtime grants a
 // privileged container the capabilities it holds itself, which on a
 // restricted host may lack one or two (this project's CI VM has no
 // CAP_SYS_RESOURCE): allow two missing, never CAP_SYS_ADMIN.
 func allCaps(have []string) bool {
-	if len(have) < len(baseCaps)-2 {
+	if len(have) < event.CapBaseCount-2 {
 		return false
 	}
 	set := make(map[string]struct{}, len(have))
@@ -236,7 +223,8 @@ func allCaps(have []string) bool {
 		return false
 	}
 	missing := 0
-	for _, c := range baseCaps {
+	for i := range event.CapBaseCount {
+		c := event.CapName(i)
 		if _, ok := set[c]; !ok {
 			missing++
 		}

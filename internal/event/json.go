@@ -460,58 +460,18 @@ func parseRes(s string) (int64, bool) {
 	return 0, false
 }
 
-var capNames = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-	"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-	"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
-}
-
-// CapNames returns the capability set as Falco prints it: space-separated names.
-func CapNames(set uint64) string { return string(appendCapText(nil, set)) }
-
-func appendCapText(b []byte, set uint64) []byte {
-	first := true
-	for i := 0; i < 64; i++ {
-		if set&(1<<i) == 0 {
-			continue
-		}
-		if !first {
-			b = append(b, ' ')
-		}
-		first = false
-		if i < len(capNames) {
-			b = append(b, capNames[i]...)
-		} else {
-			b = append(b, "CAP_"...)
-			b = strconv.AppendInt(b, int64(i), 10)
-		}
-	}
-	return b
-}
-
 func appendCaps(b []byte, set uint64) []byte {
 	b = append(b, '"')
-	b = appendCapText(b, set)
+	b = AppendCapNames(b, set)
 	return append(b, '"')
 }
 
 func parseCaps(s string) (uint64, error) {
 	var set uint64
 	for _, name := range strings.Fields(s) {
-		found := false
-		for i, n := range capNames {
-			if n == name {
-				set |= 1 << i
-				found = true
-				break
-			}
-		}
-		if !found {
+		if i, ok := CapIndex(name); ok {
+			set |= 1 << i
+		} else {
 			if n, err := strconv.Atoi(strings.TrimPrefix(name, "CAP_")); err == nil && n >= 0 && n < 64 {
 				set |= 1 << n
 				continue

@@ -106,47 +106,11 @@ func AppendExecFlags(dst []byte, p *event.Process) []byte {
 	return dst
 }
 
-var capNames = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-}
-
 // CapIndex returns the bit of a capability name ("CAP_SYS_ADMIN" → 21).
-func CapIndex(name string) (int, bool) {
-	for i, n := range capNames {
-		if n == name {
-			return i, true
-		}
-	}
-	return 0, false
-}
+func CapIndex(name string) (int, bool) { return event.CapIndex(name) }
 
 // AppendCaps renders a capability mask as space-separated CAP_* names.
-func AppendCaps(dst []byte, mask uint64) []byte {
-	first := true
-	for i := 0; i < 64; i++ {
-		if mask&(1<<i) == 0 {
-			continue
-		}
-		if !first {
-			dst = append(dst, ' ')
-		}
-		first = false
-		if i < len(capNames) {
-			dst = append(dst, capNames[i]...)
-		} else {
-			dst = append(dst, "CAP_"...)
-			dst = strconv.AppendInt(dst, int64(i), 10)
-		}
-	}
-	return dst
-}
+func AppendCaps(dst []byte, mask uint64) []byte { return event.AppendCapNames(dst, mask) }
 
 var errnoNames = map[int64]string{
 	1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC",
