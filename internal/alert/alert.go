@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tripline/tripline/internal/jsonenc"
 	"math"
 	"os"
 	"slices"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -129,40 +129,40 @@ func (a *Alert) AppendOutputLine(dst []byte) []byte {
 // AppendJSON appends the alert as one Falco-compatible JSON object.
 func (a *Alert) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"hostname":`...)
-	dst = appendString(dst, a.Hostname)
+	dst = jsonenc.AppendString(dst, a.Hostname)
 	dst = append(dst, `,"output":"`...)
 	// The prefix is plain ASCII; only the rendered part needs escaping.
 	dst = appendClock(dst, a.Time)
 	dst = append(dst, ": "...)
 	dst = append(dst, a.Priority.String()...)
 	dst = append(dst, ' ')
-	dst = appendStringBody(dst, a.Output)
+	dst = jsonenc.AppendEscaped(dst, a.Output)
 	dst = append(dst, `","output_fields":`...)
 	dst = a.appendFields(dst)
 	dst = append(dst, `,"priority":`...)
-	dst = appendString(dst, a.Priority.String())
+	dst = jsonenc.AppendString(dst, a.Priority.String())
 	dst = append(dst, `,"rule":`...)
-	dst = appendString(dst, a.Rule)
+	dst = jsonenc.AppendString(dst, a.Rule)
 	dst = append(dst, `,"source":`...)
 	src := a.Source
 	if src == "" {
 		src = SourceSyscall
 	}
-	dst = appendString(dst, src)
+	dst = jsonenc.AppendString(dst, src)
 	if src != SourceInternal {
 		dst = append(dst, `,"tags":[`...)
 		for i, t := range a.Tags {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, t)
+			dst = jsonenc.AppendString(dst, t)
 		}
 		dst = append(dst, ']')
 	}
 	dst = append(dst, `,"time":"`...)
 	dst = a.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000000Z")
 	dst = append(dst, `","uuid":`...)
-	dst = appendString(dst, a.UUID)
+	dst = jsonenc.AppendString(dst, a.UUID)
 	return append(dst, '}')
 }
 
@@ -187,7 +187,7 @@ func (a *Alert) appendFields(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = jsonenc.AppendString(dst, k)
 		dst = append(dst, ':')
 		if v, ok := a.OutputFields[k]; ok {
 			dst = appendValue(dst, v)
@@ -203,7 +203,7 @@ func appendValue(dst []byte, v any) []byte {
 	case nil:
 		return append(dst, "null"...)
 	case string:
-		return appendString(dst, x)
+		return jsonenc.AppendString(dst, x)
 	case bool:
 		return strconv.AppendBool(dst, x)
 	case int:
@@ -234,26 +234,26 @@ func appendValue(dst []byte, v any) []byte {
 		if _, err := strconv.ParseFloat(string(x), 64); err == nil {
 			return append(dst, x...)
 		}
-		return appendString(dst, string(x))
+		return jsonenc.AppendString(dst, string(x))
 	case []string:
 		dst = append(dst, '[')
 		for i, s := range x {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, s)
+			dst = jsonenc.AppendString(dst, s)
 		}
 		return append(dst, ']')
 	case time.Time:
-		return appendString(dst, x.UTC().Format(time.RFC3339Nano))
+		return jsonenc.AppendString(dst, x.UTC().Format(time.RFC3339Nano))
 	case fmt.Stringer:
-		return appendString(dst, x.String())
+		return jsonenc.AppendString(dst, x.String())
 	case error:
-		return appendString(dst, x.Error())
+		return jsonenc.AppendString(dst, x.Error())
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return appendString(dst, fmt.Sprint(v))
+		return jsonenc.AppendString(dst, fmt.Sprint(v))
 	}
 	return append(dst, b...)
 }
@@ -266,60 +266,6 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendStringBody(dst, s)
-	return append(dst, '"')
-}
-
-// appendStringBody JSON-escapes s: quotes, backslashes and control
-// characters; invalid UTF-8 becomes U+FFFD as in Falco.
-func appendStringBody(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
-}
 
 // wire mirrors the JSON schema for decoding.
 type wire struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tripline/tripline/internal/jsonenc"
 	"math"
 	"net/netip"
 	"runtime"
@@ -12,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // The flat JSON form of an Event: one object keyed by Falco field names
@@ -68,7 +68,7 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, a)
+		w.b = jsonenc.AppendString(w.b, a)
 	}
 	w.b = append(w.b, ']')
 	w.str("proc.exepath", p.ExePath)
@@ -106,11 +106,11 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		}
 		// proc.aname[1] is the parent, written as proc.pname above.
 		w.keyIdx("proc.aname", i+1)
-		w.b = appendJSONString(w.b, a.Name())
+		w.b = jsonenc.AppendString(w.b, a.Name())
 		w.keyIdx("proc.apid", i+1)
 		w.b = strconv.AppendUint(w.b, uint64(a.PID), 10)
 		w.keyIdx("proc.aexepath", i+1)
-		w.b = appendJSONString(w.b, a.ExePath)
+		w.b = jsonenc.AppendString(w.b, a.ExePath)
 	}
 
 	switch ev.Class() {
@@ -276,11 +276,11 @@ func (w *jw) key(k string) {
 	if len(w.b) > 0 && w.b[len(w.b)-1] != '{' {
 		w.b = append(w.b, ',')
 	}
-	w.b = appendJSONString(w.b, k)
+	w.b = jsonenc.AppendString(w.b, k)
 	w.b = append(w.b, ':')
 }
 
-func (w *jw) str(k, v string) { w.key(k); w.b = appendJSONString(w.b, v) }
+func (w *jw) str(k, v string) { w.key(k); w.b = jsonenc.AppendString(w.b, v) }
 func (w *jw) int(k string, v int64) {
 	w.key(k)
 	w.b = strconv.AppendInt(w.b, v, 10)
@@ -319,12 +319,12 @@ func (w *jw) procCmd(exeKey, argsKey, cmdKey string, p *Process) {
 // JSON string.
 func appendJoined(b []byte, head string, argv []string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, head)
+	b = jsonenc.AppendEscaped(b, head)
 	for i := 1; i < len(argv); i++ {
 		if i > 1 || head != "" {
 			b = append(b, ' ')
 		}
-		b = appendEscaped(b, argv[i])
+		b = jsonenc.AppendEscaped(b, argv[i])
 	}
 	return append(b, '"')
 }
@@ -342,60 +342,6 @@ func appendAddrPort(b []byte, a netip.Addr, port uint16) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Control characters and DEL
-// are escaped (safe on a terminal) and invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
-
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\r':
-				b = append(b, '\\', 'r')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\uFFFD"...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
 
 // ---- Falco value formats -------------------------------------------------
 
