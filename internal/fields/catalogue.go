@@ -401,8 +401,11 @@ func mountFor(ct *event.Container, a *Arg) (*event.Mount, bool) {
 		}
 		return nil, false
 	}
+	// Falco keys every container.mount.* field by the mount SOURCE glob:
+	// container.mount.dest[/var/run/docker.sock] is where the host's docker
+	// socket is mounted, if it is.
 	for i := range ct.Mounts {
-		if Glob(a.Text, ct.Mounts[i].Dest, false) {
+		if Glob(a.Text, ct.Mounts[i].Source, false) {
 			return &ct.Mounts[i], true
 		}
 	}
@@ -911,16 +914,16 @@ func catalogue() []*Field {
 			}
 			return c.end(start), true
 		}),
-		mountField("container.mount", "one mount by index or destination glob", func(c *Ctx, m *event.Mount) string {
+		mountField("container.mount", "one mount by index or source glob", func(c *Ctx, m *event.Mount) string {
 			start := c.begin()
 			c.buf = appendMount(c.buf, m)
 			return c.end(start)
 		}),
-		mountField("container.mount.source", "mount source by index or destination glob", func(_ *Ctx, m *event.Mount) string { return m.Source }),
-		mountField("container.mount.dest", "mount destination by index or destination glob", func(_ *Ctx, m *event.Mount) string { return m.Dest }),
-		mountField("container.mount.mode", "mount options by index or destination glob", func(_ *Ctx, m *event.Mount) string { return m.Mode }),
-		mountField("container.mount.rdwr", "mount rw flag by index or destination glob", func(_ *Ctx, m *event.Mount) string { return strconv.FormatBool(m.RW) }),
-		mountField("container.mount.propagation", "mount propagation by index or destination glob", func(_ *Ctx, m *event.Mount) string { return m.Propagation }),
+		mountField("container.mount.source", "mount source by index or source glob", func(_ *Ctx, m *event.Mount) string { return m.Source }),
+		mountField("container.mount.dest", "mount destination by index or source glob", func(_ *Ctx, m *event.Mount) string { return m.Dest }),
+		mountField("container.mount.mode", "mount options by index or source glob", func(_ *Ctx, m *event.Mount) string { return m.Mode }),
+		mountField("container.mount.rdwr", "mount rw flag by index or source glob", func(_ *Ctx, m *event.Mount) string { return strconv.FormatBool(m.RW) }),
+		mountField("container.mount.propagation", "mount propagation by index or source glob", func(_ *Ctx, m *event.Mount) string { return m.Propagation }),
 		labelField("container.label", "container label by key", func(ct *event.Container) map[string]string { return ct.Labels }),
 		fstr("container.labels", clsAll, "comma-separated key:value labels", func(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 			if ev.Container == nil {
