@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/event"
 )
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -63,5 +69,28 @@ func TestRulesTestCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, " passed, 0 failed") {
 		t.Errorf("summary: %s", out)
+	}
+}
+
+// TestRunLoadsEveryDefaultRule guards the wiring: with containerd
+// enrichment on (the default), container-start posture rules must load, and
+// no default rule may be skipped.
+func TestRunLoadsEveryDefaultRule(t *testing.T) {
+	cfg := config.Default()
+	cfg.Rules = []string{"../../rules"}
+	rs, rep, err := loadRules(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Skipped) != 0 {
+		t.Errorf("default rules skipped: %+v", rep.Skipped)
+	}
+	if !slices.Contains(rs.Types(), event.TypeContainer) {
+		t.Error("no rule listens to container events")
+	}
+	cfg.ContainerdSocket = ""
+	_, rep, err = loadRules(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil || len(rep.Skipped) == 0 {
+		t.Errorf("without containerd the container rules must be skipped with a reason: %v %+v", err, rep)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tripline/tripline/internal/broker"
 	"github.com/tripline/tripline/internal/capture"
 	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/metrics"
 	"github.com/tripline/tripline/internal/output"
 	"github.com/tripline/tripline/internal/rules"
@@ -66,7 +67,7 @@ func loadRules(cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Repo
 		return nil, nil, fmt.Errorf("--priority: %w", err)
 	}
 	rs, rep, err := rules.LoadFiles(cfg.Rules, rules.Options{
-		MinPriority: minPrio, Enable: cfg.Enable, Disable: cfg.Disable, Captured: capture.Capturable(),
+		MinPriority: minPrio, Enable: cfg.Enable, Disable: cfg.Disable, Captured: deliverable(cfg),
 	})
 	if rep != nil {
 		for _, w := range rep.Warnings {
@@ -84,6 +85,16 @@ func loadRules(cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Repo
 	}
 	log.Info("rules loaded", "compiled", rep.Compiled, "disabled", rep.Disabled, "skipped", len(rep.Skipped), "warnings", len(rep.Warnings))
 	return rs, rep, nil
+}
+
+// deliverable lists the event types the sensor delivers: what the kernel
+// captures, plus container starts when containerd enrichment is on.
+func deliverable(cfg config.Config) []event.Type {
+	types := capture.Capturable()
+	if cfg.ContainerdSocket != "" {
+		types = append(types, event.TypeContainer)
+	}
+	return types
 }
 
 // group runs components and collects their errors.
