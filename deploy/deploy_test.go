@@ -467,8 +467,8 @@ func TestSensorConfig(t *testing.T) {
 		if err := conf.Validate(); err != nil {
 			t.Errorf("%s: resulting configuration invalid: %v", m, err)
 		}
-		if conf.MetricsAddr != "0.0.0.0:9376" || conf.NATSURL == "" || conf.NATSCreds == "" {
-			t.Errorf("%s: metrics-addr=%q nats-url=%q nats-creds=%q", m, conf.MetricsAddr, conf.NATSURL, conf.NATSCreds)
+		if conf.MetricsAddr != "0.0.0.0:9376" || conf.NATS.URL == "" || conf.NATS.CredsFile == "" {
+			t.Errorf("%s: metrics-addr=%q nats-url=%q nats-creds=%q", m, conf.MetricsAddr, conf.NATS.URL, conf.NATS.CredsFile)
 		}
 	}
 	for _, m := range loadManifests(t) {

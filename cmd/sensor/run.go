@@ -141,7 +141,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	g := newGroup(log)
 
 	// Outputs first: alerts raised at start (drops, outages) need somewhere to go.
-	natsURL := cfg.NATSURL
+	natsURL := cfg.NATS.URL
 	if cfg.UsesNATS() && natsURL == "" {
 		b, err := broker.New(broker.Config{Listen: cfg.NATSListen, DataDir: cfg.DataDir})
 		if err != nil {
@@ -237,12 +237,9 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 func natsConfig(cfg config.Config, url string) output.NATSConfig {
-	conn := output.NATSConn{
-		URL: url, CAFile: cfg.NATSCA, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey,
-		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
-		NKeySeedFile: cfg.NATSNKey, CredsFile: cfg.NATSCreds,
-	}
-	natsConnEnv(&conn) // secrets from the environment stay out of ps
+	conn := cfg.NATS
+	conn.URL = url
+	conn.FromEnv() // secrets from the environment stay out of ps
 	return output.NATSConfig{
 		NATSConn:      conn,
 		Subject:       cfg.NATSSubject,

@@ -6,35 +6,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/tripline/tripline/internal/output"
 	"github.com/tripline/tripline/internal/tail"
 )
-
-// addNATSConnFlags registers the NATS connection flags shared by `tail` and
-// `run`; call natsConnEnv after parsing.
-func addNATSConnFlags(fs *pflag.FlagSet, c *output.NATSConn) {
-	fs.StringVar(&c.URL, "nats-url", output.DefaultNATSURL, "NATS server URL(s), comma-separated (nats://, tls://)")
-	fs.StringVar(&c.CAFile, "nats-ca", "", "CA certificate (PEM) to verify the NATS server")
-	fs.StringVar(&c.CertFile, "nats-cert", "", "client certificate (PEM) for mutual TLS")
-	fs.StringVar(&c.KeyFile, "nats-key", "", "client key (PEM) for mutual TLS")
-	fs.StringVar(&c.User, "nats-user", "", "NATS user name")
-	fs.StringVar(&c.Password, "nats-password", "", "NATS password (or $TRIPLINE_NATS_PASSWORD, which keeps it out of the process list)")
-	fs.StringVar(&c.Token, "nats-token", "", "NATS token (or $TRIPLINE_NATS_TOKEN)")
-	fs.StringVar(&c.NKeySeedFile, "nats-nkey", "", "NATS nkey seed file")
-	fs.StringVar(&c.CredsFile, "nats-creds", "", "NATS .creds file (user JWT + seed, operator mode)")
-}
-
-// natsConnEnv fills secrets not given as flags from the environment.
-func natsConnEnv(c *output.NATSConn) {
-	if c.Password == "" {
-		c.Password = os.Getenv("TRIPLINE_NATS_PASSWORD")
-	}
-	if c.Token == "" {
-		c.Token = os.Getenv("TRIPLINE_NATS_TOKEN")
-	}
-}
 
 func newTailCmd() *cobra.Command {
 	var (
@@ -54,7 +29,7 @@ Control characters and terminal escapes from event data are shown escaped
   sensor tail --all --json | jq .output`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			natsConnEnv(&cfg.Conn)
+			cfg.Conn.FromEnv()
 			if since < 0 {
 				return fmt.Errorf("tail: --since must be positive")
 			}
@@ -84,7 +59,8 @@ Control characters and terminal escapes from event data are shown escaped
 		},
 	}
 	fs := cmd.Flags()
-	addNATSConnFlags(fs, &cfg.Conn)
+	cfg.Conn.URL = output.DefaultNATSURL
+	cfg.Conn.RegisterFlags(fs)
 	fs.StringVar(&cfg.Stream, "stream", output.DefaultStream, "JetStream stream holding the alerts")
 	fs.StringVar(&cfg.Filter.MinPriority, "priority", "", "show only alerts at least this severe (emergency … debug)")
 	fs.StringVar(&cfg.Filter.Rule, "rule", "", "show only rules matching this glob (case-insensitive, * and ?)")

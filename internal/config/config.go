@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/tripline/tripline/internal/output"
 	"os"
 	"sort"
 	"strings"
@@ -23,18 +24,10 @@ type Config struct {
 	Priority string   // minimum priority of rules loaded
 	Outputs  []string // stdout | nats | file:PATH
 
-	NATSURL      string // external broker; empty: embed one
-	NATSListen   string // embedded broker address
-	NATSSubject  string // subject template
-	NATSStream   string // JetStream stream name
-	NATSCreds    string
-	NATSNKey     string
-	NATSUser     string
-	NATSPassword string
-	NATSToken    string
-	NATSCA       string
-	NATSCert     string
-	NATSKey      string
+	NATS        output.NATSConn // external broker and its auth; URL empty: embed one
+	NATSListen  string          // embedded broker address
+	NATSSubject string          // subject template
+	NATSStream  string          // JetStream stream name
 
 	DataDir          string        // spool and embedded JetStream store
 	SpoolMaxBytes    int64         // spool bound
@@ -77,18 +70,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.Disable, "disable", c.Disable, "disable rules by name glob or tag:NAME (repeatable)")
 	fs.StringVar(&c.Priority, "priority", c.Priority, "minimum priority of rules loaded (emergency..debug)")
 	fs.StringSliceVar(&c.Outputs, "output", c.Outputs, "alert outputs: stdout, nats, file:PATH (repeatable or comma-separated)")
-	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS URL; empty embeds a NATS server with JetStream")
+	c.NATS.RegisterFlags(fs) // empty --nats-url embeds a server on --nats-listen
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "address of the embedded NATS server")
 	fs.StringVar(&c.NATSSubject, "nats-subject", c.NATSSubject, "subject template; tokens <hostname> <priority> <rule> <source>")
 	fs.StringVar(&c.NATSStream, "nats-stream", c.NATSStream, "JetStream stream holding the alerts")
-	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "NATS .creds file (JWT + nkey)")
-	fs.StringVar(&c.NATSNKey, "nats-nkey", c.NATSNKey, "NATS nkey seed file")
-	fs.StringVar(&c.NATSUser, "nats-user", c.NATSUser, "NATS user name")
-	fs.StringVar(&c.NATSPassword, "nats-password", c.NATSPassword, "NATS password")
-	fs.StringVar(&c.NATSToken, "nats-token", c.NATSToken, "NATS token")
-	fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA bundle to verify the NATS server")
-	fs.StringVar(&c.NATSCert, "nats-cert", c.NATSCert, "client certificate for NATS TLS")
-	fs.StringVar(&c.NATSKey, "nats-key", c.NATSKey, "client key for NATS TLS")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the alert spool and the embedded JetStream store")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the on-disk alert spool")
 	fs.StringVar(&c.ContainerdSocket, "containerd-socket", c.ContainerdSocket, "containerd socket for container metadata; empty disables")

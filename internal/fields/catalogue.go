@@ -195,31 +195,24 @@ func pArgs(c *Ctx, p *event.Process) (string, bool) {
 	}
 	return c.end(start), true
 }
-func pCmdline(c *Ctx, p *event.Process) (string, bool) {
-	name := procName(p)
-	if len(p.Argv) <= 1 {
-		return name, true
-	}
-	start := c.begin()
-	c.buf = append(c.buf, name...)
-	for _, a := range p.Argv[1:] {
-		c.buf = append(c.buf, ' ')
-		c.buf = append(c.buf, a...)
-	}
-	return c.end(start), true
-}
+func pCmdline(c *Ctx, p *event.Process) (string, bool) { return c.joinArgs(procName(p), p.Argv), true }
 func pExeline(c *Ctx, p *event.Process) (string, bool) {
 	exe, _ := pExe(c, p)
-	if len(p.Argv) <= 1 {
-		return exe, true
+	return c.joinArgs(exe, p.Argv), true
+}
+
+// joinArgs renders head followed by argv[1:], space-separated, in c's buffer.
+func (c *Ctx) joinArgs(head string, argv []string) string {
+	if len(argv) <= 1 {
+		return head
 	}
 	start := c.begin()
-	c.buf = append(c.buf, exe...)
-	for _, a := range p.Argv[1:] {
+	c.buf = append(c.buf, head...)
+	for _, a := range argv[1:] {
 		c.buf = append(c.buf, ' ')
 		c.buf = append(c.buf, a...)
 	}
-	return c.end(start), true
+	return c.end(start)
 }
 
 func strV(f func(c *Ctx, p *event.Process) (string, bool)) func(c *Ctx, p *event.Process) (Value, bool) {

@@ -2,6 +2,7 @@ package output
 
 import (
 	"fmt"
+	"github.com/spf13/pflag"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -153,5 +154,30 @@ func backoff(first, maxWait time.Duration) func(attempts int) time.Duration {
 		}
 		d = min(d, maxWait)
 		return d + rand.N(d/4+1) // jitter: a fleet of sensors does not reconnect in lockstep
+	}
+}
+
+// RegisterFlags binds the connection flags (--nats-url, --nats-ca, …) to c,
+// with c's current values as defaults; `sensor run` and `sensor tail` share
+// them. Call FromEnv after parsing.
+func (c *NATSConn) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.URL, "nats-url", c.URL, "NATS server URL(s), comma-separated (nats://, tls://)")
+	fs.StringVar(&c.CAFile, "nats-ca", c.CAFile, "CA certificate (PEM) to verify the NATS server")
+	fs.StringVar(&c.CertFile, "nats-cert", c.CertFile, "client certificate (PEM) for mutual TLS")
+	fs.StringVar(&c.KeyFile, "nats-key", c.KeyFile, "client key (PEM) for mutual TLS")
+	fs.StringVar(&c.User, "nats-user", c.User, "NATS user name")
+	fs.StringVar(&c.Password, "nats-password", c.Password, "NATS password (or $TRIPLINE_NATS_PASSWORD, which keeps it out of the process list)")
+	fs.StringVar(&c.Token, "nats-token", c.Token, "NATS token (or $TRIPLINE_NATS_TOKEN)")
+	fs.StringVar(&c.NKeySeedFile, "nats-nkey", c.NKeySeedFile, "NATS nkey seed file")
+	fs.StringVar(&c.CredsFile, "nats-creds", c.CredsFile, "NATS .creds file (user JWT + seed, operator mode)")
+}
+
+// FromEnv fills secrets not given as flags from the environment.
+func (c *NATSConn) FromEnv() {
+	if c.Password == "" {
+		c.Password = os.Getenv("TRIPLINE_NATS_PASSWORD")
+	}
+	if c.Token == "" {
+		c.Token = os.Getenv("TRIPLINE_NATS_TOKEN")
 	}
 }
