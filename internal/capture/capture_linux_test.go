@@ -515,8 +515,13 @@ func testConnect(t *testing.T, col *collector, dir string) {
 func checkIdentity(t *testing.T, e *event.Event, pid uint32) {
 	t.Helper()
 	p := e.Proc
-	if p.PID != pid || p.TID == 0 || p.PPID == 0 || p.VPID != pid || p.SID == 0 || p.PidNS == 0 || p.MntNS == 0 || p.CgroupID == 0 {
+	if p.PID != pid || p.TID == 0 || p.PPID == 0 || p.VPID != pid || p.PidNS == 0 || p.MntNS == 0 || p.CgroupID == 0 {
 		t.Errorf("identity %+v", p)
+	}
+	// Children inherit our session. It is 0 when no ancestor ever called
+	// setsid (CI's init), so compare with ours rather than demand non-zero.
+	if sid, err := unix.Getsid(0); err == nil && p.SID != uint32(sid) {
+		t.Errorf("sid=%d, want %d (ours)", p.SID, sid)
 	}
 	if p.UID != uint32(os.Getuid()) || p.GID != uint32(os.Getgid()) || p.EUID != uint32(os.Geteuid()) {
 		t.Errorf("creds uid=%d gid=%d euid=%d", p.UID, p.GID, p.EUID)
