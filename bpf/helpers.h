@@ -44,7 +44,13 @@ static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *)158;
 static struct pt_regs *(*bpf_task_pt_regs)(struct task_struct *task) = (void *)175;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
 
+/* bpf_rdonly_cast (kfunc, 6.2+) retypes a kernel address as a BTF pointer:
+ * loads through it are direct, fault-checked loads instead of one
+ * bpf_probe_read_kernel call per field. The verifier inlines the call. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __attribute__((section(".ksyms")));
+
 /* CO-RE builtins (clang). */
+#define core_type_id_kernel(type) __builtin_btf_type_id(*(type *)0, 1 /* BPF_TYPE_ID_TARGET */)
 #define core_field_exists(field) __builtin_preserve_field_info(field, 2 /* BPF_FIELD_EXISTS */)
 #define core_field_offset(field) __builtin_preserve_field_info(field, 0 /* BPF_FIELD_BYTE_OFFSET */)
 #define core_type_size(type) __builtin_preserve_type_info(*(type *)0, 1 /* BPF_TYPE_SIZE */)
@@ -53,14 +59,7 @@ static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, _
 #define core_enum_exists(enum_type, enumerator) \
 	__builtin_preserve_enum_value(*(typeof(enum_type) *)enumerator, 0 /* BPF_ENUMVAL_EXISTS */)
 
-/* RD reads one field of a kernel object through bpf_probe_read_kernel
- * (faults read as zero). The field offset is a CO-RE relocation. */
-#define RD(p, f)                                                        \
-	({                                                              \
-		typeof((p)->f) __v;                                     \
-		__builtin_memset(&__v, 0, sizeof(__v));                 \
-		bpf_probe_read_kernel(&__v, sizeof(__v), &(p)->f);      \
-		__v;                                                    \
-	})
+/* KPTR views the kernel address p as a struct T the verifier knows. */
+#define KPTR(T, p) ((struct T *)bpf_rdonly_cast((const void *)(p), core_type_id_kernel(struct T)))
 
 #endif /* TRIPLINE_HELPERS_H */

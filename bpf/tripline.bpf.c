@@ -2,14 +2,17 @@
 /*
  * Tripline kernel capture: exec, open, connect, fork and exit.
  *
- * Hooks (tracepoints only): tp_btf/sys_enter and tp_btf/sys_exit dispatch on
- * the syscall number through the `syscalls` array (set from Go per arch);
- * sched_process_exec emits successful execs, sched_process_fork and
- * sched_process_exit the process lifecycle. sys_enter copies the user memory
- * the syscall reads (path, sockaddr) so the record shows what the kernel saw;
- * sys_exit adds what only exists afterwards (the fd and its resolved path,
- * the socket's local address). Records are built in a per-CPU buffer and
- * copied to one ring buffer, waking the reader only when enough is queued.
+ * Hooks (tracepoints only): tp_btf/sys_exit dispatches on the syscall number
+ * through the `syscalls` array (set from Go per arch); sched_process_exec
+ * emits successful execs, sched_process_fork and sched_process_exit the
+ * process lifecycle. There is no sys_enter program: the arguments are still
+ * in the saved registers at sys_exit (as in Falco's modern probe), so one
+ * program per syscall instead of two, and no per-thread state. The record
+ * joins the arguments with what only exists afterwards (the fd and its
+ * resolved path, the socket's local address). Kernel objects are read with
+ * direct BTF loads (bpf_rdonly_cast) rather than a helper call per field.
+ * Records are built in a per-CPU buffer and copied to one ring buffer,
+ * waking the reader only when enough is queued.
  */
 #include "headers/vmlinux_min.h"
 #include "helpers.h"
@@ -35,7 +38,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PATH_DEPTH 128   /* dentry components walked */
 #define CGROUP_DEPTH 32  /* kernfs components walked */
 #define DATA_OFF_MAX 16383 /* strings start below this offset (verifier bound) */
-#define TL_CONSUMED 0xffffffff /* tl_enter.id of an entry already used by sys_exit */
 
 #if defined(__TARGET_ARCH_x86)
 #define SYSCALL_ID(regs) ((regs)->orig_ax)
@@ -99,22 +101,13 @@ struct {
 	__type(value, struct tl_scratch);
 } scratch SEC(".maps");
 
+/* The current syscall's arguments and the user memory they point to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tl_enter);
-} enterbuf SEC(".maps");
-
-/* tid -> state saved at sys_enter. Entries are reused in place by the
- * thread's next syscall (id = TL_CONSUMED marks a used one) and deleted when
- * the thread exits; LRU eviction bounds the map on hosts with more threads. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct tl_enter);
-} enter SEC(".maps");
+	__type(value, struct tl_args);
+} argbuf SEC(".maps");
 
 /* tgids followed by the pid filter (descendants of config.pid). */
 struct {
@@ -157,6 +150,11 @@ static __always_inline bool pass_filters(struct tl_config *c, struct task_struct
 static __always_inline struct upid read_upid(struct pid *p, unsigned int level)
 {
 	struct upid u = {};
+	if (level == 0) { /* the initial pid namespace: a constant offset */
+		u.nr = p->numbers[0].nr;
+		u.ns = p->numbers[0].ns;
+		return u;
+	}
 	if (level > 32)
 		return u;
 	bpf_probe_read_kernel(&u, sizeof(u), (void *)&p->numbers[0] + level * sizeof(struct upid));
@@ -197,7 +195,7 @@ static __always_inline void fill_task(struct tl_event *e, struct task_struct *t)
 	unsigned int level = tp->level;
 	struct upid u = read_upid(tp, level);
 	e->vtid = u.nr;
-	e->pidns = RD(u.ns, ns.inum);
+	e->pidns = KPTR(pid_namespace, u.ns)->ns.inum;
 	struct task_struct *leader = t->group_leader;
 	e->vpid = read_upid(leader->thread_pid, level).nr;
 	e->start_time = leader->start_boottime;
@@ -229,33 +227,32 @@ static long walk_step(__u64 i, struct walk_ctx *w)
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return 1;
-	struct dentry *d = (void *)w->dentry;
-	struct mount *m = (void *)w->mnt;
+	struct dentry *d = KPTR(dentry, w->dentry);
+	struct mount *m = KPTR(mount, w->mnt);
 	if (w->dentry == w->mnt_root) {
-		struct mount *pm = RD(m, mnt_parent);
-		if (!pm || pm == m) {
+		struct mount *pm = m->mnt_parent;
+		if (!pm || (__u64)pm == w->mnt) {
 			w->done = 1; /* root of the mount namespace */
 			return 1;
 		}
-		w->dentry = (__u64)RD(m, mnt_mountpoint);
+		w->dentry = (__u64)m->mnt_mountpoint;
 		w->mnt = (__u64)pm;
-		w->mnt_root = (__u64)RD(pm, mnt.mnt_root);
+		w->mnt_root = (__u64)pm->mnt.mnt_root;
 		return 0;
 	}
-	struct dentry *parent = RD(d, d_parent);
-	if (!parent || parent == d) {
+	struct dentry *parent = d->d_parent;
+	if (!parent || (__u64)parent == w->dentry) {
 		w->done = 1; /* root of a filesystem that is not mounted here */
 		return 1;
 	}
-	struct qstr q = RD(d, d_name);
-	__u32 len = q.len;
+	__u32 len = d->d_name.len;
 	if (len > 255)
 		len = 255;
 	__u32 pos = w->pos;
 	if (pos < len + 2)
 		return 1; /* too long: truncated */
 	pos -= len;
-	bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, q.name);
+	bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, d->d_name.name);
 	pos -= 1;
 	s->path[pos & (TL_PATH_MAX - 1)] = '/';
 	w->pos = pos;
@@ -272,7 +269,7 @@ static __always_inline __u32 walk_path(struct tl_scratch *s, struct dentry *dent
 	struct walk_ctx w = {
 		.dentry = (__u64)dentry,
 		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
-		.mnt_root = (__u64)RD(vfs, mnt_root),
+		.mnt_root = (__u64)KPTR(vfsmount, vfs)->mnt_root,
 		.pos = TL_PATH_MAX,
 	};
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
@@ -300,18 +297,17 @@ static long kn_step(__u64 i, struct kn_ctx *w)
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return 1;
-	struct kernfs_node *kn = (void *)w->kn;
+	struct kernfs_node *kn = KPTR(kernfs_node, w->kn);
 	__u64 parent;
 	if (core_field_exists(kn->__parent))
-		parent = (__u64)RD(kn, __parent);
+		parent = (__u64)kn->__parent;
 	else
-		parent = (__u64)RD((struct kernfs_node___old *)kn, parent);
+		parent = (__u64)KPTR(kernfs_node___old, w->kn)->parent;
 	if (!parent) {
 		w->done = 1; /* the hierarchy root has no name in the path */
 		return 1;
 	}
-	const char *name = RD(kn, name);
-	long n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), name);
+	long n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), kn->name);
 	if (n > 1) {
 		__u32 len = n - 1;
 		__u32 pos = w->pos;
@@ -431,17 +427,17 @@ static __always_inline struct kernfs_node *memory_kn(struct css_set *cs)
 		return NULL;
 	struct cgroup_subsys_state *css = NULL;
 	bpf_probe_read_kernel(&css, sizeof(css), (void *)&cs->subsys[0] + id * sizeof(void *));
-	struct cgroup *cg = RD(css, cgroup);
-	return RD(cg, kn);
+	if (!css)
+		return NULL;
+	return KPTR(cgroup_subsys_state, css)->cgroup->kn;
 }
 
 /* put_cgroup appends the cgroup path naming the container: the v2 path, or
  * the v1 memory controller's path when v2 says "/" (hybrid hosts). */
 static __always_inline __u32 put_cgroup(struct tl_event *e, __u32 off, struct tl_scratch *s, struct task_struct *t)
 {
-	struct css_set *cs = RD(t, cgroups);
-	struct cgroup *cg = RD(cs, dfl_cgrp);
-	__u32 pos = walk_kn(s, RD(cg, kn), &e->flags);
+	struct css_set *cs = KPTR(task_struct, t)->cgroups;
+	__u32 pos = walk_kn(s, cs->dfl_cgrp->kn, &e->flags);
 	if (pos >= TL_PATH_MAX)
 		pos = walk_kn(s, memory_kn(cs), &e->flags);
 	if (pos >= TL_PATH_MAX) {
@@ -453,21 +449,19 @@ static __always_inline __u32 put_cgroup(struct tl_event *e, __u32 off, struct tl
 
 static __always_inline bool name_is_memfd(struct dentry *d)
 {
-	const unsigned char *name = RD(d, d_name.name);
 	char p[8] = {};
-	bpf_probe_read_kernel(p, 6, name);
+	bpf_probe_read_kernel(p, 6, d->d_name.name);
 	return p[0] == 'm' && p[1] == 'e' && p[2] == 'm' && p[3] == 'f' && p[4] == 'd' && p[5] == ':';
 }
 
 static __always_inline bool inode_upper_layer(struct inode *ino)
 {
-	struct super_block *sb = RD(ino, i_sb);
-	if (RD(sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+	if (ino->i_sb->s_magic != OVERLAYFS_SUPER_MAGIC)
 		return false;
 	/* struct ovl_inode embeds the VFS inode followed by __upperdentry. */
 	struct dentry *upper = NULL;
 	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)ino + core_type_size(struct inode));
-	return upper && RD(upper, d_inode);
+	return upper && KPTR(dentry, upper)->d_inode;
 }
 
 /* fill_exec adds exe path, argv, cwd, cgroup path and exe flags of t, whose
@@ -478,21 +472,22 @@ static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return off;
-	struct mm_struct *mm = RD(t, mm);
+	struct mm_struct *mm = KPTR(task_struct, t)->mm;
 	if (!exe)
-		exe = RD(mm, exe_file);
+		exe = mm->exe_file;
 	if (exe) {
-		struct dentry *d = RD(exe, f_path.dentry);
-		__u32 pos = walk_path(s, d, RD(exe, f_path.mnt), &e->flags);
+		exe = KPTR(file, exe);
+		struct dentry *d = exe->f_path.dentry;
+		__u32 pos = walk_path(s, d, exe->f_path.mnt, &e->flags);
 		off = put_scratch(e, off, TL_S_EXE, s, pos);
-		struct inode *ino = RD(d, d_inode);
-		if (name_is_memfd(d) && RD(ino, i_nlink) == 0)
+		struct inode *ino = d->d_inode;
+		if (name_is_memfd(d) && ino->i_nlink == 0)
 			e->flags |= TL_F_EXE_MEMFD;
 		if (inode_upper_layer(ino))
 			e->flags |= TL_F_EXE_UPPER;
 	}
 
-	__u64 as = RD(mm, arg_start), ae = RD(mm, arg_end);
+	__u64 as = mm->arg_start, ae = mm->arg_end;
 	if (ae > as && off <= DATA_OFF_MAX) {
 		__u64 n = ae - as;
 		__u32 max = c->argv_max;
@@ -510,8 +505,8 @@ static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_
 		}
 	}
 
-	struct fs_struct *fs = RD(t, fs);
-	__u32 pos = walk_path(s, RD(fs, pwd.dentry), RD(fs, pwd.mnt), &e->flags);
+	struct fs_struct *fs = KPTR(task_struct, t)->fs;
+	__u32 pos = walk_path(s, fs->pwd.dentry, fs->pwd.mnt, &e->flags);
 	off = put_scratch(e, off, TL_S_CWD, s, pos);
 	return put_cgroup(e, off, s, t);
 }
@@ -524,11 +519,10 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 	unsigned int max = fdt->max_fds;
 	if (fd >= max)
 		return NULL;
-	struct file **arr = NULL;
-	bpf_probe_read_kernel(&arr, sizeof(arr), &fdt->fd);
+	struct file **arr = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
-	return f;
+	return f ? KPTR(file, f) : NULL;
 }
 
 /* ---- syscalls ---------------------------------------------------------- */
@@ -547,85 +541,63 @@ static __always_inline bool in_compat_syscall(struct task_struct *t)
 static __always_inline bool is_open(__u8 ty) { return ty >= TL_OPEN && ty <= TL_CREAT; }
 static __always_inline bool is_exec(__u8 ty) { return ty == TL_EXECVE || ty == TL_EXECVEAT; }
 
-SEC("tp_btf/sys_enter")
-int tl_sys_enter(__u64 *ctx)
+/* read_args gathers the arguments of syscall k (type ty) from the registers
+ * saved at entry, and the user memory they point to (path, open_how,
+ * sockaddr). The registers hold the arguments until the syscall returns;
+ * user memory is read after the call, like Falco's modern probe: the
+ * resolved path comes from the kernel's own objects, so a racing thread can
+ * only change the raw path reported, not what was opened. */
+static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_regs *regs)
 {
-	long id = ctx[1];
-	if ((__u64)id >= TL_SYSCALL_TABLE)
-		return 0;
-	__u32 k = id;
-	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
-	if (!typ)
-		return 0;
-	__u8 ty = *typ;
-	if (ty == TL_UNKNOWN || ty > TL_CONNECT)
-		return 0;
-	struct tl_config *c = get_config();
-	if (!c)
-		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct task_struct *t = bpf_get_current_task_btf();
-	if (in_compat_syscall(t) || !pass_filters(c, t, pid_tgid >> 32))
-		return 0;
-
-	__u32 tid = pid_tgid;
-	struct tl_enter *en = bpf_map_lookup_elem(&enter, &tid);
-	if (!en) {
-		__u32 z = 0;
-		struct tl_enter *init = bpf_map_lookup_elem(&enterbuf, &z);
-		if (!init)
-			return 0;
-		bpf_map_update_elem(&enter, &tid, init, BPF_NOEXIST);
-		en = bpf_map_lookup_elem(&enter, &tid);
-		if (!en)
-			return 0;
-	}
-	struct pt_regs *regs = (void *)ctx[0];
-	en->id = k;
-	en->type = ty;
-	en->len = 0;
-	en->trunc = 0;
-	en->args[0] = ARG0(regs);
-	en->args[1] = ARG1(regs);
-	en->args[2] = ARG2(regs);
-	en->args[3] = ARG3(regs);
-	en->args[4] = ARG4(regs);
-	en->args[5] = 0;
+	__u32 z = 0;
+	struct tl_args *a = bpf_map_lookup_elem(&argbuf, &z);
+	if (!a)
+		return NULL;
+	a->id = k;
+	a->type = ty;
+	a->len = 0;
+	a->trunc = 0;
+	a->args[0] = ARG0(regs);
+	a->args[1] = ARG1(regs);
+	a->args[2] = ARG2(regs);
+	a->args[3] = ARG3(regs);
+	a->args[4] = ARG4(regs);
+	a->args[5] = 0;
 
 	const void *uptr = NULL;
 	if (ty == TL_OPEN || ty == TL_CREAT || ty == TL_EXECVE)
-		uptr = (const void *)en->args[0];
+		uptr = (const void *)a->args[0];
 	else if (ty == TL_OPENAT || ty == TL_OPENAT2 || ty == TL_EXECVEAT)
-		uptr = (const void *)en->args[1];
+		uptr = (const void *)a->args[1];
 
 	if (ty == TL_OPENAT2) {
 		/* struct open_how { u64 flags, mode, resolve; } -> args[2..4] */
 		__u64 how[3] = {};
-		bpf_probe_read_user(how, sizeof(how), (const void *)en->args[2]);
-		en->args[2] = how[0];
-		en->args[3] = how[1];
-		en->args[4] = how[2];
+		bpf_probe_read_user(how, sizeof(how), (const void *)a->args[2]);
+		a->args[2] = how[0];
+		a->args[3] = how[1];
+		a->args[4] = how[2];
 	}
 	if (ty == TL_CONNECT) {
-		__u64 n = en->args[2];
+		__u64 n = a->args[2];
 		if (n > TL_SOCKADDR_MAX)
 			n = TL_SOCKADDR_MAX;
-		if (bpf_probe_read_user(en->buf, n, (const void *)en->args[1]) == 0)
-			en->len = n;
+		if (bpf_probe_read_user(a->buf, n, (const void *)a->args[1]) == 0)
+			a->len = n;
 	} else if (uptr) {
-		long n = bpf_probe_read_user_str(en->buf, TL_RAW_MAX, uptr);
+		long n = bpf_probe_read_user_str(a->buf, TL_RAW_MAX, uptr);
 		if (n > 0) {
-			en->len = n - 1;
+			a->len = n - 1;
 			if (n == TL_RAW_MAX)
-				en->trunc = 1;
+				a->trunc = 1;
 		}
 	}
-	return 0;
+	return a;
 }
 
-static __always_inline void open_exit(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
-	struct tl_event *e = new_event(en->type);
+	struct tl_event *e = new_event(a->type);
 	if (!e)
 		return;
 	__u32 z = 0;
@@ -634,106 +606,121 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_enter *en, 
 		return;
 	fill_task(e, t);
 	e->res = ret;
-	switch (en->type) {
+	switch (a->type) {
 	case TL_OPEN:
 		e->dirfd = AT_FDCWD;
-		e->oflags = en->args[1];
-		e->mode = en->args[2];
+		e->oflags = a->args[1];
+		e->mode = a->args[2];
 		break;
 	case TL_CREAT:
 		e->dirfd = AT_FDCWD;
 		e->oflags = O_CREAT | O_WRONLY | O_TRUNC;
-		e->mode = en->args[1];
+		e->mode = a->args[1];
 		break;
-	default: /* openat, openat2 (open_how unpacked at enter) */
-		e->dirfd = en->args[0];
-		e->oflags = en->args[2];
-		e->mode = en->args[3];
-		if (en->type == TL_OPENAT2)
-			e->resolve = en->args[4];
+	default: /* openat, openat2 (open_how unpacked by read_args) */
+		e->dirfd = a->args[0];
+		e->oflags = a->args[2];
+		e->mode = a->args[3];
+		if (a->type == TL_OPENAT2)
+			e->resolve = a->args[4];
 	}
-	if (en->trunc)
+	if (a->trunc)
 		e->flags |= TL_F_RAW_TRUNC;
 
 	__u32 off = 0;
 	__u32 pos = TL_PATH_MAX;
 	if (ret >= 0) {
 		struct file *f = fd_file(t, ret);
-		struct dentry *d = RD(f, f_path.dentry);
-		pos = walk_path(s, d, RD(f, f_path.mnt), &e->flags);
-		struct inode *ino = RD(f, f_inode);
-		struct super_block *sb = RD(ino, i_sb);
-		__u32 dev = RD(sb, s_dev);
-		e->dev = encode_dev(dev >> 20, dev & 0xfffff);
-		e->ino = RD(ino, i_ino);
-	} else if (en->len > 0 && en->buf[0] != '/') {
+		if (f) {
+			pos = walk_path(s, f->f_path.dentry, f->f_path.mnt, &e->flags);
+			struct inode *ino = f->f_inode;
+			__u32 dev = ino->i_sb->s_dev;
+			e->dev = encode_dev(dev >> 20, dev & 0xfffff);
+			e->ino = ino->i_ino;
+		}
+	} else if (a->len > 0 && a->buf[0] != '/') {
 		/* Failed relative open: send the directory it was relative to. */
-		struct path p = {};
+		struct dentry *d = NULL;
+		struct vfsmount *mnt = NULL;
 		if (e->dirfd == AT_FDCWD) {
-			struct fs_struct *fs = RD(t, fs);
-			p = RD(fs, pwd);
+			struct fs_struct *fs = t->fs;
+			d = fs->pwd.dentry;
+			mnt = fs->pwd.mnt;
 		} else {
 			struct file *f = fd_file(t, e->dirfd);
-			p = RD(f, f_path);
+			if (f) {
+				d = f->f_path.dentry;
+				mnt = f->f_path.mnt;
+			}
 		}
-		if (p.dentry) {
-			pos = walk_path(s, p.dentry, p.mnt, &e->flags);
+		if (d) {
+			pos = walk_path(s, d, mnt, &e->flags);
 			e->flags |= TL_F_PATH_IS_BASE;
 		}
 	}
 	off = put_scratch(e, off, TL_S_PATH, s, pos);
-	off = put_bytes(e, off, TL_S_RAW, en->buf, en->len);
+	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
 }
 
-static __always_inline void connect_exit(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	struct tl_event *e = new_event(TL_CONNECT);
 	if (!e)
 		return;
 	fill_task(e, t);
 	e->res = ret;
-	e->sock_fd = en->args[0];
-	struct file *f = fd_file(t, (int)en->args[0]);
-	struct inode *ino = RD(f, f_inode);
-	if (f && (RD(ino, i_mode) & S_IFMT) == S_IFSOCK) {
-		struct socket *sock = RD(f, private_data);
-		struct sock *sk = RD(sock, sk);
-		__u16 fam = RD(sk, __sk_common.skc_family);
+	e->sock_fd = a->args[0];
+	struct file *f = fd_file(t, (int)a->args[0]);
+	if (f && (f->f_inode->i_mode & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = KPTR(socket, f->private_data);
+		struct sock *sk = sock->sk;
+		__u16 fam = sk->__sk_common.skc_family;
 		e->family = fam;
-		e->sock_type = RD(sk, sk_type);
-		e->proto = RD(sk, sk_protocol);
+		e->sock_type = sk->sk_type;
+		e->proto = sk->sk_protocol;
 		if (fam == AF_INET) {
-			__u32 a = RD(sk, __sk_common.skc_rcv_saddr);
-			__builtin_memcpy(e->laddr, &a, 4);
-			a = RD(sk, __sk_common.skc_daddr);
-			__builtin_memcpy(e->raddr, &a, 4);
+			__u32 la = sk->__sk_common.skc_rcv_saddr;
+			__u32 ra = sk->__sk_common.skc_daddr;
+			__builtin_memcpy(e->laddr, &la, 4);
+			__builtin_memcpy(e->raddr, &ra, 4);
 		} else if (fam == AF_INET6) {
 			bpf_probe_read_kernel(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 			bpf_probe_read_kernel(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 		}
 		if (fam == AF_INET || fam == AF_INET6) {
-			e->lport = RD(sk, __sk_common.skc_num);
-			__u16 dp = RD(sk, __sk_common.skc_dport);
+			e->lport = sk->__sk_common.skc_num;
+			__u16 dp = sk->__sk_common.skc_dport;
 			e->rport = (dp >> 8) | (dp << 8);
 		}
 	}
-	__u32 off = put_bytes(e, 0, TL_S_RAW, en->buf, en->len);
+	__u32 off = put_bytes(e, 0, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
 }
 
-static __always_inline void exec_failed(struct tl_config *c, struct tl_enter *en, long ret, struct task_struct *t)
+static __always_inline void exec_failed(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
-	struct tl_event *e = new_event(en->type);
+	struct tl_event *e = new_event(a->type);
 	if (!e)
 		return;
 	fill_task(e, t);
 	e->res = ret;
-	if (en->trunc)
+	if (a->trunc)
 		e->flags |= TL_F_RAW_TRUNC;
 	__u32 off = fill_exec(e, 0, c, t, NULL);
-	off = put_bytes(e, off, TL_S_RAW, en->buf, en->len);
+	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
+}
+
+/* syscall_type maps syscall number k to its tl_type (TL_UNKNOWN if the
+ * syscall is not captured). */
+static __always_inline __u8 syscall_type(long id)
+{
+	if ((__u64)id >= TL_SYSCALL_TABLE)
+		return TL_UNKNOWN;
+	__u32 k = id;
+	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
+	return typ ? *typ : TL_UNKNOWN;
 }
 
 SEC("tp_btf/sys_exit")
@@ -742,43 +729,29 @@ int tl_sys_exit(__u64 *ctx)
 	struct pt_regs *regs = (void *)ctx[0];
 	long ret = ctx[1];
 	long id = SYSCALL_ID(regs);
-	if ((__u64)id >= TL_SYSCALL_TABLE)
-		return 0;
-	__u32 k = id;
-	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
-	if (!typ)
-		return 0;
-	__u8 ty = *typ;
+	__u8 ty = syscall_type(id);
 	if (ty == TL_UNKNOWN || ty > TL_CONNECT)
 		return 0;
 	if (is_exec(ty) && ret == 0)
 		return 0; /* emitted by sched_process_exec */
 	struct tl_config *c = get_config();
-	if (!c)
+	if (!c || !(c->type_mask & (1ull << ty)))
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = pid_tgid;
-	struct tl_enter *en = bpf_map_lookup_elem(&enter, &tid);
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (in_compat_syscall(t))
+	if (in_compat_syscall(t) || !pass_filters(c, t, t->tgid))
 		return 0;
-	if (!en || en->id != k) {
-		if (pass_filters(c, t, pid_tgid >> 32)) {
-			struct tl_stats *st = get_stats();
-			if (st)
-				__sync_fetch_and_add(&st->no_enter, 1);
-		}
+	struct tl_args *a = read_args(ty, id, regs);
+	if (!a)
 		return 0;
-	}
 	if (is_open(ty))
-		open_exit(c, en, ret, t);
+		open_exit(c, a, ret, t);
 	else if (ty == TL_CONNECT)
-		connect_exit(c, en, ret, t);
+		connect_exit(c, a, ret, t);
 	else if (is_exec(ty))
-		exec_failed(c, en, ret, t);
-	en->id = TL_CONSUMED;
+		exec_failed(c, a, ret, t);
 	return 0;
 }
+
 
 /* ---- scheduler tracepoints -------------------------------------------- */
 
@@ -786,29 +759,28 @@ SEC("tp_btf/sched_process_exec")
 int tl_sched_exec(__u64 *ctx)
 {
 	struct task_struct *p = (void *)ctx[0];
-	__u32 old_tid = ctx[1];
 	struct linux_binprm *bprm = (void *)ctx[2];
 
+	/* The saved syscall number reads as execve here even for execveat
+	 * (seen on 6.18), and there is no sys_enter state to consult. An
+	 * execveat that resolved its file through a dirfd has bprm->fdpath
+	 * ("/dev/fd/N[/name]"); one with AT_FDCWD or an absolute path is
+	 * indistinguishable from execve and reported as one. */
 	__u8 ty = TL_EXECVE;
-	struct tl_enter *en = bpf_map_lookup_elem(&enter, &old_tid);
-	if (en) {
-		if (en->type == TL_EXECVEAT)
-			ty = TL_EXECVEAT;
-		bpf_map_delete_elem(&enter, &old_tid);
-	}
+	if (core_field_exists(bprm->fdpath) && bprm->fdpath)
+		ty = TL_EXECVEAT;
 	struct tl_config *c = get_config();
 	if (!c || !(c->type_mask & (1ull << ty)))
 		return 0;
-	__u32 tgid = RD(p, tgid);
-	if (!pass_filters(c, p, tgid))
+	if (!pass_filters(c, p, p->tgid))
 		return 0;
 	struct tl_event *e = new_event(ty);
 	if (!e)
 		return 0;
 	fill_task(e, p);
 	e->res = 0;
-	__u32 off = fill_exec(e, 0, c, p, RD(bprm, file));
-	off = put_kstr(e, off, TL_S_RAW, RD(bprm, filename));
+	__u32 off = fill_exec(e, 0, c, p, bprm->file);
+	off = put_kstr(e, off, TL_S_RAW, bprm->filename);
 	submit(e, off, c);
 	return 0;
 }
@@ -818,14 +790,14 @@ int tl_sched_fork(__u64 *ctx)
 {
 	struct task_struct *parent = (void *)ctx[0];
 	struct task_struct *child = (void *)ctx[1];
-	if (RD(parent, flags) & PF_KTHREAD)
+	if (parent->flags & PF_KTHREAD)
 		return 0;
 	struct tl_config *c = get_config();
 	if (!c)
 		return 0;
-	__u32 ptgid = RD(parent, tgid);
-	__u32 cpid = RD(child, tgid);
-	__u32 ctid = RD(child, pid);
+	__u32 ptgid = parent->tgid;
+	__u32 cpid = child->tgid;
+	__u32 ctid = child->pid;
 	/* Follow new processes of the pid filter before any other filter. */
 	if ((c->flags & TL_CFG_PID) && cpid != ptgid &&
 	    (ptgid == c->pid || bpf_map_lookup_elem(&tracked, &ptgid))) {
@@ -840,11 +812,7 @@ int tl_sched_fork(__u64 *ctx)
 	if (in_compat_syscall(cur))
 		return 0;
 	struct pt_regs *regs = bpf_task_pt_regs(cur);
-	__u32 k = SYSCALL_ID(regs);
-	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
-	if (!typ)
-		return 0;
-	__u8 ty = *typ;
+	__u8 ty = syscall_type(SYSCALL_ID(regs));
 	if (ty < TL_CLONE || ty > TL_VFORK || !(c->type_mask & (1ull << ty)))
 		return 0;
 
@@ -882,11 +850,9 @@ int tl_sched_exit(__u64 *ctx)
 {
 	struct task_struct *p = (void *)ctx[0];
 	bool group_dead = ctx[1] & 1;
-	if (RD(p, flags) & PF_KTHREAD)
+	if (p->flags & PF_KTHREAD)
 		return 0;
-	__u32 tid = RD(p, pid);
-	__u32 tgid = RD(p, tgid);
-	bpf_map_delete_elem(&enter, &tid);
+	__u32 tgid = p->tgid;
 	struct tl_config *c = get_config();
 	if (!c)
 		return 0;
@@ -896,7 +862,7 @@ int tl_sched_exit(__u64 *ctx)
 	if (!e)
 		goto out;
 	fill_task(e, p);
-	e->exit_code = RD(p, exit_code);
+	e->exit_code = p->exit_code;
 	e->res = 0;
 	if (!group_dead)
 		e->flags |= TL_F_THREAD;

@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 1
+#define TL_ABI_VERSION 2
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -125,13 +125,12 @@ struct tl_stats {
 	__u64 delivered; /* written to the ring */
 	__u64 lost;      /* ring full */
 	__u64 truncated; /* delivered with a *_TRUNC flag */
-	__u64 no_enter;  /* sys_exit without a saved sys_enter (map full or attached mid-call) */
 	__u64 seen_type[TL_NTYPES];
 	__u64 lost_type[TL_NTYPES];
 };
 
-/* Per-thread state saved at sys_enter. */
-struct tl_enter {
+/* The arguments of the syscall being reported, gathered at sys_exit. */
+struct tl_args {
 	__u32 id;   /* syscall number */
 	__u16 len;  /* bytes in buf (string length without NUL, or sockaddr length) */
 	__u8 type;  /* tl_type */

@@ -252,6 +252,7 @@ struct task_struct {
 struct linux_binprm {
 	struct file *file;
 	const char *filename;
+	const char *fdpath;
 };
 
 struct in6_addr {

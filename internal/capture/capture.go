@@ -58,7 +58,6 @@ type Stats struct {
 	Delivered uint64 // records written to the ring
 	Lost      uint64 // records dropped because the ring was full
 	Truncated uint64 // delivered records with a truncated argv, path or cgroup
-	NoEnter   uint64 // syscall exits with no saved entry state (not emitted)
 	Malformed uint64 // records that failed validation in userspace
 	Decoded   uint64 // records decoded and returned by Read
 

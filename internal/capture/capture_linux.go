@@ -116,12 +116,14 @@ func New(cfg Config) (*Capture, error) {
 
 	c := &Capture{flush: cfg.FlushInterval}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, fmt.Errorf("%w: loading BPF objects: %v", ErrPrivilege, err)
-		}
+		// The verifier also answers EACCES: tell its rejection from a
+		// missing privilege first.
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("capture: BPF verifier rejected the programs: %+v", ve)
+		}
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("%w: loading BPF objects: %v", ErrPrivilege, err)
 		}
 		return nil, fmt.Errorf("capture: loading BPF objects: %w", err)
 	}
@@ -165,7 +167,6 @@ func New(cfg Config) (*Capture, error) {
 		{"sched_process_fork", c.objs.TlSchedFork},
 		{"sched_process_exit", c.objs.TlSchedExit},
 		{"sched_process_exec", c.objs.TlSchedExec},
-		{"sys_enter", c.objs.TlSysEnter},
 		{"sys_exit", c.objs.TlSysExit},
 	}
 	for _, p := range progs {
@@ -303,7 +304,6 @@ func (c *Capture) Stats() Stats {
 		s.Delivered += p.Delivered
 		s.Lost += p.Lost
 		s.Truncated += p.Truncated
-		s.NoEnter += p.NoEnter
 		for t := range event.NumTypes {
 			s.SeenByType[t] += p.SeenType[t]
 			s.LostByType[t] += p.LostType[t]

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,10 +49,13 @@ func TestGeneratedFresh(t *testing.T) {
 	_, errClang := exec.LookPath("clang")
 	testenv.Require(t, errClang == nil, "clang (apt install clang) to rebuild the BPF objects")
 	dir := t.TempDir()
-	cmd := exec.Command("go", "tool", "bpf2go", "-go-package", "capture", "-output-dir", dir,
-		"-tags", "linux", "-cc", "clang", "-cflags", "-O2 -g -Wall -Werror", "-target", "amd64,arm64",
-		"-type", "tl_event", "-type", "tl_config", "-type", "tl_stats", "-type", "tl_enter",
-		"tripline", "../../bpf/tripline.bpf.c", "--", "-I../../bpf")
+	args, err := bpf2goArgs("gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same command as `go generate`, writing into dir.
+	args = append([]string{args[0], args[1], args[2], "-go-package", "capture", "-output-dir", dir}, args[3:]...)
+	cmd := exec.Command(args[0], args[1:]...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bpf2go: %v\n%s", err, out)
 	}
@@ -68,4 +72,42 @@ func TestGeneratedFresh(t *testing.T) {
 			t.Errorf("%s is stale: run `make generate`", name)
 		}
 	}
+}
+
+// bpf2goArgs returns the bpf2go command of the //go:generate line in file,
+// split like a shell would (double quotes group words).
+func bpf2goArgs(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "//go:generate ")
+		if !ok || !strings.HasPrefix(rest, "go tool bpf2go ") {
+			continue
+		}
+		var args []string
+		var cur strings.Builder
+		quoted, inWord := false, false
+		for _, r := range rest {
+			switch {
+			case r == '"':
+				quoted, inWord = !quoted, true
+			case r == ' ' && !quoted:
+				if inWord {
+					args = append(args, cur.String())
+					cur.Reset()
+				}
+				inWord = false
+			default:
+				cur.WriteRune(r)
+				inWord = true
+			}
+		}
+		if inWord {
+			args = append(args, cur.String())
+		}
+		return args, nil
+	}
+	return nil, fmt.Errorf("%s has no //go:generate go tool bpf2go line", file)
 }

@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type triplineTlArgs struct {
+	_     structs.HostLayout
+	Id    uint32
+	Len   uint16
+	Type  uint8
+	Trunc uint8
+	Args  [6]uint64
+	Buf   [1024]int8
+}
+
 type triplineTlConfig struct {
 	_           structs.HostLayout
 	Flags       uint32
@@ -22,16 +32,6 @@ type triplineTlConfig struct {
 	WakeupBytes uint64
 	TypeMask    uint64
 	Comm        [16]int8
-}
-
-type triplineTlEnter struct {
-	_     structs.HostLayout
-	Id    uint32
-	Len   uint16
-	Type  uint8
-	Trunc uint8
-	Args  [6]uint64
-	Buf   [1024]int8
 }
 
 type triplineTlEvent struct {
@@ -104,7 +104,6 @@ type triplineTlStats struct {
 	Delivered uint64
 	Lost      uint64
 	Truncated uint64
-	NoEnter   uint64
 	SeenType  [16]uint64
 	LostType  [16]uint64
 }
@@ -113,9 +112,8 @@ type triplineTlStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	triplineMapArgbuf       = "argbuf"
 	triplineMapConfig       = "config"
-	triplineMapEnter        = "enter"
-	triplineMapEnterbuf     = "enterbuf"
 	triplineMapEvbuf        = "evbuf"
 	triplineMapEvents       = "events"
 	triplineMapScratch      = "scratch"
@@ -125,7 +123,6 @@ const (
 	triplineProgTlSchedExec = "tl_sched_exec"
 	triplineProgTlSchedExit = "tl_sched_exit"
 	triplineProgTlSchedFork = "tl_sched_fork"
-	triplineProgTlSysEnter  = "tl_sys_enter"
 	triplineProgTlSysExit   = "tl_sys_exit"
 )
 
@@ -174,7 +171,6 @@ type triplineProgramSpecs struct {
 	TlSchedExec *ebpf.ProgramSpec `ebpf:"tl_sched_exec"`
 	TlSchedExit *ebpf.ProgramSpec `ebpf:"tl_sched_exit"`
 	TlSchedFork *ebpf.ProgramSpec `ebpf:"tl_sched_fork"`
-	TlSysEnter  *ebpf.ProgramSpec `ebpf:"tl_sys_enter"`
 	TlSysExit   *ebpf.ProgramSpec `ebpf:"tl_sys_exit"`
 }
 
@@ -182,9 +178,8 @@ type triplineProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type triplineMapSpecs struct {
+	Argbuf   *ebpf.MapSpec `ebpf:"argbuf"`
 	Config   *ebpf.MapSpec `ebpf:"config"`
-	Enter    *ebpf.MapSpec `ebpf:"enter"`
-	Enterbuf *ebpf.MapSpec `ebpf:"enterbuf"`
 	Evbuf    *ebpf.MapSpec `ebpf:"evbuf"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
@@ -219,9 +214,8 @@ func (o *triplineObjects) Close() error {
 //
 // It can be passed to loadTriplineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type triplineMaps struct {
+	Argbuf   *ebpf.Map `ebpf:"argbuf"`
 	Config   *ebpf.Map `ebpf:"config"`
-	Enter    *ebpf.Map `ebpf:"enter"`
-	Enterbuf *ebpf.Map `ebpf:"enterbuf"`
 	Evbuf    *ebpf.Map `ebpf:"evbuf"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
@@ -232,9 +226,8 @@ type triplineMaps struct {
 
 func (m *triplineMaps) Close() error {
 	return _TriplineClose(
+		m.Argbuf,
 		m.Config,
-		m.Enter,
-		m.Enterbuf,
 		m.Evbuf,
 		m.Events,
 		m.Scratch,
@@ -257,7 +250,6 @@ type triplinePrograms struct {
 	TlSchedExec *ebpf.Program `ebpf:"tl_sched_exec"`
 	TlSchedExit *ebpf.Program `ebpf:"tl_sched_exit"`
 	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
-	TlSysEnter  *ebpf.Program `ebpf:"tl_sys_enter"`
 	TlSysExit   *ebpf.Program `ebpf:"tl_sys_exit"`
 }
 
@@ -266,7 +258,6 @@ func (p *triplinePrograms) Close() error {
 		p.TlSchedExec,
 		p.TlSchedExit,
 		p.TlSchedFork,
-		p.TlSysEnter,
 		p.TlSysExit,
 	)
 }
