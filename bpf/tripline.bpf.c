@@ -399,12 +399,17 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 	__u64 size = TL_HDR_SIZE + off;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	/* Wake the reader only when the queued data crosses the threshold; a
-	 * reader that is behind polls on a short deadline anyway. */
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	/* Each CPU wakes the reader once it has written wakeup_bytes since its
+	 * last wakeup; a quiet ring is read on the reader's short deadline.
+	 * A per-CPU count, because querying the ring's fill level reads cache
+	 * lines that every producer and the reader write. */
 	__u64 wflags = BPF_RB_NO_WAKEUP;
-	if (avail + size >= c->wakeup_bytes && avail < c->wakeup_bytes)
+	if (st->unwoken + size >= c->wakeup_bytes) {
 		wflags = BPF_RB_FORCE_WAKEUP;
+		st->unwoken = 0;
+	} else {
+		st->unwoken += size;
+	}
 	__u32 ty = e->type & (TL_NTYPES - 1);
 	__sync_fetch_and_add(&st->seen, 1);
 	__sync_fetch_and_add(&st->seen_type[ty], 1);

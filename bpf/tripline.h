@@ -114,7 +114,7 @@ struct tl_config {
 	__u32 pid;          /* tgid filter */
 	__u32 self_tgid;    /* the sensor: its own events are dropped (0 = keep) */
 	__u32 argv_max;     /* argv bytes captured, <= TL_ARGV_HARD_MAX */
-	__u64 wakeup_bytes; /* wake the reader only when this much is queued */
+	__u64 wakeup_bytes; /* a CPU wakes the reader after writing this much */
 	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
 	char comm[16];
 };
@@ -125,6 +125,7 @@ struct tl_stats {
 	__u64 delivered; /* written to the ring */
 	__u64 lost;      /* ring full */
 	__u64 truncated; /* delivered with a *_TRUNC flag */
+	__u64 unwoken;   /* bytes written since this CPU last woke the reader */
 	__u64 seen_type[TL_NTYPES];
 	__u64 lost_type[TL_NTYPES];
 };

@@ -47,8 +47,8 @@ type Config struct {
 	// FlushInterval bounds how long a queued record waits for the reader
 	// when traffic is too low to wake it. Default DefaultFlushInterval.
 	FlushInterval time.Duration
-	// WakeupBytes wakes the reader as soon as this much data is queued.
-	// Default RingSize/16.
+	// WakeupBytes bounds the data queued before the reader is woken: each
+	// CPU wakes it after writing WakeupBytes/NumCPU. Default RingSize/16.
 	WakeupBytes int
 }
 

@@ -114,6 +114,10 @@ func New(cfg Config) (*Capture, error) {
 	}
 	spec.Maps[triplineMapEvents].MaxEntries = uint32(cfg.RingSize)
 
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("capture: counting CPUs: %w", err)
+	}
 	c := &Capture{flush: cfg.FlushInterval}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		// The verifier also answers EACCES: tell its rejection from a
@@ -130,7 +134,7 @@ func New(cfg Config) (*Capture, error) {
 
 	c.cfg = triplineTlConfig{
 		ArgvMax:     uint32(cfg.ArgvMax),
-		WakeupBytes: uint64(cfg.WakeupBytes),
+		WakeupBytes: uint64(max(cfg.WakeupBytes/ncpu, 4096)),
 		TypeMask:    mask,
 	}
 	if cfg.PID != 0 {

@@ -104,6 +104,7 @@ type triplineTlStats struct {
 	Delivered uint64
 	Lost      uint64
 	Truncated uint64
+	Unwoken   uint64
 	SeenType  [16]uint64
 	LostType  [16]uint64
 }
