@@ -27,6 +27,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define UNIX_ADDR_MAX 110 /* sizeof(struct sockaddr_un) */
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define O_WRONLY 01
 #define O_CREAT 0100
@@ -676,6 +677,8 @@ static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a,
 	fill_task(e, t);
 	e->res = ret;
 	e->sock_fd = a->args[0];
+	const void *raw = a->buf;
+	__u32 rawlen = a->len;
 	struct file *f = fd_file(t, (int)a->args[0]);
 	if (f && (f->f_inode->i_mode & S_IFMT) == S_IFSOCK) {
 		struct socket *sock = KPTR(socket, f->private_data);
@@ -698,8 +701,20 @@ static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a,
 			__u16 dp = sk->__sk_common.skc_dport;
 			e->rport = (dp >> 8) | (dp << 8);
 		}
+		/* A connected unix socket: report the address its peer is bound
+		 * to, as the kernel holds it, not the caller's memory (which a
+		 * racing thread can rewrite after the call). */
+		struct sock *peer = fam == AF_UNIX ? KPTR(unix_sock, sk)->peer : NULL;
+		struct unix_address *ua = peer ? KPTR(unix_sock, peer)->addr : NULL;
+		if (ua) {
+			int n = ua->len;
+			if (n > 0 && n <= UNIX_ADDR_MAX) {
+				raw = ua->name;
+				rawlen = n;
+			}
+		}
 	}
-	__u32 off = put_bytes(e, 0, TL_S_RAW, a->buf, a->len);
+	__u32 off = put_bytes(e, 0, TL_S_RAW, raw, rawlen);
 	submit(e, off, c);
 }
 

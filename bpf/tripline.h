@@ -58,7 +58,7 @@ struct tl_str {
 /* Sizes of the kernel-side buffers. */
 #define TL_PATH_MAX 4096      /* one dentry-walk path */
 #define TL_ARGV_HARD_MAX 8192 /* upper bound of config.argv_max */
-#define TL_RAW_MAX 1024       /* raw user path copied at sys_enter */
+#define TL_RAW_MAX 1024       /* raw user path copied at sys_exit */
 #define TL_SOCKADDR_MAX 128   /* sizeof(struct sockaddr_storage) */
 #define TL_DATA_SIZE 24576
 

@@ -282,6 +282,22 @@ struct socket {
 	struct sock *sk;
 };
 
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[108];
+};
+
+struct unix_address {
+	int len;
+	struct sockaddr_un name[];
+};
+
+/* Starts with struct sock, so a struct sock * of an AF_UNIX socket is one. */
+struct unix_sock {
+	struct unix_address *addr;
+	struct sock *peer;
+};
+
 #pragma clang attribute pop
 
 #endif /* TRIPLINE_VMLINUX_MIN_H */

@@ -75,6 +75,11 @@ func runHelper(scenario, arg string) error {
 			unix.Close(fd)
 		}
 		return nil
+	case "unixrel": // connect to a unix socket by a path relative to arg
+		if err := os.Chdir(arg); err != nil {
+			return err
+		}
+		return blockingConnect("unix", "s.sock")
 	case "connect":
 		// arg: network,address
 		network, addr, _ := strings.Cut(arg, ",")
@@ -495,6 +500,13 @@ func testConnect(t *testing.T, col *collector, dir string) {
 		e := col.wait(t, "unix connect", connectOf(pid))
 		if e.Res != 0 || e.Connect.Family != event.AFUnix || e.Connect.UnixPath != sock {
 			t.Errorf("res=%d connect=%+v", e.Res, e.Connect)
+		}
+		// A relative path names the peer's bound address: the kernel's
+		// view, not the caller's buffer.
+		pid = helper(t, "unixrel", dir)
+		e = col.wait(t, "relative unix connect", connectOf(pid))
+		if e.Res != 0 || e.Connect.UnixPath != sock {
+			t.Errorf("relative: res=%d path=%q, want %q", e.Res, e.Connect.UnixPath, sock)
 		}
 	})
 	t.Run("refused connect", func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package capture is Tripline's kernel capture stage: CO-RE eBPF programs on
-// tracepoints (tp_btf sys_enter/sys_exit, sched_process_exec/fork/exit) feed
+// tracepoints (tp_btf sys_exit, sched_process_exec/fork/exit) feed
 // one ring buffer; the package decodes its records into event.Event.
 //
 // Contract:
@@ -18,6 +18,15 @@
 //     describe the parent in Proc and the child in Fork. Open.Path is the
 //     kernel-resolved absolute path of the new fd; for a failed open it is
 //     the raw path joined lexically to the cwd or dirfd directory.
+//   - Syscall arguments are read at sys_exit from the saved registers (one
+//     program per syscall, no per-thread state); the user memory they point
+//     to (raw path, open_how, sockaddr) is read then too. What a rule should
+//     trust comes from kernel objects: the opened file's path, the socket's
+//     addresses, and for a connected unix socket the address its peer is
+//     bound to.
+//   - A successful execveat is typed execveat when the kernel resolved the
+//     file through a dirfd (fexecve, memfd); execveat(AT_FDCWD or an
+//     absolute path) cannot be told from execve there and reads as execve.
 //   - Only the cheap identity is captured for open/connect/exit: ExePath,
 //     Argv and Cwd of those come from the process table.
 //   - CgroupPath is the cgroup v2 path, or, when that is "/" (cgroup v1
