@@ -212,6 +212,36 @@ static __always_inline void fill_task(struct tl_event *e, struct task_struct *t)
 	e->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
 }
 
+/* ---- path building ---------------------------------------------------- */
+
+/* Paths are built right to left at the end of scratch.path: pos is where
+ * the built part starts (TL_PATH_MAX: nothing yet). */
+
+/* prepend puts "/" and len bytes of kernel memory at src in front of the
+ * path at *pos; false when they do not fit. */
+static __always_inline bool prepend(struct tl_scratch *s, __u32 *pos, const void *src, __u32 len)
+{
+	__u32 p = *pos;
+	if (len > 255 || p < len + 2)
+		return false;
+	p -= len;
+	bpf_probe_read_kernel(&s->path[p & (TL_PATH_MAX - 1)], len & 255, src);
+	p -= 1;
+	s->path[p & (TL_PATH_MAX - 1)] = '/';
+	*pos = p;
+	return true;
+}
+
+/* path_or_root returns pos, or the position of a lone "/" when nothing
+ * was built. */
+static __always_inline __u32 path_or_root(struct tl_scratch *s, __u32 pos)
+{
+	if (pos < TL_PATH_MAX)
+		return pos;
+	s->path[TL_PATH_MAX - 1] = '/';
+	return TL_PATH_MAX - 1;
+}
+
 /* ---- dentry walk ------------------------------------------------------ */
 
 struct walk_ctx {
@@ -249,14 +279,8 @@ static long walk_step(__u64 i, struct walk_ctx *w)
 	__u32 len = d->d_name.len;
 	if (len > 255)
 		len = 255;
-	__u32 pos = w->pos;
-	if (pos < len + 2)
+	if (!prepend(s, &w->pos, d->d_name.name, len))
 		return 1; /* too long: truncated */
-	pos -= len;
-	bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, d->d_name.name);
-	pos -= 1;
-	s->path[pos & (TL_PATH_MAX - 1)] = '/';
-	w->pos = pos;
 	w->dentry = (__u64)parent;
 	return 0;
 }
@@ -276,12 +300,7 @@ static __always_inline __u32 walk_path(struct tl_scratch *s, struct dentry *dent
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		*flags |= TL_F_PATH_TRUNC;
-	__u32 pos = w.pos;
-	if (pos >= TL_PATH_MAX) {
-		pos = TL_PATH_MAX - 1;
-		s->path[pos] = '/';
-	}
-	return pos;
+	return path_or_root(s, w.pos);
 }
 
 /* ---- cgroup (kernfs) walk --------------------------------------------- */
@@ -309,17 +328,8 @@ static long kn_step(__u64 i, struct kn_ctx *w)
 		return 1;
 	}
 	long n = bpf_probe_read_kernel_str(s->name, sizeof(s->name), kn->name);
-	if (n > 1) {
-		__u32 len = n - 1;
-		__u32 pos = w->pos;
-		if (pos < len + 2)
-			return 1;
-		pos -= len;
-		bpf_probe_read_kernel(&s->path[pos & (TL_PATH_MAX - 1)], len & 255, s->name);
-		pos -= 1;
-		s->path[pos & (TL_PATH_MAX - 1)] = '/';
-		w->pos = pos;
-	}
+	if (n > 1 && !prepend(s, &w->pos, s->name, n - 1))
+		return 1; /* too long: truncated */
 	w->kn = parent;
 	return 0;
 }
@@ -446,11 +456,7 @@ static __always_inline __u32 put_cgroup(struct tl_event *e, __u32 off, struct tl
 	__u32 pos = walk_kn(s, cs->dfl_cgrp->kn, &e->flags);
 	if (pos >= TL_PATH_MAX)
 		pos = walk_kn(s, memory_kn(cs), &e->flags);
-	if (pos >= TL_PATH_MAX) {
-		pos = TL_PATH_MAX - 1;
-		s->path[pos] = '/';
-	}
-	return put_scratch(e, off, TL_S_CGROUP, s, pos);
+	return put_scratch(e, off, TL_S_CGROUP, s, path_or_root(s, pos));
 }
 
 static __always_inline bool name_is_memfd(struct dentry *d)

@@ -271,25 +271,21 @@ func (d *decoder) decodeConnect(rec, sa []byte, c *event.Connect) {
 		c.Family = saFam
 	}
 	switch c.Family {
-	case event.AFInet:
-		c.LocalAddr = netip.AddrFrom4([4]byte(rec[offLaddr : offLaddr+4]))
-		c.LocalPort = u16(rec, offLport)
-		if saFam == event.AFInet && len(sa) >= 8 {
-			c.RemoteAddr = netip.AddrFrom4([4]byte(sa[4:8]))
-			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
-		} else {
-			c.RemoteAddr = netip.AddrFrom4([4]byte(rec[offRaddr : offRaddr+4]))
-			c.RemotePort = u16(rec, offRport)
+	case event.AFInet, event.AFInet6:
+		n, saOff := 4, 4 // address bytes; their offset in sockaddr_in
+		if c.Family == event.AFInet6 {
+			n, saOff = 16, 8 // sockaddr_in6
 		}
-	case event.AFInet6:
-		c.LocalAddr = netip.AddrFrom16([16]byte(rec[offLaddr : offLaddr+16]))
+		c.LocalAddr, _ = netip.AddrFromSlice(rec[offLaddr : offLaddr+n])
 		c.LocalPort = u16(rec, offLport)
-		if saFam == event.AFInet6 && len(sa) >= 24 {
-			c.RemoteAddr = netip.AddrFrom16([16]byte(sa[8:24]))
+		// The socket's destination is what the kernel connected to. The
+		// caller's sockaddr, read after the call, fills in only when the
+		// socket holds none (a failed connect).
+		c.RemoteAddr, _ = netip.AddrFromSlice(rec[offRaddr : offRaddr+n])
+		c.RemotePort = u16(rec, offRport)
+		if c.RemotePort == 0 && saFam == c.Family && len(sa) >= saOff+n {
+			c.RemoteAddr, _ = netip.AddrFromSlice(sa[saOff : saOff+n])
 			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
-		} else {
-			c.RemoteAddr = netip.AddrFrom16([16]byte(rec[offRaddr : offRaddr+16]))
-			c.RemotePort = u16(rec, offRport)
 		}
 	case event.AFUnix:
 		if saFam != event.AFUnix || len(sa) <= 2 {

@@ -95,6 +95,16 @@ func TestDecode(t *testing.T) {
 	if c.RemoteAddr.String() != "10.0.0.1" || c.RemotePort != 443 || c.LocalAddr.String() != "127.0.0.1" || c.LocalPort != 5555 || c.Proto != 6 {
 		t.Errorf("connect: %+v", c)
 	}
+	// When the socket has a destination it wins over the caller's sockaddr
+	// (which a racing thread may have rewritten after the call).
+	copy(r.b[offRaddr:], []byte{192, 0, 2, 7})
+	binary.LittleEndian.PutUint16(r.b[offRport:], 8080)
+	if err := d.decode(r.bytes(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if c := ev.Connect; c.RemoteAddr.String() != "192.0.2.7" || c.RemotePort != 8080 {
+		t.Errorf("connect with socket destination: %+v", c)
+	}
 
 	un := append([]byte{1, 0, 0}, "abstract"...)
 	r = newRec(event.TypeConnect).u16(offFamily, event.AFUnix).str(strRaw, string(un))
