@@ -282,6 +282,21 @@ func rport(_ *Ctx, ev *event.Event, _ *Arg) (int64, bool) {
 	return int64(ev.Connect.RemotePort), isSock(ev)
 }
 
+func ipValue(get ipFn) func(c *Ctx, ev *event.Event) (Value, bool) {
+	return func(c *Ctx, ev *event.Event) (Value, bool) {
+		a, ok := get(c, ev, nil)
+		return Value{IP: a}, ok && a.IsValid()
+	}
+}
+
+func numValue(get numFn) func(c *Ctx, ev *event.Event) (Value, bool) {
+	return func(c *Ctx, ev *event.Event) (Value, bool) {
+		n, ok := get(c, ev, nil)
+		return Value{Num: n}, ok
+	}
+}
+
+// either makes f match when a or b (the two ends of a connection) does.
 func either(f *Field, a, b func(c *Ctx, ev *event.Event) (Value, bool)) *Field {
 	f.FilterOnly = true
 	f.Multi = func(ev *event.Event) int {
@@ -770,27 +785,9 @@ func catalogue() []*Field {
 		fnum("fd.lport", Port, clsNet, "local port", lport),
 		fnum("fd.rport", Port, clsNet, "remote port", rport),
 		fnum("fd.dport", Port, clsNet, "destination (server) port; Tripline's alias of fd.sport", rport),
-		either(fip("fd.ip", IP, clsNet, "client or server IP", lip),
-			func(c *Ctx, ev *event.Event) (Value, bool) {
-				a, ok := lip(c, ev, nil)
-				return Value{IP: a}, ok && a.IsValid()
-			},
-			func(c *Ctx, ev *event.Event) (Value, bool) {
-				a, ok := rip(c, ev, nil)
-				return Value{IP: a}, ok && a.IsValid()
-			}),
-		either(fnum("fd.port", Port, clsNet, "client or server port", lport),
-			func(c *Ctx, ev *event.Event) (Value, bool) { n, ok := lport(c, ev, nil); return Value{Num: n}, ok },
-			func(c *Ctx, ev *event.Event) (Value, bool) { n, ok := rport(c, ev, nil); return Value{Num: n}, ok }),
-		either(fip("fd.net", Net, clsNet, "client or server IP network", lip),
-			func(c *Ctx, ev *event.Event) (Value, bool) {
-				a, ok := lip(c, ev, nil)
-				return Value{IP: a}, ok && a.IsValid()
-			},
-			func(c *Ctx, ev *event.Event) (Value, bool) {
-				a, ok := rip(c, ev, nil)
-				return Value{IP: a}, ok && a.IsValid()
-			}),
+		either(fip("fd.ip", IP, clsNet, "client or server IP", lip), ipValue(lip), ipValue(rip)),
+		either(fnum("fd.port", Port, clsNet, "client or server port", lport), numValue(lport), numValue(rport)),
+		either(fip("fd.net", Net, clsNet, "client or server IP network", lip), ipValue(lip), ipValue(rip)),
 		filterOnly(fip("fd.cnet", Net, clsNet, "client IP network", lip)),
 		filterOnly(fip("fd.snet", Net, clsNet, "server IP network", rip)),
 		filterOnly(fip("fd.lnet", Net, clsNet, "local IP network", lip)),

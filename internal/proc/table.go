@@ -320,7 +320,7 @@ func changed(s, p *event.Process) bool {
 		p.UID != s.UID || p.GID != s.GID || p.EUID != s.EUID || p.EGID != s.EGID ||
 		(p.LoginUID != 0 && p.LoginUID != s.LoginUID) ||
 		(p.Comm != "" && p.Comm != s.Comm) ||
-		(p.TTY != 0 && p.TTY != s.TTY) ||
+		p.TTY != s.TTY || // 0 is a value: setsid drops the terminal
 		p.CapEffective != s.CapEffective || p.CapPermitted != s.CapPermitted || p.CapInheritable != s.CapInheritable ||
 		(p.PidNS != 0 && p.PidNS != s.PidNS) || (p.MntNS != 0 && p.MntNS != s.MntNS) ||
 		(p.CgroupID != 0 && p.CgroupID != s.CgroupID) ||
@@ -351,9 +351,7 @@ func merge(s, p *event.Process) {
 	if p.Comm != "" && p.Comm != s.Comm {
 		s.Comm = strings.Clone(p.Comm)
 	}
-	if p.TTY != 0 {
-		s.TTY = p.TTY
-	}
+	s.TTY = p.TTY
 	s.CapEffective, s.CapPermitted, s.CapInheritable = p.CapEffective, p.CapPermitted, p.CapInheritable
 	if p.PidNS != 0 {
 		s.PidNS = p.PidNS

@@ -211,6 +211,21 @@ func TestRefreshOnCredentialChange(t *testing.T) {
 	}
 }
 
+// A process that leaves its terminal (setsid) has tty 0 in its next
+// event: the snapshot follows, or ancestors would keep a stale terminal.
+func TestTerminalDropped(t *testing.T) {
+	tb := newTable(Config{})
+	ex := execEv(base, 10, 1, "/usr/sbin/daemon", "daemon")
+	ex.Proc.TTY = 34816
+	tb.Handle(ex)
+	ev := openEv(base+1, 10, 1)
+	ev.Proc.TTY = 0
+	tb.Handle(ev)
+	if p := tb.Get(10); p.TTY != 0 {
+		t.Errorf("tty = %d after the terminal was dropped", p.TTY)
+	}
+}
+
 func TestMaxEntriesLRU(t *testing.T) {
 	tb := newTable(Config{MaxEntries: 100})
 	tb.Handle(execEv(base, 1, 0, "/sbin/init", "init"))

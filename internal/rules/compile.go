@@ -178,28 +178,27 @@ func treeSize(n node, memo map[node]int) int {
 	return size
 }
 
+func (l *loader) resolveAll(ns []node, from *macroDef, item string, diags *[]Diag) ([]node, bool) {
+	out := make([]node, 0, len(ns))
+	ok := true
+	for _, k := range ns {
+		r, good := l.resolve(k, from, item, diags)
+		ok = ok && good
+		out = append(out, r)
+	}
+	return out, ok
+}
+
 // resolve substitutes macro references in n. from is the macro being
 // resolved (nil for a rule): a macro only sees macros defined before it.
 func (l *loader) resolve(n node, from *macroDef, item string, diags *[]Diag) (node, bool) {
 	switch n := n.(type) {
 	case *andNode:
-		out := &andNode{at: n.at, kids: make([]node, 0, len(n.kids))}
-		ok := true
-		for _, k := range n.kids {
-			r, good := l.resolve(k, from, item, diags)
-			ok = ok && good
-			out.kids = append(out.kids, r)
-		}
-		return out, ok
+		kids, ok := l.resolveAll(n.kids, from, item, diags)
+		return &andNode{at: n.at, kids: kids}, ok
 	case *orNode:
-		out := &orNode{at: n.at, kids: make([]node, 0, len(n.kids))}
-		ok := true
-		for _, k := range n.kids {
-			r, good := l.resolve(k, from, item, diags)
-			ok = ok && good
-			out.kids = append(out.kids, r)
-		}
-		return out, ok
+		kids, ok := l.resolveAll(n.kids, from, item, diags)
+		return &orNode{at: n.at, kids: kids}, ok
 	case *notNode:
 		x, ok := l.resolve(n.x, from, item, diags)
 		return &notNode{x: x, at: n.at}, ok
