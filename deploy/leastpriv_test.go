@@ -127,15 +127,11 @@ func (s *confinedSensor) logs() string {
 }
 
 // waitReady waits for the "ready" line, or fails with the sensor's stderr.
-// It skips the test when the subcommand is still a stub.
 func (s *confinedSensor) waitReady(t *testing.T, what string) {
 	t.Helper()
 	select {
 	case <-s.ready:
 	case <-s.done:
-		if strings.Contains(s.logs(), "not yet wired") {
-			t.Skipf("SKIPPED, MISSING PIECE: `sensor %s` is not wired yet (cmd/sensor/%s.go prints \"not yet wired\"); the least-privilege capability set is untested", what, what)
-		}
 		t.Fatalf("sensor %s exited before ready under the least-privilege capabilities %v:\n%s", what, leastPrivilegeCaps, s.logs())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("sensor %s not ready within 20s:\n%s", what, s.logs())
@@ -219,9 +215,6 @@ func TestLeastPrivilegeNeedsBPF(t *testing.T) {
 	case <-s.ready:
 		t.Fatalf("sensor trace became ready without CAP_BPF; setpriv did not confine it:\n%s", s.logs())
 	case <-s.done:
-		if strings.Contains(s.logs(), "not yet wired") {
-			t.Skip("SKIPPED, MISSING PIECE: `sensor trace` is not wired yet")
-		}
 		if strings.Contains(s.logs(), "setpriv:") {
 			t.Fatalf("setpriv failed, not the sensor:\n%s", s.logs())
 		}

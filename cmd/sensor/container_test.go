@@ -21,17 +21,10 @@ func startTestContainerd(t *testing.T, dir string) string {
 	_, errC := exec.LookPath("containerd")
 	_, errR := exec.LookPath("runc")
 	testenv.Require(t, errC == nil && errR == nil, "containerd and runc (apt packages containerd, runc)")
-	sock := filepath.Join(dir, "ctd.sock")
-	cfg := filepath.Join(dir, "config.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")), 0o600)
+	cfg, sock, err := testenv.WriteContainerdConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
 	cmd := exec.Command("containerd", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -84,23 +84,11 @@ func startContainerd(dir string) (*containerdInstance, error) {
 			return nil, err
 		}
 	}
-	d := &containerdInstance{dir: dir, socket: filepath.Join(dir, "ctd.sock"), config: filepath.Join(dir, "config.toml")}
-	cfg := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-[debug]
-  address = ""
-[metrics]
-  address = ""
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.socket, d.socket+".ttrpc")
-	if err := os.WriteFile(d.config, []byte(cfg), 0o600); err != nil {
+	config, socket, err := testenv.WriteContainerdConfig(dir)
+	if err != nil {
 		return nil, err
 	}
+	d := &containerdInstance{dir: dir, socket: socket, config: config}
 	log, err := os.Create(filepath.Join(dir, "containerd.log"))
 	if err != nil {
 		return nil, err

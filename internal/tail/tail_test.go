@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tripline/tripline/internal/alert"
+	"github.com/tripline/tripline/internal/broker"
 	"github.com/tripline/tripline/internal/output"
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -138,19 +138,18 @@ func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 func (s *syncBuf) lines() int                  { return strings.Count(s.String(), "\n") }
 
+// startServer runs the sensor's own embedded JetStream server on a free port.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
+	t.Cleanup(func() { b.Close() })
+	return b.ClientURL()
 }
 
 // publish sends alerts the way the NATS sink does and returns the stream
