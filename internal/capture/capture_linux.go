@@ -31,6 +31,9 @@ const (
 	cfgComm = 1 << 1
 )
 
+// pastDeadline makes the reader's wait return at once.
+var pastDeadline = time.Unix(1, 0)
+
 // Capture is a loaded and attached set of BPF programs and the reader of
 // their ring buffer. Read/Run must be called from one goroutine at a time;
 // SetTypes, Stats and Close may be called from any goroutine.
@@ -39,6 +42,8 @@ type Capture struct {
 	links []link.Link
 	rd    *ringbuf.Reader
 	rec   ringbuf.Record
+	// noWait: the reader's deadline is in the past (records are queued).
+	noWait bool
 	dec   decoder
 	flush time.Duration
 
@@ -253,9 +258,18 @@ func (c *Capture) read(ctx context.Context, ev *event.Event) error {
 		if ctx != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		// Producers rarely wake us (BPF_RB_NO_WAKEUP below the threshold):
-		// the deadline bounds the latency of a quiet ring.
-		c.rd.SetDeadline(time.Now().Add(c.flush))
+		// Producers rarely wake us (BPF_RB_NO_WAKEUP below the threshold),
+		// so the deadline decides how long the reader waits: the flush
+		// interval on an empty ring, not at all while records are queued.
+		// It is set only when that choice changes, keeping the clock read
+		// and the reader's lock off the per-record path.
+		if c.rd.AvailableBytes() == 0 {
+			c.rd.SetDeadline(time.Now().Add(c.flush))
+			c.noWait = false
+		} else if !c.noWait {
+			c.rd.SetDeadline(pastDeadline)
+			c.noWait = true
+		}
 		if err := c.rd.ReadInto(&c.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
