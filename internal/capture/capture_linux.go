@@ -44,8 +44,8 @@ type Capture struct {
 	rec   ringbuf.Record
 	// noWait: the reader's deadline is in the past (records are queued).
 	noWait bool
-	dec   decoder
-	flush time.Duration
+	dec    decoder
+	flush  time.Duration
 
 	mu  sync.Mutex // guards cfg and map reprogramming
 	cfg triplineTlConfig
