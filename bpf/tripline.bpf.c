@@ -29,6 +29,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define UNIX_ADDR_MAX 110 /* sizeof(struct sockaddr_un) */
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define SB_RDONLY 1
+#define MNT_READONLY 0x40
+#define S_IMMUTABLE 8 /* inode->i_flags */
+#define CAP_DAC_OVERRIDE 1
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
@@ -466,14 +470,36 @@ static __always_inline bool name_is_memfd(struct dentry *d)
 	return p[0] == 'm' && p[1] == 'e' && p[2] == 'm' && p[3] == 'f' && p[4] == 'd' && p[5] == ':';
 }
 
-static __always_inline bool inode_upper_layer(struct inode *ino)
+/* overlay_flags says which overlayfs layer holds ino (0 off overlayfs). */
+static __always_inline __u32 overlay_flags(struct inode *ino)
 {
 	if (ino->i_sb->s_magic != OVERLAYFS_SUPER_MAGIC)
-		return false;
+		return 0;
 	/* struct ovl_inode embeds the VFS inode followed by __upperdentry. */
 	struct dentry *upper = NULL;
 	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)ino + core_type_size(struct inode));
-	return upper && KPTR(dentry, upper)->d_inode;
+	return upper && KPTR(dentry, upper)->d_inode ? TL_F_EXE_UPPER : TL_F_EXE_LOWER;
+}
+
+/* exe_writable tells whether t's fs credentials may write the executable:
+ * the mode bits for owner, group or others (the primary group only, not
+ * the supplementary ones), or CAP_DAC_OVERRIDE; never on a read-only mount
+ * or superblock, or for an immutable inode. Best effort: ACLs and LSMs are
+ * not consulted. */
+static __always_inline bool exe_writable(struct task_struct *t, struct file *exe, struct inode *ino)
+{
+	if ((KPTR(vfsmount, exe->f_path.mnt)->mnt_flags & MNT_READONLY) ||
+	    (ino->i_sb->s_flags & SB_RDONLY) || (ino->i_flags & S_IMMUTABLE))
+		return false;
+	struct cred *cr = KPTR(task_struct, t)->cred;
+	if (cr->cap_effective.val & (1ull << CAP_DAC_OVERRIDE))
+		return true;
+	__u32 mode = ino->i_mode;
+	if (cr->fsuid.val == ino->i_uid.val)
+		return mode & 0200;
+	if (cr->fsgid.val == ino->i_gid.val)
+		return mode & 0020;
+	return mode & 0002;
 }
 
 /* fill_exec adds exe path, argv, cwd, cgroup path and exe flags of t, whose
@@ -495,8 +521,9 @@ static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_
 		struct inode *ino = d->d_inode;
 		if (name_is_memfd(d) && ino->i_nlink == 0)
 			e->flags |= TL_F_EXE_MEMFD;
-		if (inode_upper_layer(ino))
-			e->flags |= TL_F_EXE_UPPER;
+		e->flags |= overlay_flags(ino);
+		if (exe_writable(t, exe, ino))
+			e->flags |= TL_F_EXE_WRITABLE;
 	}
 
 	__u64 as = mm->arg_start, ae = mm->arg_end;

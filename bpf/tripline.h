@@ -38,6 +38,8 @@ enum tl_type {
 #define TL_F_PATH_IS_BASE (1u << 10) /* failed open: S_PATH is the directory the raw path is relative to */
 #define TL_F_THREAD (1u << 11)       /* fork: CLONE_THREAD; exit: only a thread ended */
 #define TL_F_RAW_TRUNC (1u << 12)    /* raw user path/sockaddr cut short */
+#define TL_F_EXE_WRITABLE (1u << 13) /* the task's fs credentials may write its executable */
+#define TL_F_EXE_LOWER (1u << 14)    /* executable on an overlayfs lower layer */
 
 /* String slots: (offset, length) into data[]. */
 enum tl_str_idx {

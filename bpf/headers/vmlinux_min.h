@@ -61,6 +61,8 @@ struct cred {
 	kgid_t gid;
 	kuid_t euid;
 	kgid_t egid;
+	kuid_t fsuid;
+	kgid_t fsgid;
 	kernel_cap_t cap_inheritable;
 	kernel_cap_t cap_permitted;
 	kernel_cap_t cap_effective;
@@ -79,11 +81,15 @@ struct qstr {
 
 struct super_block {
 	dev_t s_dev;
+	unsigned long s_flags;
 	unsigned long s_magic;
 };
 
 struct inode {
 	umode_t i_mode;
+	kuid_t i_uid;
+	kgid_t i_gid;
+	unsigned int i_flags;
 	unsigned int i_nlink;
 	struct super_block *i_sb;
 	unsigned long i_ino;
@@ -98,6 +104,7 @@ struct dentry {
 struct vfsmount {
 	struct dentry *mnt_root;
 	struct super_block *mnt_sb;
+	int mnt_flags;
 };
 
 struct mount {

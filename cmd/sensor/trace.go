@@ -217,6 +217,12 @@ func appendTraceText(b []byte, ev *event.Event) []byte {
 		if p.ExeUpperLayer {
 			b = append(b, " upper-layer"...)
 		}
+		if p.ExeLowerLayer {
+			b = append(b, " lower-layer"...)
+		}
+		if p.ExeWritable {
+			b = append(b, " exe-writable"...)
+		}
 		if ev.Flags&event.FlagArgvTruncated != 0 {
 			b = append(b, " argv-truncated"...)
 		}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -398,6 +399,9 @@ func TestCapture(t *testing.T) {
 		}
 	})
 
+	t.Run("exe writable", func(t *testing.T) { testExeWritable(t, col) })
+	t.Run("overlay layers", func(t *testing.T) { testOverlay(t, col) })
+
 	t.Run("fork and exit", func(t *testing.T) {
 		cmd := exec.Command("/bin/sh", "-c", "/bin/true; exit 7")
 		_ = cmd.Run()
@@ -438,6 +442,109 @@ func TestCapture(t *testing.T) {
 	})
 
 	testConnect(t, col, dir)
+}
+
+// sharedDir returns a fresh directory that other users may enter (t.TempDir
+// is 0700), removed when the test ends.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "tripline-exe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dst, string(b), mode)
+	if err := os.Chmod(dst, mode); err != nil { // not subject to the umask
+		t.Fatal(err)
+	}
+}
+
+// execAs runs path with the given uid/gid (0: unchanged) and returns the
+// exec event.
+func execAs(t *testing.T, col *collector, path string, uid uint32) *event.Event {
+	t.Helper()
+	cmd := exec.Command(path)
+	if uid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s as uid %d: %v\n%s", path, uid, err, out)
+	}
+	pid := uint32(cmd.ProcessState.Pid())
+	return col.wait(t, "exec of "+path, func(e *event.Event) bool {
+		return e.Class() == event.ClassExec && e.Proc.PID == pid && e.Res == 0
+	})
+}
+
+func testExeWritable(t *testing.T, col *collector) {
+	dir := sharedDir(t)
+	locked := filepath.Join(dir, "true-0755")
+	open := filepath.Join(dir, "true-0757")
+	copyFile(t, "/bin/true", locked, 0o755)
+	copyFile(t, "/bin/true", open, 0o757)
+	const nobody = 65534
+	for _, c := range []struct {
+		name string
+		path string
+		uid  uint32
+		want bool
+	}{
+		{"root (CAP_DAC_OVERRIDE)", locked, 0, true},
+		{"other user, no write bit", locked, nobody, false},
+		{"other user, world-writable", open, nobody, true},
+	} {
+		e := execAs(t, col, c.path, c.uid)
+		if e.Proc.ExeWritable != c.want || e.Proc.UID != c.uid {
+			t.Errorf("%s: writable=%v (want %v) uid=%d", c.name, e.Proc.ExeWritable, c.want, e.Proc.UID)
+		}
+	}
+}
+
+// testOverlay runs one executable from each layer of a real overlayfs mount.
+func testOverlay(t *testing.T, col *collector) {
+	dir := sharedDir(t)
+	lower, upper, work, merged := filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, "/bin/true", filepath.Join(lower, "from-lower"), 0o755)
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		t.Fatalf("mount overlay (the kernel needs CONFIG_OVERLAY_FS): %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	// Written through the mount: the file lands on the upper layer, as a
+	// binary dropped into a running container does.
+	copyFile(t, "/bin/true", filepath.Join(merged, "from-upper"), 0o755)
+
+	for _, c := range []struct {
+		name         string
+		path         string
+		upper, lower bool
+	}{
+		{"lower layer", filepath.Join(merged, "from-lower"), false, true},
+		{"upper layer", filepath.Join(merged, "from-upper"), true, false},
+		{"not overlayfs", "/bin/true", false, false},
+	} {
+		e := execAs(t, col, c.path, 0)
+		if e.Proc.ExeUpperLayer != c.upper || e.Proc.ExeLowerLayer != c.lower {
+			t.Errorf("%s: upper=%v lower=%v, want %v %v (exe %q)", c.name, e.Proc.ExeUpperLayer, e.Proc.ExeLowerLayer, c.upper, c.lower, e.Proc.ExePath)
+		}
+	}
 }
 
 func testConnect(t *testing.T, col *collector, dir string) {

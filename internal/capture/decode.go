@@ -86,6 +86,8 @@ const (
 	recPathIsBase  = 1 << 10
 	recThread      = 1 << 11
 	recRawTrunc    = 1 << 12
+	recExeWritable = 1 << 13
+	recExeLower    = 1 << 14
 )
 
 const atFDCWD = -100
@@ -197,6 +199,8 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 		p.Argv = d.splitArgv(strs[strArgv])
 		p.ExeFromMemfd = flags&recExeMemfd != 0
 		p.ExeUpperLayer = flags&recExeUpper != 0
+		p.ExeLowerLayer = flags&recExeLower != 0
+		p.ExeWritable = flags&recExeWritable != 0
 		// The filename passed to exec (the attempted one when exec failed).
 		ev.Open.RawPath = str(strs[strRaw])
 		ev.Open.DirFD = atFDCWD

@@ -12,7 +12,10 @@
 //     pid/mnt namespace inodes, cgroup id, start time, tty) and CgroupPath
 //     on exec and fork events. Exec events add ExePath (the file the kernel
 //     executed: the interpreter for a script), Argv (bounded by
-//     Config.ArgvMax), Cwd and the memfd/overlay-upper flags; the filename
+//     Config.ArgvMax), Cwd and the exe flags (memfd; overlayfs upper or
+//     lower layer; writable: what the task's fs credentials may write by
+//     mode bits and CAP_DAC_OVERRIDE on a read-write mount, without ACLs,
+//     LSMs or supplementary groups); the filename
 //     passed to exec is in Open.RawPath (for a failed exec, Proc is the
 //     unchanged caller and Open.RawPath the attempted file). Fork events
 //     describe the parent in Proc and the child in Fork. Open.Path is the

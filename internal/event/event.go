@@ -216,7 +216,8 @@ type Process struct {
 
 	ExeFromMemfd  bool // executable is a memfd
 	ExeUpperLayer bool // executable lives on an overlayfs upper layer
-	ExeWritable   bool // executable is writable by the process's euid (best effort)
+	ExeLowerLayer bool // executable lives on an overlayfs lower layer
+	ExeWritable   bool // the process's fs credentials may write its executable (best effort)
 
 	StartTime int64 // process start, wall-clock ns since the Unix epoch
 

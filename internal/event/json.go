@@ -82,6 +82,7 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	w.bool("proc.is_exe_from_memfd", p.ExeFromMemfd)
 	w.bool("proc.is_exe_upper_layer", p.ExeUpperLayer)
 	w.bool("proc.is_exe_writable", p.ExeWritable)
+	w.bool("proc.is_exe_lower_layer", p.ExeLowerLayer)
 	w.int("user.uid", int64(p.EUID))
 	w.int("user.ruid", int64(p.UID))
 	w.int("group.gid", int64(p.EGID))
@@ -581,12 +582,12 @@ func parseFlags(s string, table []flagName, what string) (uint64, error) {
 	return v, nil
 }
 
-var exeFlagNames = []string{"EXE_WRITABLE", "EXE_UPPER_LAYER", "EXE_FROM_MEMFD"}
+var exeFlagNames = []string{"EXE_WRITABLE", "EXE_UPPER_LAYER", "EXE_FROM_MEMFD", "EXE_LOWER_LAYER"}
 
 func appendExeFlags(b []byte, p *Process) []byte {
 	b = append(b, '"')
 	start := len(b)
-	for i, on := range []bool{p.ExeWritable, p.ExeUpperLayer, p.ExeFromMemfd} {
+	for i, on := range []bool{p.ExeWritable, p.ExeUpperLayer, p.ExeFromMemfd, p.ExeLowerLayer} {
 		if on {
 			if len(b) > start {
 				b = append(b, '|')
@@ -880,6 +881,7 @@ var fieldSetters = map[string]fieldSetter{
 	"proc.is_exe_from_memfd":  setBool(func(b *builder) *bool { return &b.ev.Proc.ExeFromMemfd }),
 	"proc.is_exe_upper_layer": setBool(func(b *builder) *bool { return &b.ev.Proc.ExeUpperLayer }),
 	"proc.is_exe_writable":    setBool(func(b *builder) *bool { return &b.ev.Proc.ExeWritable }),
+	"proc.is_exe_lower_layer": setBool(func(b *builder) *bool { return &b.ev.Proc.ExeLowerLayer }),
 	"user.uid":                setU32(func(b *builder) *uint32 { return &b.ev.Proc.EUID }),
 	"user.euid":               setU32(func(b *builder) *uint32 { return &b.ev.Proc.EUID }),
 	"proc.loginuid": func(b *builder, v any) error {
@@ -1294,6 +1296,7 @@ func (b *builder) applyFlags(v any) error {
 			case "EXE_FROM_MEMFD":
 				ev.Proc.ExeFromMemfd = true
 			case "EXE_LOWER_LAYER":
+				ev.Proc.ExeLowerLayer = true
 			default:
 				return fmt.Errorf("unknown exe flag %q", f)
 			}

@@ -103,6 +103,7 @@ func AppendExecFlags(dst []byte, p *event.Process) []byte {
 	add(p.ExeWritable, "EXE_WRITABLE")
 	add(p.ExeUpperLayer, "EXE_UPPER_LAYER")
 	add(p.ExeFromMemfd, "EXE_FROM_MEMFD")
+	add(p.ExeLowerLayer, "EXE_LOWER_LAYER")
 	return dst
 }
 

@@ -183,8 +183,8 @@ func fill(p *event.Process, s *event.Process) {
 	if p.ContainerID == "" {
 		p.ContainerID = s.ContainerID
 	}
-	if !p.ExeFromMemfd && !p.ExeUpperLayer && !p.ExeWritable {
-		p.ExeFromMemfd, p.ExeUpperLayer, p.ExeWritable = s.ExeFromMemfd, s.ExeUpperLayer, s.ExeWritable
+	if !p.ExeFromMemfd && !p.ExeUpperLayer && !p.ExeLowerLayer && !p.ExeWritable {
+		p.ExeFromMemfd, p.ExeUpperLayer, p.ExeLowerLayer, p.ExeWritable = s.ExeFromMemfd, s.ExeUpperLayer, s.ExeLowerLayer, s.ExeWritable
 	}
 	if p.StartTime == 0 {
 		p.StartTime = s.StartTime
