@@ -224,13 +224,18 @@ func (e *Enricher) Stats() Stats {
 // containerd knows). Placeholders (ids containerd did not know) are not
 // returned.
 func (e *Enricher) Lookup(id string) (*event.Container, bool) {
-	e.mu.RLock()
-	ce := e.byID[id]
-	e.mu.RUnlock()
+	ce := e.entry(id)
 	if ce == nil || ce.placeholder {
 		return nil, false
 	}
 	return ce.c, true
+}
+
+// entry returns the cache entry of id (placeholders included), nil if none.
+func (e *Enricher) entry(id string) *centry {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.byID[id]
 }
 
 // ContainerIDOf returns the full container id a cgroup path names, "" for
@@ -242,11 +247,8 @@ func (e *Enricher) ContainerIDOf(cgroupPath string) string {
 		return id
 	}
 	if ns, id, ok := splitNSPath(cgroupPath); ok && (*e.nsKnown.Load())[ns] {
-		e.mu.RLock()
-		ce := e.byID[id]
-		e.mu.RUnlock()
-		if ce != nil && !ce.placeholder {
-			return ce.c.FullID
+		if c, ok := e.Lookup(id); ok {
+			return c.FullID
 		}
 	}
 	return ""
@@ -270,14 +272,6 @@ func (e *Enricher) Enrich(ev *event.Event) {
 			// Host paths (/process_api/<hex>, /user.slice/...) stop at
 			// the namespace check, without a lock.
 			if two && (*e.nsKnown.Load())[ns] && validID(cid) {
-				e.mu.RLock()
-				ce := e.byID[cid]
-				e.mu.RUnlock()
-				if ce != nil && !ce.placeholder {
-					e.hits.Add(1)
-					p.ContainerID, ev.Container = ce.c.FullID, ce.c
-					return
-				}
 				id, nsHint, ok, nonHex = cid, ns, true, true
 			}
 		}
@@ -288,9 +282,7 @@ func (e *Enricher) Enrich(ev *event.Event) {
 		p.ContainerID, ev.Container = "", nil
 		return
 	}
-	e.mu.RLock()
-	ce := e.byID[id]
-	e.mu.RUnlock()
+	ce := e.entry(id)
 	if ce != nil && !ce.placeholder {
 		e.hits.Add(1)
 		p.ContainerID, ev.Container = ce.c.FullID, ce.c
@@ -328,10 +320,7 @@ func (e *Enricher) miss(id, nsHint string, ce *centry) *centry {
 				e.waitTimeouts.Add(1)
 			}
 			t.Stop()
-			e.mu.RLock()
-			got := e.byID[id]
-			e.mu.RUnlock()
-			if got != nil && !got.placeholder {
+			if got := e.entry(id); got != nil && !got.placeholder {
 				return got
 			}
 		}
