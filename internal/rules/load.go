@@ -897,28 +897,20 @@ func (l *loader) exceptions(f *srcFile, v *yaml.Node, item string) ([]*excDef, b
 		e.name = name
 		l.checkKeys(f, m, item, "name", "fields", "comps", "values")
 		if fv, has := m.vals["fields"]; has {
-			if fv.Kind == yaml.SequenceNode {
-				e.fieldList = true
-				e.fields, good = l.strList(f, fv, "exception fields", item)
-				ok = ok && good
-			} else if fv.Kind == yaml.ScalarNode && fv.Tag != "!!null" {
-				e.fields = []string{fv.Value}
-			} else {
-				l.errf(f, fv, item, "exception %q: fields must be a field or a list of fields", name)
+			if e.fields, e.fieldList, good = l.oneOrList(f, fv, item, name, "fields", "a field"); !good {
 				ok = false
-				continue
+				if !e.fieldList {
+					continue
+				}
 			}
 		}
 		if cv, has := m.vals["comps"]; has {
-			if cv.Kind == yaml.SequenceNode {
-				e.comps, good = l.strList(f, cv, "exception comps", item)
-				ok = ok && good
-			} else if cv.Kind == yaml.ScalarNode && cv.Tag != "!!null" {
-				e.comps = []string{cv.Value}
-			} else {
-				l.errf(f, cv, item, "exception %q: comps must be an operator or a list of operators", name)
+			var list bool
+			if e.comps, list, good = l.oneOrList(f, cv, item, name, "comps", "an operator"); !good {
 				ok = false
-				continue
+				if !list {
+					continue
+				}
 			}
 			for i, c := range e.comps {
 				c = strings.TrimSpace(c)
@@ -960,6 +952,20 @@ func (l *loader) exceptions(f *srcFile, v *yaml.Node, item string) ([]*excDef, b
 		out = append(out, e)
 	}
 	return out, ok
+}
+
+// oneOrList reads an exception key that holds one string or a list of them
+// (list reports which); anything else is an error naming the exception.
+func (l *loader) oneOrList(f *srcFile, v *yaml.Node, item, exc, key, one string) (vals []string, list, ok bool) {
+	switch {
+	case v.Kind == yaml.SequenceNode:
+		vals, ok = l.strList(f, v, "exception "+key, item)
+		return vals, true, ok
+	case v.Kind == yaml.ScalarNode && v.Tag != "!!null":
+		return []string{v.Value}, false, true
+	}
+	l.errf(f, v, item, "exception %q: %s must be %s or a list of them", exc, key, one)
+	return nil, false, false
 }
 
 func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]excVal, bool) {
