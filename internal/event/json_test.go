@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -66,19 +67,7 @@ func TestAppendJSONGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			pretty.WriteByte('\n')
-			golden := filepath.Join("testdata", name+".json")
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("mismatch with %s:\n%s", golden, pretty.Bytes())
-			}
+			testenv.Golden(t, filepath.Join("testdata", name+".json"), pretty.Bytes(), *update)
 			if bytes.Contains(got, []byte{0x1b}) {
 				t.Error("raw escape character in output")
 			}

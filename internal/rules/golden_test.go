@@ -2,10 +2,11 @@ package rules
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files")
@@ -31,20 +32,7 @@ func TestInvalidGolden(t *testing.T) {
 				b.WriteString(d.Error())
 				b.WriteString("\n")
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("missing golden (run go test -run InvalidGolden -update): %v", err)
-			}
-			if b.String() != string(want) {
-				t.Errorf("errors differ from %s\n--- got\n%s--- want\n%s", golden, b.String(), want)
-			}
+			testenv.Golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(b.String()), *update)
 		})
 	}
 }

@@ -2,10 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 // TestValidGolden loads each testdata/valid/*.yaml and compares a summary
@@ -35,20 +36,7 @@ func TestValidGolden(t *testing.T) {
 			for _, w := range rep.Warnings {
 				fmt.Fprintf(&b, "warning: %s\n", w.Error())
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("missing golden (run with -update): %v", err)
-			}
-			if b.String() != string(want) {
-				t.Errorf("summary differs from %s\n--- got\n%s--- want\n%s", golden, b.String(), want)
-			}
+			testenv.Golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(b.String()), *update)
 		})
 	}
 }

@@ -2,6 +2,7 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"testing"
 	"time"
@@ -51,4 +52,22 @@ func Eventually(t testing.TB, d time.Duration, cond func() bool, msg string, arg
 		return
 	}
 	t.Fatalf("timed out after %v: "+msg, append([]any{d}, args...)...)
+}
+
+// Golden compares got with the golden file at path; with update set it
+// rewrites the file first (each package defines its own -update flag).
+func Golden(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test with -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
 }
