@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/event"
@@ -38,16 +36,7 @@ func BenchmarkAlertLatency(b *testing.B) {
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--metrics-addr", "",
 		"--containerd-socket", "", "--coalesce", "0")
 	defer d.stop(b)
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	sub, err := nc.SubscribeSync("tripline.alerts.>")
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc.Flush()
+	sub := subscribeAlerts(b, natsPort)
 	var lat []time.Duration
 	b.ResetTimer()
 	for b.Loop() {

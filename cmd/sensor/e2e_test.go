@@ -108,6 +108,54 @@ func startSensor(t testing.TB, args ...string) *daemon {
 	return d
 }
 
+// subscribeAlerts subscribes to every alert subject of the sensor's embedded
+// NATS server on port; the subscription is live when it returns.
+func subscribeAlerts(t testing.TB, port int) *nats.Subscription {
+	t.Helper()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync("tripline.alerts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// startTrace runs `sensor trace` with args and returns once its probes are
+// attached, with its standard output; it is killed when the test ends.
+func startTrace(t *testing.T, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(sensorBin, append([]string{"trace"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for !strings.Contains(log.String(), "ready") {
+		if !sc.Scan() {
+			t.Fatalf("sensor trace exited before ready:\n%s", log.String())
+		}
+		log.WriteString(sc.Text() + "\n")
+	}
+	go io.Copy(io.Discard, stderr)
+	return cmd, stdout
+}
+
 func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
@@ -146,18 +194,7 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		"--containerd-socket", "", "--output", "nats,stdout")
 
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	sub, err := nc.SubscribeSync("tripline.alerts.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	sub := subscribeAlerts(t, natsPort)
 	if b, err := os.ReadFile(target); err != nil || string(b) != "x" {
 		t.Fatal(err)
 	}
@@ -273,16 +310,8 @@ func TestRecordReplay(t *testing.T) {
 	os.WriteFile(rulesFile, []byte(fmt.Sprintf(e2eRule, target)), 0o644)
 	rec := filepath.Join(dir, "events.jsonl")
 
-	trace := exec.Command(sensorBin, "trace", "--types", "open", "--json", "--record", rec, "--containerd-socket", "")
-	stderr, _ := trace.StderrPipe()
-	if err := trace.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer trace.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "ready") {
-	}
-	go io.Copy(io.Discard, stderr)
+	trace, stdout := startTrace(t, "--types", "open", "--json", "--record", rec, "--containerd-socket", "")
+	go io.Copy(io.Discard, stdout)
 	testenv.Eventually(t, 15*time.Second, func() bool {
 		os.ReadFile(target) // opened until the recording holds it
 		b, _ := os.ReadFile(rec)

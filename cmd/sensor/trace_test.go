@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -39,13 +38,7 @@ func TestTraceJSON(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	cmd := exec.Command(sensorBin, "trace", "--json", "--pid", fmt.Sprint(os.Getpid()), "--containerd-socket", "")
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stdout := startTrace(t, "--json", "--pid", fmt.Sprint(os.Getpid()), "--containerd-socket", "")
 	var (
 		mu    sync.Mutex
 		lines []map[string]any
@@ -63,13 +56,6 @@ func TestTraceJSON(t *testing.T) {
 				lines = append(lines, m)
 			}
 			mu.Unlock()
-		}
-	}()
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "ready") {
-	}
-	go func() {
-		for sc.Scan() {
 		}
 	}()
 
