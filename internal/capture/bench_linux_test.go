@@ -57,15 +57,7 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		acceptAndClose(l)
 		port := l.Addr().(*net.TCPAddr).Port
 		sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
 		overhead(b, func() {

@@ -547,18 +547,20 @@ func testOverlay(t *testing.T, col *collector) {
 	}
 }
 
-func testConnect(t *testing.T, col *collector, dir string) {
-	accept := func(l net.Listener) {
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
+// acceptAndClose accepts and closes every connection to l until l closes.
+func acceptAndClose(l net.Listener) {
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
 			}
-		}()
-	}
+			c.Close()
+		}
+	}()
+}
+
+func testConnect(t *testing.T, col *collector, dir string) {
 	connectOf := func(pid uint32) func(*event.Event) bool {
 		return func(e *event.Event) bool { return e.Type == event.TypeConnect && e.Proc.PID == pid }
 	}
@@ -566,7 +568,7 @@ func testConnect(t *testing.T, col *collector, dir string) {
 		l, err := net.Listen(network, laddr)
 		testenv.Require(t, err == nil, fmt.Sprintf("a %s loopback (%v)", network, err))
 		defer l.Close()
-		accept(l)
+		acceptAndClose(l)
 		port := l.Addr().(*net.TCPAddr).Port
 		pid := helper(t, "connect", network+","+l.Addr().String())
 		e := col.wait(t, "connect", connectOf(pid))
@@ -600,7 +602,7 @@ func testConnect(t *testing.T, col *collector, dir string) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		accept(l)
+		acceptAndClose(l)
 		pid := helper(t, "connect", "unix,"+sock)
 		e := col.wait(t, "unix connect", connectOf(pid))
 		if e.Res != 0 || e.Connect.Family != event.AFUnix || e.Connect.UnixPath != sock {
