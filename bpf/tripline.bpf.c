@@ -488,7 +488,7 @@ static __always_inline __u32 overlay_flags(struct inode *ino)
  * not consulted. */
 static __always_inline bool exe_writable(struct task_struct *t, struct file *exe, struct inode *ino)
 {
-	if ((KPTR(vfsmount, exe->f_path.mnt)->mnt_flags & MNT_READONLY) ||
+	if ((exe->f_path.mnt->mnt_flags & MNT_READONLY) ||
 	    (ino->i_sb->s_flags & SB_RDONLY) || (ino->i_flags & S_IMMUTABLE))
 		return false;
 	struct cred *cr = KPTR(task_struct, t)->cred;

@@ -494,6 +494,18 @@ func testExeWritable(t *testing.T, col *collector) {
 	open := filepath.Join(dir, "true-0757")
 	copyFile(t, "/bin/true", locked, 0o755)
 	copyFile(t, "/bin/true", open, 0o757)
+	// The same file through a read-only bind mount: not writable, even for root.
+	ro := filepath.Join(sharedDir(t), "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(dir, ro, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+	if err := unix.Mount("", ro, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
 	const nobody = 65534
 	for _, c := range []struct {
 		name string
@@ -504,6 +516,7 @@ func testExeWritable(t *testing.T, col *collector) {
 		{"root (CAP_DAC_OVERRIDE)", locked, 0, true},
 		{"other user, no write bit", locked, nobody, false},
 		{"other user, world-writable", open, nobody, true},
+		{"root, read-only mount", filepath.Join(ro, "true-0755"), 0, false},
 	} {
 		e := execAs(t, col, c.path, c.uid)
 		if e.Proc.ExeWritable != c.want || e.Proc.UID != c.uid {
