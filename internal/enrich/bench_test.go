@@ -40,36 +40,21 @@ func TestEnrichWarmNoAlloc(t *testing.T) {
 	}
 }
 
-// BenchmarkEnrich: warm cache, Kubernetes systemd-driver cgroup path.
+// BenchmarkEnrich: a warm cache of 1000 containers, one event per path kind.
 func BenchmarkEnrich(b *testing.B) {
 	e, ids := warm(b, 1000)
-	ev := &event.Event{Proc: event.Process{CgroupPath: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid + ".slice/cri-containerd-" + ids[500] + ".scope"}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		e.Enrich(ev)
-	}
-}
-
-// BenchmarkEnrichCtr: warm cache, plain containerd path /default/<id>.
-func BenchmarkEnrichCtr(b *testing.B) {
-	e, ids := warm(b, 1000)
-	ev := &event.Event{Proc: event.Process{CgroupPath: "/default/" + ids[500]}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		e.Enrich(ev)
-	}
-}
-
-// BenchmarkEnrichHost: a host process (the common case on a node).
-func BenchmarkEnrichHost(b *testing.B) {
-	e, _ := warm(b, 1000)
-	ev := &event.Event{Proc: event.Process{CgroupPath: "/process_api/fe824243f3e194cf9082bdea5f959e3b"}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		e.Enrich(ev)
+	for _, c := range []struct{ name, path string }{
+		{"k8s-systemd", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid + ".slice/cri-containerd-" + ids[500] + ".scope"},
+		{"containerd", "/default/" + ids[500]},
+		{"host", "/process_api/fe824243f3e194cf9082bdea5f959e3b"}, // the common case on a node
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ev := &event.Event{Proc: event.Process{CgroupPath: c.path}}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Enrich(ev)
+			}
+		})
 	}
 }
 

@@ -88,14 +88,7 @@ func runModel(t *testing.T, seed uint64) {
 				t.Fatal(err)
 			}
 			var replay []int
-			for {
-				r, ok, err := s.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !ok {
-					break
-				}
+			for _, r := range drain(t, s, false) {
 				replay = append(replay, index(r))
 			}
 			want := map[int]bool{}
