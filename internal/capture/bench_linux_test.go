@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 // BenchmarkOverhead measures the slowdown of tight syscall loops while the
@@ -27,9 +28,7 @@ import (
 //
 //	go test -run '^$' -bench Overhead -benchtime 20000x ./internal/capture
 func BenchmarkOverhead(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("BenchmarkOverhead needs root")
-	}
+	testenv.RequireRoot(b)
 	dir := b.TempDir()
 	file := filepath.Join(dir, "f")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
