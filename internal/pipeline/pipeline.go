@@ -17,7 +17,8 @@ import (
 // ErrNoSource is returned by New without a Source.
 var ErrNoSource = errors.New("pipeline: no source")
 
-// Source yields events. Read blocks until it fills ev; it returns io.EOF (or
+// Source yields events. Read blocks until it overwrites all of ev (the
+// pipeline reuses one Event and does not clear it); it returns io.EOF (or
 // any error wrapping it) at the end of a finite source, and another error
 // when it is closed or broken.
 type Source interface {
@@ -162,7 +163,6 @@ func (p *Pipeline) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		ev = event.Event{}
 		if err := p.cfg.Source.Read(&ev); err != nil {
 			switch {
 			case errors.Is(err, io.EOF), p.cfg.Closed != nil && p.cfg.Closed(err):
