@@ -56,7 +56,7 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
 	defer cleanup()
 
-	d := startSensor(t, "run", "--rules", "../../rules", "--rules", "../../../shared/reference/seed-rules",
+	d := startSensor(t, "run", "--rules", "../../rules", "--rules", "../../rules/examples/seed",
 		"--data-dir", filepath.Join(dir, "data"), "--output", "stdout", "--metrics-addr", "",
 		"--containerd-socket", sock, "--coalesce", "0")
 	alerts := make(chan map[string]any, 256)

@@ -16,7 +16,7 @@ import (
 )
 
 // The flat JSON form of an Event: one object keyed by Falco field names
-// (see /work/shared/reference/falco_fields.md), used by `sensor trace --json`
+// (Falco's field reference), used by `sensor trace --json`
 // and as the record format of replay. Values use Falco's formats: evt.res is
 // "SUCCESS" or an errno name, capabilities are space-separated CAP_ names,
 // evt.arg.flags is "O_RDONLY|O_CLOEXEC" text, user.loginuid is -1 when unset.

@@ -9,7 +9,7 @@ import (
 	"github.com/tripline/tripline/internal/event"
 )
 
-const upstream = "../../../shared/reference/falco-rules"
+const upstream = "../../testdata/falco-rules"
 
 // sensorTypes is what the capture layer delivers: exec, open and connect
 // (plus process lifecycle and container events).

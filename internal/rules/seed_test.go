@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-const seeds = "../../../shared/reference/seed-rules"
+const seeds = "../../rules/examples/seed"
 
 func TestSeedRules(t *testing.T) {
 	for name, files := range map[string][]string{
