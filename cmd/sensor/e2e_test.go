@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,6 +273,34 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 	tail.Wait()
 
 	d.stop(t)
+	// The stop summary reports the counters that counted.
+	sum := stopSummary(t, d.log.String())
+	if sum["events_seen"] == 0 || sum["events_processed"] == 0 || sum["alerts"] == 0 {
+		t.Errorf("stop summary %v: want events_seen, events_processed and alerts > 0 (an open was captured and alerted)", sum)
+	}
+	if sum["events_processed"] > sum["events_seen"] {
+		t.Errorf("stop summary %v: processed more events than the kernel passed", sum)
+	}
+}
+
+// stopSummary returns the numeric fields of the sensor's "stopped" log line.
+func stopSummary(t *testing.T, log string) map[string]uint64 {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "msg=stopped") {
+			continue
+		}
+		out := map[string]uint64{}
+		for _, kv := range strings.Fields(line) {
+			k, v, ok := strings.Cut(kv, "=")
+			if n, err := strconv.ParseUint(v, 10, 64); ok && err == nil {
+				out[k] = n
+			}
+		}
+		return out
+	}
+	t.Fatalf("no stop summary in the sensor log:\n%s", log)
+	return nil
 }
 
 func httpGet(t *testing.T, url string) string {

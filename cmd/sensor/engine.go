@@ -26,6 +26,7 @@ type component struct {
 // engine is the event path: capture → process table → enrichment → rules.
 type engine struct {
 	capt  *capture.Capture
+	types []event.Type // what the kernel sends
 	procs *proc.Table
 	enr   *enrich.Enricher // nil without containerd
 	pipe  *pipeline.Pipeline
@@ -80,13 +81,8 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		log.Warn("process table seed incomplete", "err", err)
 	}
 
-	types := ec.types
-	if types == nil && ec.rules != nil {
-		types = ec.rules.Types()
-	}
-	// Container events come from the enricher, not the kernel.
-	types = slices.DeleteFunc(slices.Clone(types), func(t event.Type) bool { return !slices.Contains(capture.Capturable(), t) })
-	capt, err := capture.New(capture.Config{Types: types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
+	e.types = captureTypes(ec)
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -118,6 +114,24 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	f := e.pipe.Internal
 	internalAlert.Store(&f)
 	return e, nil
+}
+
+// captureTypes is what the kernel sends: the types asked for (or those the
+// rules can match) plus the process lifecycle, which the process table and
+// container identity need whatever the rules say. Rules are evaluated by
+// type, so lifecycle events no rule uses only update the tables.
+func captureTypes(ec engineConfig) []event.Type {
+	want := ec.types
+	if want == nil && ec.rules != nil {
+		want = ec.rules.Types()
+	}
+	var out []event.Type
+	for _, t := range capture.Capturable() { // container events come from the enricher
+		if slices.Contains(want, t) || slices.Contains(capture.Lifecycle(), t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // stopCapture ends the event path: the pipeline's Run returns once the

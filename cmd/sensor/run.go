@@ -19,6 +19,7 @@ import (
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/metrics"
 	"github.com/tripline/tripline/internal/output"
+	"github.com/tripline/tripline/internal/pipeline"
 	"github.com/tripline/tripline/internal/rules"
 )
 
@@ -183,7 +184,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "event_types", typeNames(rs.Types()))
+	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
 
 	var pipeStopped atomic.Bool
 	if cfg.MetricsAddr != "" {
@@ -231,9 +232,23 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	closeSinks()
 	gerr := g.stop()
-	st := eng.capt.Stats()
-	log.Info("stopped", "events_seen", st.Seen, "events_lost", st.Lost, "alerts", eng.pipe.Stats().Alerts)
+	logSummary(log, eng.capt.Stats(), eng.pipe.Stats())
 	return errors.Join(perr, gerr)
+}
+
+// logSummary logs the final counters. capt must be read after the capture
+// is closed (its last kernel figures) and pipe after the pipeline returned.
+func logSummary(log *slog.Logger, capt capture.Stats, pipe pipeline.Stats) {
+	var processed uint64
+	for _, n := range pipe.Events {
+		processed += n
+	}
+	log.Info("stopped",
+		"events_seen", capt.Seen, // passed the in-kernel filters
+		"events_lost", capt.Lost, // ring full
+		"events_processed", processed, // through the pipeline, container starts included
+		"events_malformed", capt.Malformed+pipe.Malformed,
+		"alerts", pipe.Alerts)
 }
 
 func natsConfig(cfg config.Config, url string) output.NATSConfig {

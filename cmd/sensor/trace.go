@@ -95,6 +95,9 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 	if err != nil {
 		return err
 	}
+	if types == nil {
+		types = capture.Capturable()
+	}
 	var rec *bufio.Writer
 	if o.record != "" {
 		f, err := os.OpenFile(o.record, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -116,8 +119,14 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 	var buf []byte
 	var werr error
 	count := 0
+	// The kernel also sends the process lifecycle (for ancestry and container
+	// identity); only the asked-for types are shown.
+	var shown [event.NumTypes]bool
+	for _, t := range types {
+		shown[t] = true
+	}
 	print := func(ev *event.Event) {
-		if werr != nil {
+		if werr != nil || ev.Type >= event.NumTypes || !shown[ev.Type] {
 			return
 		}
 		count++
@@ -140,9 +149,6 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 		}
 		// A live view: every line goes out as soon as it is decoded.
 		werr = out.Flush()
-	}
-	if types == nil {
-		types = capture.Capturable()
 	}
 	eng, err := newEngine(engineConfig{cfg: cfg, types: types, pid: o.pid, comm: o.comm, onEvent: print}, log, g.start)
 	if err != nil {

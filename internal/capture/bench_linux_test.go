@@ -34,17 +34,21 @@ func BenchmarkOverhead(b *testing.B) {
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("open-close", func(b *testing.B) {
-		overhead(b, func() {
-			fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			unix.Close(fd)
-		})
-	})
+	openClose := func() {
+		fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	b.Run("open-close", func(b *testing.B) { overhead(b, nil, openClose) })
+	// A rule set of open rules only, without and with the process lifecycle
+	// that the sensor always captures for its tables.
+	opens := event.ClassOpen.Types()
+	b.Run("open-close-opentypes", func(b *testing.B) { overhead(b, opens, openClose) })
+	b.Run("open-close-open+lifecycle", func(b *testing.B) { overhead(b, append(Lifecycle(), opens...), openClose) })
 	b.Run("fork-exec", func(b *testing.B) {
-		overhead(b, func() {
+		overhead(b, nil, func() {
 			if err := exec.Command("/bin/true").Run(); err != nil {
 				b.Fatal(err)
 			}
@@ -59,7 +63,7 @@ func BenchmarkOverhead(b *testing.B) {
 		acceptAndClose(l)
 		port := l.Addr().(*net.TCPAddr).Port
 		sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
-		overhead(b, func() {
+		overhead(b, nil, func() {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
 				b.Fatal(err)
@@ -84,7 +88,8 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-func overhead(b *testing.B, op func()) {
+// overhead runs op with the capture of types (nil: every type) on and off.
+func overhead(b *testing.B, types []event.Type, op func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const rounds = 6
@@ -101,7 +106,7 @@ func overhead(b *testing.B, op func()) {
 		bWall, bCPU := time.Since(start), threadCPU()-cpu
 		base += bWall
 
-		c, err := New(Config{PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
+		c, err := New(Config{Types: types, PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -64,3 +64,19 @@ type Stats struct {
 	SeenByType [event.NumTypes]uint64
 	LostByType [event.NumTypes]uint64
 }
+
+// Lifecycle returns the capturable event types that keep the process table
+// and container identity right: exec, fork and exit. The sensor captures
+// them whatever the rules (or trace's --types) ask for; rule evaluation is
+// indexed by type, so a rule set without exec rules still does not evaluate
+// them.
+func Lifecycle() []event.Type {
+	var out []event.Type
+	for _, t := range Capturable() {
+		switch t.Class() {
+		case event.ClassExec, event.ClassFork, event.ClassExit:
+			out = append(out, t)
+		}
+	}
+	return out
+}

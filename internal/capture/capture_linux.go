@@ -52,6 +52,7 @@ type Capture struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool
+	final     Stats // the kernel counters as Close found them
 	malformed atomic.Uint64
 	decoded   atomic.Uint64
 }
@@ -306,12 +307,21 @@ func (c *Capture) Run(ctx context.Context, fn func(*event.Event)) error {
 
 // Stats sums the per-CPU kernel counters and the userspace ones.
 func (c *Capture) Stats() Stats {
-	s := Stats{Malformed: c.malformed.Load(), Decoded: c.decoded.Load()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var s Stats
 	if c.closed.Load() {
-		return s
+		s = c.final // the maps are gone: the last figures stand
+	} else {
+		s = c.kernelStats()
 	}
+	s.Malformed, s.Decoded = c.malformed.Load(), c.decoded.Load()
+	return s
+}
+
+// kernelStats sums the per-CPU counters of the stats map. Callers hold c.mu.
+func (c *Capture) kernelStats() Stats {
+	var s Stats
 	var per []triplineTlStats
 	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
 		return s
@@ -335,14 +345,18 @@ func (c *Capture) Stats() Stats {
 func (c *Capture) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.closed.Store(true)
-		c.mu.Unlock()
 		for _, l := range c.links {
 			if e := l.Close(); e != nil && err == nil {
 				err = e
 			}
 		}
+		// Detached: the counters are final. Keep them for Stats.
+		c.mu.Lock()
+		if c.objs.Stats != nil {
+			c.final = c.kernelStats()
+		}
+		c.closed.Store(true)
+		c.mu.Unlock()
 		if c.rd != nil {
 			if e := c.rd.Close(); e != nil && err == nil {
 				err = e

@@ -50,6 +50,24 @@ type rawCase struct {
 	Container    bool                      `yaml:"container"`
 }
 
+// looksLikeRules reports whether doc is a Falco rules file: a sequence of
+// mappings keyed by rule, macro, list or required_engine_version.
+func looksLikeRules(doc *yaml.Node) bool {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode {
+		return false
+	}
+	for _, item := range doc.Content[0].Content {
+		if item.Kind != yaml.MappingNode || len(item.Content) == 0 {
+			continue
+		}
+		switch item.Content[0].Value {
+		case "rule", "macro", "list", "required_engine_version", "required_plugin_versions":
+			return true
+		}
+	}
+	return false
+}
+
 // ParseFile reads and checks a test file.
 func ParseFile(path string) (*File, error) {
 	data, err := os.ReadFile(path)
@@ -59,6 +77,11 @@ func ParseFile(path string) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrFormat, path, err)
+	}
+	if looksLikeRules(&doc) {
+		return nil, fmt.Errorf("%w: %s is a rules file (a list of rule, macro and list items), not a test file; "+
+			"a test file is a mapping with `rules:` (the rule files or folders to load) and `tests:`, like rules/tests/*.yaml",
+			ErrFormat, path)
 	}
 	var raw rawFile
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))

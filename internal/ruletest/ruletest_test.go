@@ -142,6 +142,8 @@ func TestParseErrors(t *testing.T) {
 		{"tests:\n  - name: a\n    event: {}\n    expect: []\n  - name: a\n    event: {}\n    expect: []\n", "duplicate test name"},
 		{"tests:\n  - name: a\n    event: {}\n    expect: []\n    expect_fields: {R: {a: 1}}\n", "not in expect"},
 		{"tests:\n  - name: a\n    evnt: {}\n", "evnt"},
+		{"- list: l\n  items: [a]\n- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n", "is a rules file"},
+		{"- required_engine_version: 0.57.0\n", "like rules/tests/*.yaml"},
 	}
 	for _, tt := range tests {
 		p := filepath.Join(t.TempDir(), "t.yaml")
