@@ -11,6 +11,7 @@ import (
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/rules"
 )
 
@@ -70,6 +71,8 @@ type Pipeline struct {
 	coal  *alert.Coalescer
 	host  string
 	rules []*rules.Rule
+	// context are the fields every alert carries (see contextFields).
+	context []*fields.Field
 
 	events    [event.NumTypes]atomic.Uint64
 	malformed atomic.Uint64
@@ -108,6 +111,11 @@ func New(cfg Config) (*Pipeline, error) {
 				return nil, fmt.Errorf("pipeline: rule %q: %w", r.Name, err)
 			}
 			p.prio[r] = ap
+		}
+	}
+	for _, name := range contextFields {
+		if f, ok := fields.Lookup(name); ok {
+			p.context = append(p.context, f)
 		}
 	}
 	p.coal = alert.NewCoalescer(alert.CoalesceConfig{Window: cfg.Coalesce}, p.emit)
@@ -220,9 +228,30 @@ func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*ru
 
 func (p *Pipeline) alertFor(r *rules.Rule, ev *event.Event) *alert.Alert {
 	out := string(r.AppendOutput(nil, ev))
-	a := alert.New(ev.Time(), r.Name, p.prio[r], out, r.OutputFields(ev), r.Tags)
+	of := r.OutputFields(ev)
+	p.addContext(of, ev)
+	a := alert.New(ev.Time(), r.Name, p.prio[r], out, of, r.Tags)
 	a.Hostname = p.host
 	return a
+}
+
+// contextFields name the container of every alert in its output_fields, as
+// Falco's default append_output does: upstream rules no longer put
+// %container.* in their outputs, yet an analyst needs to know where the
+// event happened. Fields the rule's output already has are kept; a field
+// with no value (a host process has no image) is left out.
+var contextFields = []string{"container.id", "container.name", "container.image.repository", "k8s.ns.name", "k8s.pod.name"}
+
+func (p *Pipeline) addContext(out map[string]any, ev *event.Event) {
+	var c fields.Ctx
+	for _, f := range p.context {
+		if _, ok := out[f.Name]; ok {
+			continue
+		}
+		if v, ok := f.Extract(&c, ev, &fields.Arg{}); ok {
+			out[f.Name] = fields.JSON(f.Type, v)
+		}
+	}
 }
 
 func (p *Pipeline) containers(ctx context.Context) {

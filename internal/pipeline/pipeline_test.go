@@ -206,3 +206,53 @@ func BenchmarkProcessDefaultRules(b *testing.B) {
 		})
 	}
 }
+
+// TestAlertsNameTheirContainer: every alert says where it happened, even
+// when the rule's output (like upstream Falco rules') names no container.
+func TestAlertsNameTheirContainer(t *testing.T) {
+	rs, _, err := rules.Load([]rules.Source{{Name: "r.yaml", Data: []byte(`- rule: R
+  desc: d
+  condition: evt.type = openat
+  output: opened %fd.name
+  priority: WARNING
+- rule: C
+  desc: d
+  condition: evt.type = openat
+  output: opened %fd.name in %container.id
+  priority: WARNING
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &event.Container{ID: "0123456789ab", FullID: "0123456789abcdef", Name: "web", ImageRepository: "nginx", PodName: "web-1", PodNamespace: "prod"}
+	tests := []struct {
+		name string
+		ct   *event.Container
+		want map[string]any
+	}{
+		{"host", nil, map[string]any{"container.id": "host", "container.name": "host"}},
+		{"container", ct, map[string]any{"container.id": "0123456789ab", "container.name": "web",
+			"container.image.repository": "nginx", "k8s.ns.name": "prod", "k8s.pod.name": "web-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(Config{Source: NewJSONLines(strings.NewReader("")), Rules: rs, Coalesce: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := &event.Event{Type: event.TypeOpenat, Container: tt.ct}
+			ev.Open.Path = "/etc/x"
+			for _, r := range rs.Rules() {
+				a := p.alertFor(r, ev)
+				for k, v := range tt.want {
+					if a.OutputFields[k] != v {
+						t.Errorf("rule %s: %s = %v, want %v (fields %v)", r.Name, k, a.OutputFields[k], v, a.OutputFields)
+					}
+				}
+				if _, ok := a.OutputFields["container.image.repository"]; tt.ct == nil && ok {
+					t.Errorf("rule %s: a host alert has an image: %v", r.Name, a.OutputFields)
+				}
+			}
+		})
+	}
+}
