@@ -8,7 +8,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 50000x
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build generate test unit fuzz bench run vet clean live-test provision-check image vm-test
+.PHONY: help deps build generate test unit fuzz bench detect run vet clean live-test provision-check image vm-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test: deps vet unit fuzz ## install deps, vet, run all tests and the fuzzers bri
 
 bench: deps ## run the benchmarks (ratios and ns/op); root for the capture ones
 	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+detect: deps ## detection report: attack scenarios in real containers, upstream Falco rules vs the default rules (root)
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkDetect$$' -benchtime 1x -timeout 20m ./cmd/sensor
 
 run: deps build ## run the sensor with the default rules and an embedded NATS
 	$(BIN) run --rules rules/ --data-dir .data

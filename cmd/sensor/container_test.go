@@ -16,7 +16,7 @@ import (
 
 // startTestContainerd runs a containerd with its own root, state and socket
 // under dir (CRI off), and stops it when the test ends.
-func startTestContainerd(t *testing.T, dir string) string {
+func startTestContainerd(t testing.TB, dir string) string {
 	t.Helper()
 	_, errC := exec.LookPath("containerd")
 	_, errR := exec.LookPath("runc")

@@ -164,11 +164,33 @@ func ancestorField(name, desc string, t Type, get func(c *Ctx, p *event.Process)
 // procName is Falco's proc.name: the task comm (as libsinsp does), falling
 // back to event.Process.Name (basename of argv[0]) when comm is unknown.
 // comm survives argv rewriting ("sshd: root@pts/0").
+//
+// One exception: a program started through a /proc/<pid>/exe magic link
+// gets the comm "exe" from the kernel, which names nothing. Busybox's shell
+// runs every applet that way (nc, wget, find, ...), so without this a
+// busybox container's "nc -e" would be "exe -e". Such a process is named by
+// its argv[0] basename, cut to the kernel's 15 bytes: what a direct exec of
+// a link of that name would have made its comm. An executable really called
+// "exe" keeps its name.
 func procName(p *event.Process) string {
-	if p.Comm != "" {
+	if p.Comm != "" && (p.Comm != "exe" || !reexecuted(p)) {
 		return p.Comm
 	}
-	return p.Name()
+	n := p.Name()
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	return n
+}
+
+// reexecuted reports whether p's comm "exe" came from exec'ing a
+// /proc/<pid>/exe link rather than a file named exe.
+func reexecuted(p *event.Process) bool {
+	exe := p.ExePath
+	if exe == "" {
+		return false
+	}
+	return exe[strings.LastIndexByte(exe, '/')+1:] != "exe"
 }
 
 func pName(_ *Ctx, p *event.Process) (string, bool) { return procName(p), true }

