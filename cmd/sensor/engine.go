@@ -86,7 +86,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	}
 	// Container events come from the enricher, not the kernel.
 	types = slices.DeleteFunc(slices.Clone(types), func(t event.Type) bool { return !slices.Contains(capture.Capturable(), t) })
-	capt, err := capture.New(capture.Config{Types: types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
+	capt, err := capture.New(capture.Config{Types: types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -141,4 +141,13 @@ func typeNames(ts []event.Type) []string {
 		out[i] = t.String()
 	}
 	return out
+}
+
+// captureEnvMax maps the config's env-max (0: none) to capture.Config's
+// (0: the default, negative: none).
+func captureEnvMax(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -136,6 +136,7 @@ const (
 	FlagPathTruncated                    // a path longer than the kernel-side buffer or depth limit
 	FlagCgroupTruncated                  // cgroup path cut short
 	FlagFromProcScan                     // synthesized from /proc, not seen in the kernel
+	FlagEnvTruncated                     // environment longer than the configured cap (or no room left)
 )
 
 // Event is one captured or synthesized event. See the package doc for
@@ -207,6 +208,11 @@ type Process struct {
 	Argv    []string // argv, argv[0] included; bounded by the capture cap
 	Cwd     string
 	TTY     uint32 // device number of the controlling tty; 0 if none
+
+	// Env is the environment the image was started with ("NAME=value"),
+	// bounded by the capture cap; nil when not captured. It may hold
+	// credentials: outputs redact it (see internal/rules).
+	Env []string
 
 	CapEffective, CapPermitted, CapInheritable uint64
 
