@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/output"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,7 +61,7 @@ func Default() Config {
 		Coalesce:         10 * time.Second,
 		ArgvMax:          4096,
 		EnvMax:           4096,
-		RedactEnv:        []string{"*TOKEN*", "*SECRET*", "*PASSWORD*", "*KEY*"},
+		RedactEnv:        slices.Clone(fields.DefaultRedactPatterns),
 		RingSize:         16 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
@@ -198,10 +200,8 @@ func (c *Config) Validate() error {
 	if c.EnvMax < 0 || c.EnvMax > 8191 {
 		errs = append(errs, fmt.Errorf("env-max %d must be within 0..8191", c.EnvMax))
 	}
-	for _, g := range c.RedactEnv {
-		if g == "" {
-			errs = append(errs, errors.New("redact-env: empty name pattern"))
-		}
+	if _, err := fields.NewRedactor(c.RedactEnv); err != nil {
+		errs = append(errs, fmt.Errorf("redact-env: %w", err))
 	}
 	if c.ProcMax < 1024 {
 		errs = append(errs, fmt.Errorf("proc-max %d must be at least 1024", c.ProcMax))

@@ -31,14 +31,14 @@ func (p Process) Clone() Process {
 	p.Cwd = strings.Clone(p.Cwd)
 	p.CgroupPath = strings.Clone(p.CgroupPath)
 	p.ContainerID = strings.Clone(p.ContainerID)
-	p.Argv = cloneStrings(p.Argv)
-	p.Env = cloneStrings(p.Env)
+	p.Argv = CloneStrings(p.Argv)
+	p.Env = CloneStrings(p.Env)
 	return p
 }
 
-// cloneStrings returns a copy of l that owns its strings (nil stays nil),
+// CloneStrings returns a copy of l that owns its strings (nil stays nil),
 // all in one backing array: two allocations however long l is.
-func cloneStrings(l []string) []string {
+func CloneStrings(l []string) []string {
 	if l == nil {
 		return nil
 	}

@@ -63,14 +63,7 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	w.procCmd("proc.exe", "proc.args", "proc.cmdline", p)
 	w.key("proc.argv")
-	w.b = append(w.b, '[')
-	for i, a := range p.Argv {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.b = jsonenc.AppendString(w.b, a)
-	}
-	w.b = append(w.b, ']')
+	w.b = appendStrings(w.b, p.Argv)
 	w.str("proc.exepath", p.ExePath)
 	w.str("proc.cwd", p.Cwd)
 	w.int("proc.tty", int64(p.TTY))
@@ -121,6 +114,10 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		}
 		w.key("evt.arg.flags")
 		w.b = appendExeFlags(w.b, p)
+		if p.Env != nil {
+			w.key("evt.arg.env")
+			w.b = appendStrings(w.b, p.Env)
+		}
 	case ClassOpen:
 		o := &ev.Open
 		fd := ev.Res
@@ -232,6 +229,18 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		w.str("container.id", HostID)
 	}
 	return append(w.b, '}')
+}
+
+// appendStrings writes l as a JSON array of strings.
+func appendStrings(b []byte, l []string) []byte {
+	b = append(b, '[')
+	for i, a := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, a)
+	}
+	return append(b, ']')
 }
 
 func shortID(id string) string {
@@ -763,6 +772,23 @@ func setCaps(dst func(b *builder) *uint64) fieldSetter {
 
 func ignore(*builder, any) error { return nil }
 
+// asStrings converts a JSON array of strings.
+func asStrings(v any) ([]string, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a list, got %T", v)
+	}
+	out := make([]string, len(l))
+	for i, x := range l {
+		s, err := asString(x)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
 var fieldSetters = map[string]fieldSetter{
 	"evt.type": func(b *builder, v any) error {
 		s, err := asString(v)
@@ -856,19 +882,17 @@ var fieldSetters = map[string]fieldSetter{
 		return err
 	},
 	"proc.argv": func(b *builder, v any) error {
-		l, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("want a list, got %T", v)
+		l, err := asStrings(v)
+		b.argv = l
+		return err
+	},
+	"evt.arg.env": func(b *builder, v any) error {
+		l, err := asStrings(v)
+		if l == nil {
+			l = []string{} // captured, empty
 		}
-		b.argv = make([]string, len(l))
-		for i, x := range l {
-			s, err := asString(x)
-			if err != nil {
-				return err
-			}
-			b.argv[i] = s
-		}
-		return nil
+		b.ev.Proc.Env = l
+		return err
 	},
 	"proc.exepath":            setStr(func(b *builder) *string { return &b.ev.Proc.ExePath }),
 	"proc.cwd":                setStr(func(b *builder) *string { return &b.ev.Proc.Cwd }),

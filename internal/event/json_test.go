@@ -6,6 +6,7 @@ import (
 	"flag"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,7 @@ func samples() map[string]*Event {
 	exec.Proc.ExeFromMemfd = true
 	exec.Proc.ContainerID = ctr.FullID
 	exec.Open.RawPath = "/bin/bash"
+	exec.Proc.Env = []string{"PATH=/usr/bin", "LANG=C.UTF-8"}
 	exec.SetLineage([]*Process{parent, grand})
 
 	open := &Event{Type: TypeOpenat, Timestamp: ts, Res: 3, Proc: sampleProc(),
@@ -86,7 +88,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		if !bytes.Equal(j1, j2) {
 			t.Errorf("%s: round trip differs:\n%s\n%s", name, j1, j2)
 		}
-		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || ev2.Proc.UID != ev.Proc.UID ||
+		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || !slices.Equal(ev2.Proc.Env, ev.Proc.Env) || ev2.Proc.UID != ev.Proc.UID ||
 			ev2.Proc.ExeFromMemfd != ev.Proc.ExeFromMemfd || len(ev2.Lineage) != len(ev.Lineage) || ev2.Flags != ev.Flags
 		switch ev.Class() {
 		case ClassOpen:

@@ -557,7 +557,7 @@ func catalogue() []*Field {
 			cr := ev.Type == event.TypeCreat || ev.Open.Flags&oCreat != 0
 			return cr && ev.Open.Mode&0o111 != 0, ev.Type.Class() == event.ClassOpen
 		}),
-		withArg(fstr("evt.arg", clsArgs, "an event parameter rendered as text, by name (evt.arg.flags)", evtArg), ArgKey, true, true),
+		evtArgField(),
 		withArg(fnum("evt.rawarg", Int, clsArgs, "an event parameter as a number, by name (evt.rawarg.flags)", evtRawArg), ArgKey, true, true),
 		fstr("evt.args", clsArgs, "all event parameters as text", evtArgs),
 		fstr("evt.info", clsArgs, "same as evt.args", evtArgs),
@@ -659,8 +659,6 @@ func catalogue() []*Field {
 		capsField("thread.cap_inheritable", func(p *event.Process) uint64 { return p.CapInheritable }),
 		fstr("thread.cgroups", clsProc, "cgroup path", procStr(func(_ *Ctx, p *event.Process) (string, bool) { return p.CgroupPath, p.CgroupPath != "" })),
 		fnum("proc.pidns_init_start_ts", Int, clsNone, "pid namespace start", func(*Ctx, *event.Event, *Arg) (int64, bool) { return 0, false }),
-		withArg(missing("proc.env", String, "environment"), ArgKey, false, false),
-		withArg(missing("proc.aenv", String, "ancestor environment"), ArgKey, false, false),
 		missing("proc.is_vpgid_leader", Bool, "process group leader"),
 		missing("proc.is_pgid_leader", Bool, "process group leader"),
 		missing("proc.vpgid", Int, "process group id"),
@@ -960,7 +958,7 @@ func catalogue() []*Field {
 		missing("k8s.rs.name", String, "deprecated"),
 		missing("k8s.deployment.name", String, "deprecated"),
 	}
-	return fs
+	return append(fs, envFields()...)
 }
 
 func filterOnly(f *Field) *Field {
