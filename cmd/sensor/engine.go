@@ -15,6 +15,7 @@ import (
 	"github.com/tripline/tripline/internal/pipeline"
 	"github.com/tripline/tripline/internal/proc"
 	"github.com/tripline/tripline/internal/rules"
+	"github.com/tripline/tripline/internal/users"
 )
 
 // component is a stage with a lifetime: it runs until ctx ends.
@@ -80,6 +81,12 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		log.Warn("process table seed incomplete", "err", err)
 	}
 
+	usr, err := users.New(users.Config{})
+	if err != nil {
+		log.Warn("host user names unknown", "err", err)
+	}
+	start(component{"users", func(ctx context.Context) error { usr.Run(ctx); return nil }})
+
 	types := ec.types
 	if types == nil && ec.rules != nil {
 		types = ec.rules.Types()
@@ -97,6 +104,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		Source:   capt,
 		Closed:   func(err error) bool { return errors.Is(err, capture.ErrClosed) },
 		Procs:    e.procs,
+		Users:    usr,
 		OnEvent:  ec.onEvent,
 		Rules:    ec.rules,
 		Publish:  ec.publish,

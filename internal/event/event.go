@@ -230,6 +230,23 @@ type Process struct {
 	// ContainerID is the full container id, "" for the host. Set by enrichment
 	// from CgroupPath.
 	ContainerID string
+
+	// User (of EUID), Group (of EGID) and LoginUser (of LoginUID) are the
+	// names from the passwd and group files of the process's root: the
+	// host's, or its container's. Immutable, shared; nil when unknown.
+	User      *User
+	Group     *Group
+	LoginUser *User
+}
+
+// User is a passwd entry as Falco's user.* fields show it.
+type User struct {
+	Name, HomeDir, Shell string
+}
+
+// Group is a group entry (group.name).
+type Group struct {
+	Name string
 }
 
 // Name returns the process name as Falco's proc.name: the basename of argv[0]

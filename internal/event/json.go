@@ -81,6 +81,17 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	w.int("group.gid", int64(p.EGID))
 	w.int("group.rgid", int64(p.GID))
 	w.int("user.loginuid", loginUID(p.LoginUID))
+	if p.User != nil {
+		w.str("user.name", p.User.Name)
+		w.str("user.homedir", p.User.HomeDir)
+		w.str("user.shell", p.User.Shell)
+	}
+	if p.Group != nil {
+		w.str("group.name", p.Group.Name)
+	}
+	if p.LoginUser != nil {
+		w.str("user.loginname", p.LoginUser.Name)
+	}
 	w.key("thread.cap_effective")
 	w.b = appendCaps(w.b, p.CapEffective)
 	w.key("thread.cap_permitted")
@@ -665,6 +676,13 @@ func (b *builder) parent(n int) *Process {
 	return p
 }
 
+func (b *builder) user() *User {
+	if b.ev.Proc.User == nil {
+		b.ev.Proc.User = &User{}
+	}
+	return b.ev.Proc.User
+}
+
 func (b *builder) container() *Container {
 	if b.ctr == nil {
 		b.ctr = &Container{}
@@ -925,7 +943,22 @@ var fieldSetters = map[string]fieldSetter{
 		b.uid = &u
 		return nil
 	},
-	"group.gid": setU32(func(b *builder) *uint32 { return &b.ev.Proc.EGID }),
+	"group.gid":    setU32(func(b *builder) *uint32 { return &b.ev.Proc.EGID }),
+	"user.name":    setStr(func(b *builder) *string { return &b.user().Name }),
+	"user.homedir": setStr(func(b *builder) *string { return &b.user().HomeDir }),
+	"user.shell":   setStr(func(b *builder) *string { return &b.user().Shell }),
+	"group.name": setStr(func(b *builder) *string {
+		if b.ev.Proc.Group == nil {
+			b.ev.Proc.Group = &Group{}
+		}
+		return &b.ev.Proc.Group.Name
+	}),
+	"user.loginname": setStr(func(b *builder) *string {
+		if b.ev.Proc.LoginUser == nil {
+			b.ev.Proc.LoginUser = &User{}
+		}
+		return &b.ev.Proc.LoginUser.Name
+	}),
 	"group.rgid": func(b *builder, v any) error {
 		n, err := asInt(v)
 		if err != nil || n < 0 || n > math.MaxUint32 {

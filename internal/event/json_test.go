@@ -40,6 +40,9 @@ func samples() map[string]*Event {
 	exec.Proc.ContainerID = ctr.FullID
 	exec.Open.RawPath = "/bin/bash"
 	exec.Proc.Env = []string{"PATH=/usr/bin", "LANG=C.UTF-8"}
+	exec.Proc.User = &User{Name: "root", HomeDir: "/root", Shell: "/bin/bash"}
+	exec.Proc.Group = &Group{Name: "root"}
+	exec.Proc.LoginUser = &User{Name: "alice"}
 	exec.SetLineage([]*Process{parent, grand})
 
 	open := &Event{Type: TypeOpenat, Timestamp: ts, Res: 3, Proc: sampleProc(),
@@ -88,7 +91,9 @@ func TestJSONRoundTrip(t *testing.T) {
 		if !bytes.Equal(j1, j2) {
 			t.Errorf("%s: round trip differs:\n%s\n%s", name, j1, j2)
 		}
-		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || !slices.Equal(ev2.Proc.Env, ev.Proc.Env) || ev2.Proc.UID != ev.Proc.UID ||
+		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || !slices.Equal(ev2.Proc.Env, ev.Proc.Env) ||
+			(ev.Proc.User != nil && *ev2.Proc.User != *ev.Proc.User) || (ev.Proc.Group != nil && *ev2.Proc.Group != *ev.Proc.Group) ||
+			(ev.Proc.LoginUser != nil && ev2.Proc.LoginUser.Name != ev.Proc.LoginUser.Name) || ev2.Proc.UID != ev.Proc.UID ||
 			ev2.Proc.ExeFromMemfd != ev.Proc.ExeFromMemfd || len(ev2.Lineage) != len(ev.Lineage) || ev2.Flags != ev.Flags
 		switch ev.Class() {
 		case ClassOpen:

@@ -694,24 +694,41 @@ func catalogue() []*Field {
 
 		// user.* / group.*
 		fnum("user.uid", Int, clsProc, "effective user id", procNum(func(p *event.Process) int64 { return int64(p.EUID) })),
-		fstr("user.name", clsProc, "user name (only root is known without a passwd lookup)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.name", clsProc, "user name, from the passwd file of the process's root (host or container)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.Name, true
+			}
 			return "root", p.EUID == 0
 		})),
-		fstr("user.homedir", clsProc, "home directory (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.homedir", clsProc, "home directory of the user", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.HomeDir, true
+			}
 			return "/root", p.EUID == 0
 		})),
-		missing("user.shell", String, "login shell"),
+		fstr("user.shell", clsProc, "login shell of the user", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.Shell, true
+			}
+			return "", false
+		})),
 		fnum("user.loginuid", Int, clsProc, "audit login uid, -1 if unset", procNum(func(p *event.Process) int64 {
 			if p.LoginUID == 0xffffffff {
 				return -1
 			}
 			return int64(p.LoginUID)
 		})),
-		fstr("user.loginname", clsProc, "audit login name (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.loginname", clsProc, "audit login user name", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.LoginUser != nil {
+				return p.LoginUser.Name, true
+			}
 			return "root", p.LoginUID == 0
 		})),
 		fnum("group.gid", Int, clsProc, "effective group id", procNum(func(p *event.Process) int64 { return int64(p.EGID) })),
-		fstr("group.name", clsProc, "group name (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("group.name", clsProc, "group name, from the group file of the process's root", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.Group != nil {
+				return p.Group.Name, true
+			}
 			return "root", p.EGID == 0
 		})),
 

@@ -32,9 +32,10 @@ type Config struct {
 	// (e.g. capture.ErrClosed after Close) rather than a failure.
 	Closed func(error) bool
 
-	Procs      interface{ Handle(*event.Event) } // process table
-	Enricher   interface{ Enrich(*event.Event) } // container metadata
-	Containers <-chan *event.Event               // container-start events
+	Procs      interface{ Handle(*event.Event) }  // process table
+	Enricher   interface{ Enrich(*event.Event) }  // container metadata
+	Containers <-chan *event.Event                // container-start events
+	Users      interface{ Resolve(*event.Event) } // user and group names, after Enricher
 
 	// OnEvent sees every event after enrichment (trace, record). The event
 	// is borrowed: keep a Clone.
@@ -200,6 +201,9 @@ func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*ru
 	}
 	if p.cfg.Enricher != nil && ev.Type != event.TypeContainer {
 		p.cfg.Enricher.Enrich(ev)
+	}
+	if p.cfg.Users != nil && ev.Type != event.TypeContainer {
+		p.cfg.Users.Resolve(ev)
 	}
 	if p.cfg.OnEvent != nil {
 		p.cfg.OnEvent(ev)

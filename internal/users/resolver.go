@@ -1,0 +1,376 @@
+package users
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// Defaults of Config.
+const (
+	DefaultRefresh  = 5 * time.Second
+	DefaultMissWait = 20 * time.Millisecond
+	DefaultMaxRoots = 1024
+	// idleCycles is how many refresh cycles a container's database stays
+	// cached without being used.
+	idleCycles = 60
+)
+
+// Config configures a Resolver. The zero value resolves the host from / and
+// containers through /proc.
+type Config struct {
+	// HostRoot is the directory whose etc/passwd and etc/group name the
+	// host's users. Default "/".
+	HostRoot string
+	// ProcFS is where /proc is mounted. Default "/proc".
+	ProcFS string
+	// Refresh is how often Run checks the cached files for changes (size,
+	// mtime, inode). Default DefaultRefresh.
+	Refresh time.Duration
+	// MissWait bounds how long an event of a container not yet cached waits
+	// for its files to be read (once per container); the event then goes on
+	// without names. Default DefaultMissWait.
+	MissWait time.Duration
+	// MaxRoots bounds the containers cached. Default DefaultMaxRoots.
+	MaxRoots int
+}
+
+// Stats are the resolver's counters.
+type Stats struct {
+	Roots      int    // container databases cached
+	Loads      uint64 // passwd/group pairs read
+	LoadErrors uint64 // reads that failed (the root then has no names)
+	Reloads    uint64 // reads caused by a changed file
+	MissWaits  uint64 // events that waited for a first read
+	Timeouts   uint64 // first reads that outlasted MissWait
+	Overflow   uint64 // containers not cached because MaxRoots was reached
+}
+
+// fileID tells whether a file changed since it was read.
+type fileID struct {
+	size, ino   int64
+	mtime, ctim int64
+}
+
+// root is the database of one root directory: the host or a container.
+type root struct {
+	id    string        // container id; "" for the host
+	pid   atomic.Uint32 // a process in the container, to reach its root
+	db    atomic.Pointer[DB]
+	ready chan struct{} // closed after the first read
+	used  atomic.Bool
+	idle  int // refresh cycles without use (Run's goroutine only)
+	ids   [2]fileID
+	tried bool // a read was attempted (Run's goroutine only)
+}
+
+// Resolver gives events the names of their user and group, read from the
+// passwd and group files of the process's root. See the package doc.
+type Resolver struct {
+	cfg   Config
+	host  *root
+	roots atomic.Pointer[map[string]*root] // copy on write, under mu
+	mu    sync.Mutex
+	load  chan *root
+
+	loads, loadErrors, reloads, missWaits, timeouts, overflow atomic.Uint64
+}
+
+// New builds a Resolver and reads the host's files (a failure leaves the
+// host without names and is returned for logging; the Resolver is usable).
+func New(cfg Config) (*Resolver, error) {
+	if cfg.HostRoot == "" {
+		cfg.HostRoot = "/"
+	}
+	if cfg.ProcFS == "" {
+		cfg.ProcFS = "/proc"
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
+	if cfg.MissWait <= 0 {
+		cfg.MissWait = DefaultMissWait
+	}
+	if cfg.MaxRoots <= 0 {
+		cfg.MaxRoots = DefaultMaxRoots
+	}
+	r := &Resolver{cfg: cfg, host: &root{ready: make(chan struct{})}, load: make(chan *root, 64)}
+	m := map[string]*root{}
+	r.roots.Store(&m)
+	err := r.read(r.host)
+	close(r.host.ready)
+	return r, err
+}
+
+// Resolve sets ev.Proc.User, Group and LoginUser. Call it from one
+// goroutine, after the container id is known. With the root cached it does
+// not allocate.
+func (r *Resolver) Resolve(ev *event.Event) {
+	p := &ev.Proc
+	if ev.Type.Class() == event.ClassContainer {
+		return
+	}
+	rt := r.host
+	if p.ContainerID != "" {
+		rt = r.container(p.ContainerID, p.PID)
+	}
+	var db *DB
+	if rt != nil {
+		db = rt.db.Load()
+	}
+	p.User = db.User(p.EUID)
+	p.Group = db.Group(p.EGID)
+	p.LoginUser = nil
+	if p.LoginUID != 0xffffffff {
+		p.LoginUser = db.User(p.LoginUID)
+	}
+}
+
+// container returns the root of container id, asking Run to read it (and
+// waiting at most MissWait) the first time.
+func (r *Resolver) container(id string, pid uint32) *root {
+	rt := (*r.roots.Load())[id]
+	if rt != nil {
+		if !rt.used.Load() {
+			rt.used.Store(true)
+		}
+		if pid != 0 && rt.pid.Load() != pid {
+			rt.pid.Store(pid)
+		}
+		return rt
+	}
+	if pid == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	old := *r.roots.Load()
+	if rt = old[id]; rt == nil {
+		if len(old) >= r.cfg.MaxRoots {
+			r.mu.Unlock()
+			r.overflow.Add(1)
+			return nil
+		}
+		rt = &root{id: id, ready: make(chan struct{})}
+		rt.pid.Store(pid)
+		rt.used.Store(true)
+		m := make(map[string]*root, len(old)+1)
+		for k, v := range old {
+			m[k] = v
+		}
+		m[id] = rt
+		r.roots.Store(&m)
+		select {
+		case r.load <- rt:
+		default: // Run's next cycle reads it
+		}
+	}
+	r.mu.Unlock()
+	r.missWaits.Add(1)
+	t := time.NewTimer(r.cfg.MissWait)
+	defer t.Stop()
+	select {
+	case <-rt.ready:
+	case <-t.C:
+		r.timeouts.Add(1)
+	}
+	return rt
+}
+
+// Run reads new containers' files and re-reads changed ones until ctx is
+// done. Names of containers stay unknown without it.
+func (r *Resolver) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rt := <-r.load:
+			r.first(rt)
+		case <-t.C:
+			r.refresh()
+		}
+	}
+}
+
+// first reads a new root once.
+func (r *Resolver) first(rt *root) {
+	if rt.tried {
+		return
+	}
+	rt.tried = true
+	_ = r.read(rt) // counted; the root stays without names
+	close(rt.ready)
+}
+
+// refresh re-reads changed files and forgets containers long unused.
+func (r *Resolver) refresh() {
+	r.check(r.host)
+	var gone []string
+	for id, rt := range *r.roots.Load() {
+		if !rt.tried {
+			r.first(rt)
+			continue
+		}
+		if rt.used.Swap(false) {
+			rt.idle = 0
+		} else if rt.idle++; rt.idle >= idleCycles {
+			gone = append(gone, id)
+			continue
+		}
+		r.check(rt)
+	}
+	if len(gone) > 0 {
+		r.mu.Lock()
+		old := *r.roots.Load()
+		m := make(map[string]*root, len(old))
+		for k, v := range old {
+			m[k] = v
+		}
+		for _, id := range gone {
+			delete(m, id)
+		}
+		r.roots.Store(&m)
+		r.mu.Unlock()
+	}
+}
+
+// check re-reads rt when one of its files changed (or was unreadable).
+func (r *Resolver) check(rt *root) {
+	dir, err := r.dir(rt)
+	if err != nil {
+		return
+	}
+	var ids [2]fileID
+	for i, name := range dbFiles {
+		f, err := openInRoot(dir, name)
+		if err != nil {
+			return // gone or unreachable: keep what is known
+		}
+		ids[i], err = identify(f)
+		f.Close()
+		if err != nil {
+			return
+		}
+	}
+	if ids != rt.ids {
+		r.reloads.Add(1)
+		_ = r.read(rt)
+	}
+}
+
+var dbFiles = [2]string{"etc/passwd", "etc/group"}
+
+// dir is the directory rt's files are relative to.
+func (r *Resolver) dir(rt *root) (string, error) {
+	if rt.id == "" {
+		return r.cfg.HostRoot, nil
+	}
+	pid := rt.pid.Load()
+	if pid == 0 {
+		return "", fmt.Errorf("users: container %s: no process", rt.id)
+	}
+	return r.cfg.ProcFS + "/" + strconv.FormatUint(uint64(pid), 10) + "/root", nil
+}
+
+// read loads rt's passwd and group files and stores the database. A group
+// file that cannot be read leaves only user names.
+func (r *Resolver) read(rt *root) error {
+	r.loads.Add(1)
+	dir, err := r.dir(rt)
+	if err != nil {
+		r.loadErrors.Add(1)
+		return err
+	}
+	var data [2][]byte
+	var ids [2]fileID
+	for i, name := range dbFiles {
+		data[i], ids[i], err = readInRoot(dir, name)
+		if err != nil && i == 0 {
+			r.loadErrors.Add(1)
+			return fmt.Errorf("users: reading %s/%s: %w", dir, name, err)
+		}
+	}
+	db, err := Parse(data[0], data[1])
+	if err != nil {
+		r.loadErrors.Add(1)
+		return fmt.Errorf("users: %s: %w", dir, err)
+	}
+	rt.ids = ids
+	rt.db.Store(db)
+	return nil
+}
+
+// openInRoot opens dir/name with every path component resolved inside dir,
+// as if dir were "/": a container's absolute symlink (etc/passwd ->
+// /etc/shadow) stays in the container. Non-blocking, so a FIFO cannot stall
+// the reader.
+func openInRoot(dir, name string) (*os.File, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), dir+"/"+name), nil
+}
+
+// identify checks that f is a regular file of bounded size and returns what
+// tells a change.
+func identify(f *os.File) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileID{}, ErrNotFile
+	}
+	if st.Size > MaxFileSize {
+		return fileID{}, ErrTooLarge
+	}
+	return fileID{size: st.Size, ino: int64(st.Ino), mtime: st.Mtim.Nano(), ctim: st.Ctim.Nano()}, nil
+}
+
+// readInRoot reads a regular file of at most MaxFileSize bytes.
+func readInRoot(dir, name string) ([]byte, fileID, error) {
+	f, err := openInRoot(dir, name)
+	if err != nil {
+		return nil, fileID{}, err
+	}
+	defer f.Close()
+	id, err := identify(f)
+	if err != nil {
+		return nil, fileID{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fileID{}, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fileID{}, ErrTooLarge
+	}
+	return b, id, nil
+}
+
+// Stats returns the counters.
+func (r *Resolver) Stats() Stats {
+	return Stats{
+		Roots: len(*r.roots.Load()), Loads: r.loads.Load(), LoadErrors: r.loadErrors.Load(),
+		Reloads: r.reloads.Load(), MissWaits: r.missWaits.Load(), Timeouts: r.timeouts.Load(), Overflow: r.overflow.Load(),
+	}
+}
