@@ -13,6 +13,8 @@ import (
 var (
 	ErrTooLarge = errors.New("users: file too large")
 	ErrNotFile  = errors.New("users: not a regular file")
+	// ErrNotEntered: the container's process still has the host's root.
+	ErrNotEntered = errors.New("users: process not in its container's root yet")
 )
 
 // Bounds of what a database file may hold.

@@ -63,15 +63,19 @@ type fileID struct {
 
 // root is the database of one root directory: the host or a container.
 type root struct {
-	id    string        // container id; "" for the host
-	pid   atomic.Uint32 // a process in the container, to reach its root
-	db    atomic.Pointer[DB]
-	ready chan struct{} // closed after the first read
-	used  atomic.Bool
-	idle  int // refresh cycles without use (Run's goroutine only)
-	ids   [2]fileID
-	tried bool // a read was attempted (Run's goroutine only)
+	id      string        // container id; "" for the host
+	pid     atomic.Uint32 // a process in the container, to reach its root
+	db      atomic.Pointer[DB]
+	used    atomic.Bool
+	pending atomic.Pointer[chan struct{}] // set while a read is queued; closed when done
+	retryAt atomic.Int64                  // event time before which a failed read is not retried
+	idle    int                           // refresh cycles without use (Run's goroutine only)
+	ids     [2]fileID                     // the files last read (Run's goroutine only)
 }
+
+// retryAfter spaces the reads of a container whose files could not be read
+// (none yet, or its process had not entered its root filesystem).
+const retryAfter = int64(time.Second)
 
 // Resolver gives events the names of their user and group, read from the
 // passwd and group files of the process's root. See the package doc.
@@ -103,12 +107,10 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.MaxRoots <= 0 {
 		cfg.MaxRoots = DefaultMaxRoots
 	}
-	r := &Resolver{cfg: cfg, host: &root{ready: make(chan struct{})}, load: make(chan *root, 64)}
+	r := &Resolver{cfg: cfg, host: &root{}, load: make(chan *root, 64)}
 	m := map[string]*root{}
 	r.roots.Store(&m)
-	err := r.read(r.host)
-	close(r.host.ready)
-	return r, err
+	return r, r.read(r.host)
 }
 
 // Resolve sets ev.Proc.User, Group and LoginUser. Call it from one
@@ -121,7 +123,7 @@ func (r *Resolver) Resolve(ev *event.Event) {
 	}
 	rt := r.host
 	if p.ContainerID != "" {
-		rt = r.container(p.ContainerID, p.PID)
+		rt = r.container(ev)
 	}
 	var db *DB
 	if rt != nil {
@@ -135,58 +137,97 @@ func (r *Resolver) Resolve(ev *event.Event) {
 	}
 }
 
-// container returns the root of container id, asking Run to read it (and
-// waiting at most MissWait) the first time.
-func (r *Resolver) container(id string, pid uint32) *root {
+// container returns the root of ev's container. A container without a
+// database asks Run to read it: at its first event, at an exec (the moment a
+// container's first process enters its own root) and otherwise at most once
+// per retryAfter; the first event and execs wait at most MissWait for it.
+func (r *Resolver) container(ev *event.Event) *root {
+	id, pid := ev.Proc.ContainerID, ev.Proc.PID
 	rt := (*r.roots.Load())[id]
-	if rt != nil {
-		if !rt.used.Load() {
-			rt.used.Store(true)
-		}
-		if pid != 0 && rt.pid.Load() != pid {
-			rt.pid.Store(pid)
-		}
-		return rt
-	}
-	if pid == 0 {
-		return nil
-	}
-	r.mu.Lock()
-	old := *r.roots.Load()
-	if rt = old[id]; rt == nil {
-		if len(old) >= r.cfg.MaxRoots {
-			r.mu.Unlock()
-			r.overflow.Add(1)
+	created := false
+	if rt == nil {
+		if pid == 0 {
 			return nil
 		}
-		rt = &root{id: id, ready: make(chan struct{})}
-		rt.pid.Store(pid)
-		rt.used.Store(true)
-		m := make(map[string]*root, len(old)+1)
-		for k, v := range old {
-			m[k] = v
-		}
-		m[id] = rt
-		r.roots.Store(&m)
-		select {
-		case r.load <- rt:
-		default: // Run's next cycle reads it
+		if rt, created = r.add(id); rt == nil {
+			return nil
 		}
 	}
-	r.mu.Unlock()
+	if !rt.used.Load() {
+		rt.used.Store(true)
+	}
+	if pid != 0 && rt.pid.Load() != pid {
+		rt.pid.Store(pid)
+	}
+	if rt.db.Load() != nil {
+		return rt
+	}
+	exec := ev.Type.Class() == event.ClassExec
+	if !created && !exec && ev.Timestamp < rt.retryAt.Load() {
+		return rt
+	}
+	ch := r.request(rt)
+	if ch == nil || !(created || exec) {
+		return rt
+	}
 	r.missWaits.Add(1)
 	t := time.NewTimer(r.cfg.MissWait)
 	defer t.Stop()
 	select {
-	case <-rt.ready:
+	case <-ch:
 	case <-t.C:
 		r.timeouts.Add(1)
 	}
 	return rt
 }
 
-// Run reads new containers' files and re-reads changed ones until ctx is
-// done. Names of containers stay unknown without it.
+// add caches a new container root (copy on write); nil past MaxRoots.
+func (r *Resolver) add(id string) (*root, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.roots.Load()
+	if rt := old[id]; rt != nil {
+		return rt, false
+	}
+	if len(old) >= r.cfg.MaxRoots {
+		r.overflow.Add(1)
+		return nil, false
+	}
+	rt := &root{id: id}
+	m := make(map[string]*root, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[id] = rt
+	r.roots.Store(&m)
+	return rt, true
+}
+
+// request queues a read of rt unless one is queued, and returns the channel
+// closed when it is done (nil when the queue is full).
+func (r *Resolver) request(rt *root) <-chan struct{} {
+	if ch := rt.pending.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{})
+	if !rt.pending.CompareAndSwap(nil, &ch) {
+		if p := rt.pending.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
+	select {
+	case r.load <- rt:
+		return ch
+	default:
+		rt.pending.Store(nil)
+		close(ch)
+		return nil
+	}
+}
+
+// Run reads containers' files when asked and re-reads changed ones until
+// ctx is done. Names of containers stay unknown without it.
 func (r *Resolver) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Refresh)
 	defer t.Stop()
@@ -195,21 +236,16 @@ func (r *Resolver) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case rt := <-r.load:
-			r.first(rt)
+			if r.read(rt) != nil {
+				rt.retryAt.Store(time.Now().UnixNano() + retryAfter)
+			}
+			if ch := rt.pending.Swap(nil); ch != nil {
+				close(*ch)
+			}
 		case <-t.C:
 			r.refresh()
 		}
 	}
-}
-
-// first reads a new root once.
-func (r *Resolver) first(rt *root) {
-	if rt.tried {
-		return
-	}
-	rt.tried = true
-	_ = r.read(rt) // counted; the root stays without names
-	close(rt.ready)
 }
 
 // refresh re-reads changed files and forgets containers long unused.
@@ -217,17 +253,15 @@ func (r *Resolver) refresh() {
 	r.check(r.host)
 	var gone []string
 	for id, rt := range *r.roots.Load() {
-		if !rt.tried {
-			r.first(rt)
-			continue
-		}
 		if rt.used.Swap(false) {
 			rt.idle = 0
 		} else if rt.idle++; rt.idle >= idleCycles {
 			gone = append(gone, id)
 			continue
 		}
-		r.check(rt)
+		if rt.db.Load() != nil {
+			r.check(rt)
+		}
 	}
 	if len(gone) > 0 {
 		r.mu.Lock()
@@ -291,6 +325,12 @@ func (r *Resolver) read(rt *root) error {
 		r.loadErrors.Add(1)
 		return err
 	}
+	if rt.id != "" && sameFile(dir, r.cfg.HostRoot) {
+		// Not yet in its own root (runc init before pivot_root): reading now
+		// would give the container the host's names.
+		r.loadErrors.Add(1)
+		return fmt.Errorf("users: container %s: %w", rt.id, ErrNotEntered)
+	}
 	var data [2][]byte
 	var ids [2]fileID
 	for i, name := range dbFiles {
@@ -308,6 +348,15 @@ func (r *Resolver) read(rt *root) error {
 	rt.ids = ids
 	rt.db.Store(db)
 	return nil
+}
+
+// sameFile reports whether paths a and b are the same directory.
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // openInRoot opens dir/name with every path component resolved inside dir,

@@ -216,7 +216,7 @@ func BenchmarkResolve(b *testing.B) {
 		b.Fatal(err)
 	}
 	// A cached container root, as after its first event.
-	rt := &root{id: "c1", ready: make(chan struct{})}
+	rt := &root{id: "c1"}
 	rt.db.Store(r.host.db.Load())
 	m := map[string]*root{"c1": rt}
 	r.roots.Store(&m)
@@ -231,5 +231,31 @@ func BenchmarkResolve(b *testing.B) {
 		if ev.Proc.User == nil {
 			b.Fatal("not resolved")
 		}
+	}
+}
+
+// TestContainerNotEntered: a container's process that still has the host's
+// root (runc init before pivot_root) must not give the container the host's
+// names; its next exec retries.
+func TestContainerNotEntered(t *testing.T) {
+	testenv.RequireRoot(t)
+	r, err := New(Config{MissWait: 5 * time.Second, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	ev := &event.Event{Type: event.TypeOpenat, Proc: event.Process{PID: uint32(os.Getpid()), EUID: 0, ContainerID: "c3"}}
+	r.Resolve(ev)
+	if ev.Proc.User != nil {
+		t.Errorf("container process in the host root got %+v", ev.Proc.User)
+	}
+	ctr := t.TempDir()
+	writeDB(t, ctr, "root:x:0:0:ctr-root:/root:/bin/ash\n", "root:x:0:\n")
+	ev.Type, ev.Proc.PID = event.TypeExecve, chrooted(t, ctr)
+	r.Resolve(ev)
+	if ev.Proc.User == nil || ev.Proc.User.Shell != "/bin/ash" {
+		t.Errorf("after entering its root: %+v (stats %+v)", ev.Proc.User, r.Stats())
 	}
 }
