@@ -29,6 +29,7 @@ type engine struct {
 	capt  *capture.Capture
 	procs *proc.Table
 	enr   *enrich.Enricher // nil without containerd
+	usr   *users.Resolver
 	pipe  *pipeline.Pipeline
 }
 
@@ -85,6 +86,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	if err != nil {
 		log.Warn("host user names unknown", "err", err)
 	}
+	e.usr = usr
 	start(component{"users", func(ctx context.Context) error { usr.Run(ctx); return nil }})
 
 	types := ec.types
