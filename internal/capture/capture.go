@@ -65,7 +65,7 @@ type Stats struct {
 	Seen      uint64 // records that passed the in-kernel filters
 	Delivered uint64 // records written to the ring
 	Lost      uint64 // records dropped because the ring was full
-	Truncated uint64 // delivered records with a truncated argv, path or cgroup
+	Truncated uint64 // delivered records with a truncated argv, environment, path or cgroup
 	Malformed uint64 // records that failed validation in userspace
 	Decoded   uint64 // records decoded and returned by Read
 
