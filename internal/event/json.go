@@ -904,6 +904,16 @@ var fieldSetters = map[string]fieldSetter{
 		b.argv = l
 		return err
 	},
+	"proc.env": func(b *builder, v any) error {
+		// Falco's form, "A=1 B=2" (values without spaces), or a list.
+		if str, ok := v.(string); ok {
+			b.ev.Proc.Env = strings.Fields(str)
+			return nil
+		}
+		l, err := asStrings(v)
+		b.ev.Proc.Env = l
+		return err
+	},
 	"evt.arg.env": func(b *builder, v any) error {
 		l, err := asStrings(v)
 		if l == nil {

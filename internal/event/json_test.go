@@ -237,3 +237,18 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = AppendJSON(buf[:0], list[i%len(list)])
 	}
 }
+
+func TestFromFieldsEnvAndUsers(t *testing.T) {
+	for _, v := range []any{"GLIBC_TUNABLES=x HOME=/root", []any{"GLIBC_TUNABLES=x", "HOME=/root"}} {
+		ev, err := FromFields(map[string]any{"evt.type": "execve", "proc.env": v, "user.name": "daemon", "group.name": "daemon"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ev.Proc.Env, []string{"GLIBC_TUNABLES=x", "HOME=/root"}) || ev.Proc.User.Name != "daemon" || ev.Proc.Group.Name != "daemon" {
+			t.Errorf("%v: env %q user %+v group %+v", v, ev.Proc.Env, ev.Proc.User, ev.Proc.Group)
+		}
+	}
+	if _, err := FromFields(map[string]any{"proc.env": 3}); err == nil {
+		t.Error("a number as proc.env was accepted")
+	}
+}
