@@ -32,10 +32,13 @@ type Config struct {
 	// (e.g. capture.ErrClosed after Close) rather than a failure.
 	Closed func(error) bool
 
-	Procs      interface{ Handle(*event.Event) }  // process table
-	Enricher   interface{ Enrich(*event.Event) }  // container metadata
-	Containers <-chan *event.Event                // container-start events
-	Users      interface{ Resolve(*event.Event) } // user and group names, after Enricher
+	Procs      interface{ Handle(*event.Event) } // process table
+	Enricher   interface{ Enrich(*event.Event) } // container metadata
+	Containers <-chan *event.Event               // container-start events
+
+	// Users names the user and group of each event, after Enricher (it
+	// needs the container id).
+	Users interface{ Resolve(*event.Event) }
 
 	// OnEvent sees every event after enrichment (trace, record). The event
 	// is borrowed: keep a Clone.
