@@ -434,7 +434,7 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 		return;
 	}
 	__sync_fetch_and_add(&st->delivered, 1);
-	if (e->flags & (TL_F_ARGV_TRUNC | TL_F_PATH_TRUNC | TL_F_CGROUP_TRUNC | TL_F_RAW_TRUNC))
+	if (e->flags & (TL_F_ARGV_TRUNC | TL_F_PATH_TRUNC | TL_F_CGROUP_TRUNC | TL_F_RAW_TRUNC | TL_F_ENV_TRUNC))
 		__sync_fetch_and_add(&st->truncated, 1);
 }
 
@@ -548,6 +548,38 @@ static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_
 	__u32 pos = walk_path(s, fs->pwd.dentry, fs->pwd.mnt, &e->flags);
 	off = put_scratch(e, off, TL_S_CWD, s, pos);
 	return put_cgroup(e, off, s, t);
+}
+
+/* put_env appends the environment of t's (new) mm, read like argv, as the
+ * last string of an exec record: a record short of room drops it and flags
+ * it rather than losing the exe path, cwd or cgroup. */
+static __always_inline __u32 put_env(struct tl_event *e, __u32 off, struct tl_config *c, struct task_struct *t)
+{
+	__u32 max = c->env_max;
+	if (max == 0)
+		return off;
+	struct mm_struct *mm = KPTR(task_struct, t)->mm;
+	__u64 es = mm->env_start, ee = mm->env_end;
+	if (ee <= es)
+		return off;
+	if (off > DATA_OFF_MAX) {
+		e->flags |= TL_F_ENV_TRUNC;
+		return off;
+	}
+	__u64 n = ee - es;
+	if (max > TL_ENV_HARD_MAX - 1)
+		max = TL_ENV_HARD_MAX - 1;
+	if (n > max) {
+		n = max;
+		e->flags |= TL_F_ENV_TRUNC;
+	}
+	n &= TL_ENV_HARD_MAX - 1;
+	if (bpf_probe_read_user(&e->data[off & DATA_OFF_MAX], n, (void *)es) == 0) {
+		e->str[TL_S_ENV].off = off;
+		e->str[TL_S_ENV].len = n;
+		off += n;
+	}
+	return off;
 }
 
 static __always_inline struct file *fd_file(struct task_struct *t, long fd)
@@ -762,6 +794,7 @@ static __always_inline void exec_failed(struct tl_config *c, struct tl_args *a, 
 		e->flags |= TL_F_RAW_TRUNC;
 	__u32 off = fill_exec(e, 0, c, t, NULL);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
+	off = put_env(e, off, c, t);
 	submit(e, off, c);
 }
 
@@ -834,6 +867,7 @@ int tl_sched_exec(__u64 *ctx)
 	e->res = 0;
 	__u32 off = fill_exec(e, 0, c, p, bprm->file);
 	off = put_kstr(e, off, TL_S_RAW, bprm->filename);
+	off = put_env(e, off, c, p);
 	submit(e, off, c);
 	return 0;
 }

@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 2
+#define TL_ABI_VERSION 3
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -40,6 +40,7 @@ enum tl_type {
 #define TL_F_RAW_TRUNC (1u << 12)    /* raw user path/sockaddr cut short */
 #define TL_F_EXE_WRITABLE (1u << 13) /* the task's fs credentials may write its executable */
 #define TL_F_EXE_LOWER (1u << 14)    /* executable on an overlayfs lower layer */
+#define TL_F_ENV_TRUNC (1u << 15)    /* environment cut at config.env_max or for lack of room */
 
 /* String slots: (offset, length) into data[]. */
 enum tl_str_idx {
@@ -49,7 +50,8 @@ enum tl_str_idx {
 	TL_S_CGROUP,    /* cgroup path: v2 default hierarchy, or v1 memory controller when v2 is "/" */
 	TL_S_PATH,      /* open: resolved path of the new fd (or base dir on failure) */
 	TL_S_RAW,       /* open: raw user path; exec: filename passed; connect: raw sockaddr bytes */
-	TL_NSTR = 6,
+	TL_S_ENV,       /* exec: NUL-separated environment from mm->env_start..env_end */
+	TL_NSTR = 8,    /* slot 7 unused: keeps the header 8-byte aligned */
 };
 
 struct tl_str {
@@ -60,6 +62,7 @@ struct tl_str {
 /* Sizes of the kernel-side buffers. */
 #define TL_PATH_MAX 4096      /* one dentry-walk path */
 #define TL_ARGV_HARD_MAX 8192 /* upper bound of config.argv_max */
+#define TL_ENV_HARD_MAX 8192  /* upper bound of config.env_max */
 #define TL_RAW_MAX 1024       /* raw user path copied at sys_exit */
 #define TL_SOCKADDR_MAX 128   /* sizeof(struct sockaddr_storage) */
 #define TL_DATA_SIZE 24576
@@ -119,6 +122,8 @@ struct tl_config {
 	__u64 wakeup_bytes; /* a CPU wakes the reader after writing this much */
 	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
 	char comm[16];
+	__u32 env_max;      /* environment bytes captured, < TL_ENV_HARD_MAX; 0: none */
+	__u32 _pad;
 };
 
 /* Per-CPU counters. */

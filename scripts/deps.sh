@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, and only when run as root.
 set -euo pipefail
 
-pkgs=(clang llvm bpftool containerd runc busybox-static nats-server iproute2 libcap2-bin util-linux)
+pkgs=(clang llvm bpftool containerd runc busybox-static nats-server iproute2 libcap2-bin util-linux login curl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,7 @@ import (
 	"github.com/tripline/tripline/internal/pipeline"
 	"github.com/tripline/tripline/internal/proc"
 	"github.com/tripline/tripline/internal/rules"
+	"github.com/tripline/tripline/internal/users"
 )
 
 // component is a stage with a lifetime: it runs until ctx ends.
@@ -29,6 +30,7 @@ type engine struct {
 	types []event.Type // what the kernel sends
 	procs *proc.Table
 	enr   *enrich.Enricher // nil without containerd
+	usr   *users.Resolver
 	pipe  *pipeline.Pipeline
 }
 
@@ -81,8 +83,15 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		log.Warn("process table seed incomplete", "err", err)
 	}
 
+	usr, err := users.New(users.Config{})
+	if err != nil {
+		log.Warn("host user names unknown", "err", err)
+	}
+	e.usr = usr
+	start(component{"users", func(ctx context.Context) error { usr.Run(ctx); return nil }})
+
 	e.types = captureTypes(ec)
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -93,6 +102,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		Source:   capt,
 		Closed:   func(err error) bool { return errors.Is(err, capture.ErrClosed) },
 		Procs:    e.procs,
+		Users:    usr,
 		OnEvent:  ec.onEvent,
 		Rules:    ec.rules,
 		Publish:  ec.publish,
@@ -155,4 +165,13 @@ func typeNames(ts []event.Type) []string {
 		out[i] = t.String()
 	}
 	return out
+}
+
+// captureEnvMax maps the config's env-max (0: none) to capture.Config's
+// (0: the default, negative: none).
+func captureEnvMax(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

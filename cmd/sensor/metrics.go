@@ -21,7 +21,7 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 	metrics.CounterFunc(reg, "kernel_events_seen_total", "Events seen by the BPF programs.", nil, func() float64 { return f(c.Stats().Seen) })
 	metrics.CounterFunc(reg, "kernel_events_delivered_total", "Events written to the ring buffer.", nil, func() float64 { return f(c.Stats().Delivered) })
 	metrics.CounterFunc(reg, "kernel_events_lost_total", "Events lost because the ring buffer was full.", nil, func() float64 { return f(c.Stats().Lost) })
-	metrics.CounterFunc(reg, "kernel_events_truncated_total", "Events with a truncated path or argv.", nil, func() float64 { return f(c.Stats().Truncated) })
+	metrics.CounterFunc(reg, "kernel_events_truncated_total", "Events with a truncated path, argv or environment.", nil, func() float64 { return f(c.Stats().Truncated) })
 	metrics.CounterFunc(reg, "events_malformed_total", "Kernel records that failed validation and were skipped.", nil, func() float64 { return f(c.Stats().Malformed) })
 	for _, r := range rs.Rules() {
 		n := p.RuleCounter(r)
@@ -35,6 +35,11 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 	metrics.CounterFunc(reg, "alerts_internal_total", "Internal alerts (drops, outages, spool pressure).", nil, func() float64 { return f(p.Stats().Internal) })
 	metrics.GaugeFunc(reg, "process_table_size", "Processes tracked by the process table.", nil, func() float64 { return float64(procs.Stats().Size) })
 	metrics.CounterFunc(reg, "process_table_evicted_total", "Process entries evicted by the size cap.", nil, func() float64 { return f(procs.Stats().Evicted) })
+	if u := e.usr; u != nil {
+		metrics.GaugeFunc(reg, "users_containers", "Containers whose passwd/group files are cached.", nil, func() float64 { return float64(u.Stats().Roots) })
+		metrics.CounterFunc(reg, "users_reads_total", "passwd/group file pairs read (first reads and re-reads of changed files).", nil, func() float64 { return f(u.Stats().Loads) })
+		metrics.CounterFunc(reg, "users_read_errors_total", "passwd/group reads that failed (names unknown for that root).", nil, func() float64 { return f(u.Stats().LoadErrors) })
+	}
 	if enr != nil {
 		metrics.CounterFunc(reg, "enrich_hits_total", "Container lookups answered from the cache.", nil, func() float64 { return f(enr.Stats().Hits) })
 		metrics.CounterFunc(reg, "enrich_misses_total", "Container lookups that missed.", nil, func() float64 { return f(enr.Stats().Misses) })

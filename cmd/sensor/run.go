@@ -17,6 +17,7 @@ import (
 	"github.com/tripline/tripline/internal/capture"
 	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/metrics"
 	"github.com/tripline/tripline/internal/output"
 	"github.com/tripline/tripline/internal/pipeline"
@@ -84,6 +85,11 @@ func loadRules(cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Repo
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading rules: %w", err)
 	}
+	red, err := fields.NewRedactor(cfg.RedactEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redact-env: %w", err)
+	}
+	rs.SetRedaction(red)
 	log.Info("rules loaded", "compiled", rep.Compiled, "disabled", rep.Disabled, "skipped", len(rep.Skipped), "warnings", len(rep.Warnings))
 	return rs, rep, nil
 }

@@ -24,6 +24,7 @@ type traceOpts struct {
 	pid        uint32
 	comm       string
 	argvMax    int
+	envMax     int
 	record     string
 	containerd string
 }
@@ -49,6 +50,7 @@ SIGINT/SIGTERM. --record FILE also writes the JSON lines to FILE (the format
 	f.Uint32Var(&o.pid, "pid", 0, "only this process and the processes it forks (0 = all)")
 	f.StringVar(&o.comm, "comm", "", "only tasks whose comm is exactly this")
 	f.IntVar(&o.argvMax, "argv-max", capture.DefaultArgvMax, "argv bytes captured per exec")
+	f.IntVar(&o.envMax, "env-max", capture.DefaultEnvMax, "environment bytes captured per exec (0: none)")
 	f.StringVar(&o.record, "record", "", "also write the events as JSON lines to this file (for sensor replay)")
 	f.StringVar(&o.containerd, "containerd-socket", config.Default().ContainerdSocket, "containerd socket for container metadata; empty disables")
 	return cmd
@@ -112,6 +114,7 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 	// carry ancestry and container metadata for `sensor replay`.
 	cfg := config.Default()
 	cfg.ArgvMax = o.argvMax
+	cfg.EnvMax = o.envMax
 	cfg.ContainerdSocket = o.containerd
 	log := newLogger(cmd, "warn")
 	g := newGroup(log)

@@ -19,6 +19,8 @@ var (
 const (
 	DefaultArgvMax       = 4096
 	MaxArgvMax           = 8191
+	DefaultEnvMax        = 4096
+	MaxEnvMax            = 8191
 	DefaultRingSize      = 8 << 20
 	DefaultFlushInterval = 5 * time.Millisecond
 )
@@ -32,6 +34,12 @@ type Config struct {
 	// NUL-separated); longer argv are cut and flagged FlagArgvTruncated.
 	// Default DefaultArgvMax, at most MaxArgvMax.
 	ArgvMax int
+	// EnvMax is the number of environment bytes captured on exec (from the
+	// new image's memory, "NAME=value" strings NUL-separated); longer
+	// environments are cut and flagged FlagEnvTruncated. 0 means
+	// DefaultEnvMax, a negative value captures no environment; at most
+	// MaxEnvMax.
+	EnvMax int
 	// RingSize is the ring buffer size in bytes, a power of two and a
 	// multiple of the page size. Default DefaultRingSize (8 MiB).
 	RingSize int
@@ -57,7 +65,7 @@ type Stats struct {
 	Seen      uint64 // records that passed the in-kernel filters
 	Delivered uint64 // records written to the ring
 	Lost      uint64 // records dropped because the ring was full
-	Truncated uint64 // delivered records with a truncated argv, path or cgroup
+	Truncated uint64 // delivered records with a truncated argv, environment, path or cgroup
 	Malformed uint64 // records that failed validation in userspace
 	Decoded   uint64 // records decoded and returned by Read
 

@@ -89,6 +89,14 @@ func New(cfg Config) (*Capture, error) {
 	if cfg.ArgvMax < 0 || cfg.ArgvMax > MaxArgvMax {
 		return nil, fmt.Errorf("capture: ArgvMax %d out of range [1,%d]", cfg.ArgvMax, MaxArgvMax)
 	}
+	switch {
+	case cfg.EnvMax == 0:
+		cfg.EnvMax = DefaultEnvMax
+	case cfg.EnvMax < 0:
+		cfg.EnvMax = 0
+	case cfg.EnvMax > MaxEnvMax:
+		return nil, fmt.Errorf("capture: EnvMax %d out of range [1,%d]", cfg.EnvMax, MaxEnvMax)
+	}
 	if cfg.RingSize == 0 {
 		cfg.RingSize = DefaultRingSize
 	}
@@ -140,6 +148,7 @@ func New(cfg Config) (*Capture, error) {
 
 	c.cfg = triplineTlConfig{
 		ArgvMax:     uint32(cfg.ArgvMax),
+		EnvMax:      uint32(cfg.EnvMax),
 		WakeupBytes: uint64(max(cfg.WakeupBytes/ncpu, 4096)),
 		TypeMask:    mask,
 	}

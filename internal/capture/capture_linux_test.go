@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,6 +400,43 @@ func TestCapture(t *testing.T) {
 		}
 	})
 
+	t.Run("environment", func(t *testing.T) {
+		cmd := exec.Command("/bin/true")
+		cmd.Env = []string{"GLIBC_TUNABLES=glibc.malloc.mxfast=0", "EMPTY=", "API_TOKEN=s3cr3t"}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := uint32(cmd.ProcessState.Pid())
+		e := col.wait(t, "exec with an environment", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == pid
+		})
+		if !slices.Equal(e.Proc.Env, cmd.Env) || e.Flags&event.FlagEnvTruncated != 0 {
+			t.Errorf("env=%q flags=%v, want %q", e.Proc.Env, e.Flags, cmd.Env)
+		}
+	})
+	t.Run("environment truncated", func(t *testing.T) {
+		cmd := exec.Command("/bin/true")
+		for i := range 40 {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("V%02d=%s", i, strings.Repeat("x", 200)))
+		}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := uint32(cmd.ProcessState.Pid())
+		e := col.wait(t, "exec with a long environment", func(e *event.Event) bool {
+			return e.Class() == event.ClassExec && e.Proc.PID == pid
+		})
+		if e.Flags&event.FlagEnvTruncated == 0 {
+			t.Errorf("flags=%v: not truncated", e.Flags)
+		}
+		if n := len(strings.Join(e.Proc.Env, "\x00")); n > DefaultEnvMax || n < DefaultEnvMax-1 {
+			t.Errorf("captured %d environment bytes, cap %d", n, DefaultEnvMax)
+		}
+		if len(e.Proc.Env) == 0 || e.Proc.Env[0] != cmd.Env[0] {
+			t.Errorf("env[0]=%q", e.Proc.Env)
+		}
+	})
+
 	t.Run("exe writable", func(t *testing.T) { testExeWritable(t, col) })
 	t.Run("overlay layers", func(t *testing.T) { testOverlay(t, col) })
 
@@ -778,6 +816,7 @@ func TestSetTypesAndClose(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
 		{ArgvMax: MaxArgvMax + 1},
+		{EnvMax: MaxEnvMax + 1},
 		{RingSize: 3 << 20},
 		{Comm: "a-name-longer-than-15"},
 		{Types: []event.Type{event.TypeContainer}},

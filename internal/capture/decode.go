@@ -12,7 +12,7 @@ import (
 // Record layout of struct tl_event (bpf/tripline.h). TestLayout checks these
 // offsets against the bpf2go-generated mirror of the C struct.
 const (
-	abiVersion = 2
+	abiVersion = 3
 
 	offTs        = 0
 	offRes       = 8
@@ -60,9 +60,9 @@ const (
 	offCloneFl   = 240
 	offExitCode  = 248
 	offStr       = 256
-	hdrSize      = 280
+	hdrSize      = 288
 
-	numStr   = 6
+	numStr   = 8
 	dataSize = 24576
 )
 
@@ -74,6 +74,7 @@ const (
 	strCgroup
 	strPath
 	strRaw
+	strEnv
 )
 
 // Record flags (TL_F_*). The low three bits equal event.Flag values.
@@ -88,6 +89,7 @@ const (
 	recRawTrunc    = 1 << 12
 	recExeWritable = 1 << 13
 	recExeLower    = 1 << 14
+	recEnvTrunc    = 1 << 15
 )
 
 const atFDCWD = -100
@@ -101,6 +103,7 @@ type decoder struct {
 	bootOffset int64 // CLOCK_REALTIME - CLOCK_BOOTTIME, ns
 	arena      []byte
 	argv       []string
+	env        []string
 }
 
 var le = binary.LittleEndian
@@ -163,6 +166,9 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 	if flags&recRawTrunc != 0 {
 		ev.Flags |= event.FlagPathTruncated
 	}
+	if flags&recEnvTrunc != 0 {
+		ev.Flags |= event.FlagEnvTruncated
+	}
 	ev.CPU = u32(rec, offCPU)
 	ev.Timestamp = int64(u64(rec, offTs)) + d.bootOffset
 	ev.Res = int64(u64(rec, offRes))
@@ -196,7 +202,12 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 	case event.ClassExec:
 		p.ExePath = str(strs[strExe])
 		p.Cwd = str(strs[strCwd])
-		p.Argv = d.splitArgv(strs[strArgv])
+		if d.argv = splitNUL(d.argv[:0], strs[strArgv]); len(d.argv) > 0 {
+			p.Argv = d.argv
+		}
+		if d.env = splitNUL(d.env[:0], strs[strEnv]); len(d.env) > 0 {
+			p.Env = d.env
+		}
 		p.ExeFromMemfd = flags&recExeMemfd != 0
 		p.ExeUpperLayer = flags&recExeUpper != 0
 		p.ExeLowerLayer = flags&recExeLower != 0
@@ -240,11 +251,11 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 	return nil
 }
 
-// splitArgv splits the NUL-separated argument area into the reused slice.
-func (d *decoder) splitArgv(b []byte) []string {
-	d.argv = d.argv[:0]
+// splitNUL appends the strings of a NUL-separated area (argv, environment)
+// to dst, a reused slice.
+func splitNUL(dst []string, b []byte) []string {
 	if len(b) == 0 {
-		return nil
+		return dst
 	}
 	if b[len(b)-1] == 0 {
 		b = b[:len(b)-1]
@@ -252,12 +263,11 @@ func (d *decoder) splitArgv(b []byte) []string {
 	start := 0
 	for i, c := range b {
 		if c == 0 {
-			d.argv = append(d.argv, str(b[start:i]))
+			dst = append(dst, str(b[start:i]))
 			start = i + 1
 		}
 	}
-	d.argv = append(d.argv, str(b[start:]))
-	return d.argv
+	return append(dst, str(b[start:]))
 }
 
 func (d *decoder) decodeConnect(rec, sa []byte, c *event.Connect) {

@@ -81,6 +81,16 @@ func TestDecode(t *testing.T) {
 		ev.Flags != event.FlagArgvTruncated {
 		t.Errorf("exec: %+v", ev.Proc)
 	}
+	if ev.Proc.Env != nil {
+		t.Errorf("exec without environment: Env %q", ev.Proc.Env)
+	}
+	r = newRec(event.TypeExecve).u32(offFlags, recEnvTrunc).str(strArgv, "env").str(strEnv, "A=1\x00B=x=y\x00PART")
+	if err := d.decode(r.bytes(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ev.Proc.Env, []string{"A=1", "B=x=y", "PART"}) || ev.Flags != event.FlagEnvTruncated {
+		t.Errorf("exec environment %q flags %v", ev.Proc.Env, ev.Flags)
+	}
 
 	sa := make([]byte, 16)
 	binary.LittleEndian.PutUint16(sa, event.AFInet)
@@ -205,7 +215,7 @@ func FuzzDecode(f *testing.F) {
 func BenchmarkDecode(b *testing.B) {
 	recs := [][]byte{
 		newRec(event.TypeOpenat).u64(offRes, 3).str(strPath, "/usr/lib/x86_64-linux-gnu/libc.so.6").str(strRaw, "/lib/x86_64-linux-gnu/libc.so.6").bytes(),
-		newRec(event.TypeExecve).str(strExe, "/usr/bin/bash").str(strArgv, "bash\x00-c\x00echo hello world\x00").str(strCwd, "/home/user").str(strCgroup, "/system.slice/docker-0123456789abcdef.scope").str(strRaw, "/bin/bash").bytes(),
+		newRec(event.TypeExecve).str(strExe, "/usr/bin/bash").str(strArgv, "bash\x00-c\x00echo hello world\x00").str(strCwd, "/home/user").str(strCgroup, "/system.slice/docker-0123456789abcdef.scope").str(strRaw, "/bin/bash").str(strEnv, "PATH=/usr/bin\x00HOME=/root\x00").bytes(),
 		newRec(event.TypeConnect).u16(offFamily, event.AFInet).str(strRaw, "\x02\x00\x01\xbb\x0a\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00").bytes(),
 		newRec(event.TypeOpenat).u32(offFlags, recPathIsBase).u64(offRes, ^uint64(1)).str(strPath, "/home/user").str(strRaw, "a/../b.txt").bytes(),
 	}

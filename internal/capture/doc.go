@@ -18,7 +18,12 @@
 //     LSMs or supplementary groups); the filename
 //     passed to exec is in Open.RawPath (for a failed exec, Proc is the
 //     unchanged caller and Open.RawPath the attempted file). Fork events
-//     describe the parent in Proc and the child in Fork. Open.Path is the
+//     describe the parent in Proc and the child in Fork. Exec events also
+//     carry Env, the environment read from mm->env_start..env_end of the new
+//     image (at sched_process_exec, once the new mm is installed: what the
+//     program really got), bounded by Config.EnvMax, flagged
+//     FlagEnvTruncated when cut or when the record had no room left; a
+//     failed exec carries the caller's. Open.Path is the
 //     kernel-resolved absolute path of the new fd; for a failed open it is
 //     the raw path joined lexically to the cwd or dirfd directory.
 //   - Syscall arguments are read at sys_exit from the saved registers (one
@@ -31,7 +36,7 @@
 //     file through a dirfd (fexecve, memfd); execveat(AT_FDCWD or an
 //     absolute path) cannot be told from execve there and reads as execve.
 //   - Only the cheap identity is captured for open/connect/exit: ExePath,
-//     Argv and Cwd of those come from the process table.
+//     Argv, Env and Cwd of those come from the process table.
 //   - CgroupPath is the cgroup v2 path, or, when that is "/" (cgroup v1
 //     hybrid hosts), the memory controller's v1 path: "/kubepods/...",
 //     "/system.slice/docker-<id>.scope", "/<ns>/<64 hex>". Host processes

@@ -32,6 +32,8 @@ type triplineTlConfig struct {
 	WakeupBytes uint64
 	TypeMask    uint64
 	Comm        [16]int8
+	EnvMax      uint32
+	Pad         uint32
 }
 
 type triplineTlEvent struct {
@@ -84,7 +86,7 @@ type triplineTlEvent struct {
 	CloneFlags uint64
 	ExitCode   int32
 	Pad2       uint32
-	Str        [6]struct {
+	Str        [8]struct {
 		_   structs.HostLayout
 		Off uint16
 		Len uint16

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/output"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +37,8 @@ type Config struct {
 	MetricsAddr      string        // Prometheus /metrics and /healthz; "" disables
 	Coalesce         time.Duration // identical-alert window; 0 disables
 	ArgvMax          int           // argv bytes captured per exec
+	EnvMax           int           // environment bytes captured per exec; 0: none
+	RedactEnv        []string      // globs of environment names whose values alerts redact
 	RingSize         int           // BPF ring buffer bytes
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
@@ -56,6 +60,8 @@ func Default() Config {
 		MetricsAddr:      "127.0.0.1:9376",
 		Coalesce:         10 * time.Second,
 		ArgvMax:          4096,
+		EnvMax:           4096,
+		RedactEnv:        slices.Clone(fields.DefaultRedactPatterns),
 		RingSize:         16 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
@@ -80,6 +86,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of /metrics and /healthz; empty disables")
 	fs.DurationVar(&c.Coalesce, "coalesce", c.Coalesce, "window in which identical alerts are coalesced; 0 disables")
 	fs.IntVar(&c.ArgvMax, "argv-max", c.ArgvMax, "argv bytes captured per exec (at most 8191; longer argv is flagged truncated)")
+	fs.IntVar(&c.EnvMax, "env-max", c.EnvMax, "environment bytes captured per exec (at most 8191; 0 captures none; longer is flagged truncated)")
+	fs.StringSliceVar(&c.RedactEnv, "redact-env", c.RedactEnv, "environment variable name globs (case-insensitive) whose values alert output shows as <redacted>; rules still see them")
 	fs.IntVar(&c.RingSize, "ring-size", c.RingSize, "BPF ring buffer size in bytes (power of two)")
 	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
@@ -188,6 +196,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ArgvMax < 1 || c.ArgvMax > 8191 {
 		errs = append(errs, fmt.Errorf("argv-max %d must be within 1..8191", c.ArgvMax))
+	}
+	if c.EnvMax < 0 || c.EnvMax > 8191 {
+		errs = append(errs, fmt.Errorf("env-max %d must be within 0..8191", c.EnvMax))
+	}
+	if _, err := fields.NewRedactor(c.RedactEnv); err != nil {
+		errs = append(errs, fmt.Errorf("redact-env: %w", err))
 	}
 	if c.ProcMax < 1024 {
 		errs = append(errs, fmt.Errorf("proc-max %d must be at least 1024", c.ProcMax))

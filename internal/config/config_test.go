@@ -62,6 +62,8 @@ func TestFileErrors(t *testing.T) {
 		{"nested", "output: {a: b}\n", "must be a scalar or a list"},
 		{"bad output", "output: [smtp]\n", "unknown output \"smtp\""},
 		{"ring", "ring-size: 1000\n", "not a power of two"},
+		{"env cap", "env-max: 9000\n", "env-max 9000 must be within 0..8191"},
+		{"redact pattern", "redact-env: ['*TOKEN*', 'A=B']\n", "redact-env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,9 @@
 package event
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // Clone returns a deep copy of e that owns all its strings and slices, safe
 // to keep after the producer reuses its buffers. Lineage and Container point
@@ -28,12 +31,29 @@ func (p Process) Clone() Process {
 	p.Cwd = strings.Clone(p.Cwd)
 	p.CgroupPath = strings.Clone(p.CgroupPath)
 	p.ContainerID = strings.Clone(p.ContainerID)
-	if p.Argv != nil {
-		argv := make([]string, len(p.Argv))
-		for i, a := range p.Argv {
-			argv[i] = strings.Clone(a)
-		}
-		p.Argv = argv
-	}
+	p.Argv = CloneStrings(p.Argv)
+	p.Env = CloneStrings(p.Env)
 	return p
+}
+
+// CloneStrings returns a copy of l that owns its strings (nil stays nil),
+// all in one backing array: two allocations however long l is.
+func CloneStrings(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	n := 0
+	for _, a := range l {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	for _, a := range l {
+		buf = append(buf, a...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), n)
+	out := make([]string, len(l))
+	for i, a := range l {
+		out[i], all = all[:len(a)], all[len(a):]
+	}
+	return out
 }

@@ -136,6 +136,7 @@ const (
 	FlagPathTruncated                    // a path longer than the kernel-side buffer or depth limit
 	FlagCgroupTruncated                  // cgroup path cut short
 	FlagFromProcScan                     // synthesized from /proc, not seen in the kernel
+	FlagEnvTruncated                     // environment longer than the configured cap (or no room left)
 )
 
 // Event is one captured or synthesized event. See the package doc for
@@ -208,6 +209,11 @@ type Process struct {
 	Cwd     string
 	TTY     uint32 // device number of the controlling tty; 0 if none
 
+	// Env is the environment the image was started with ("NAME=value"),
+	// bounded by the capture cap; nil when not captured. It may hold
+	// credentials: outputs redact it (see internal/rules).
+	Env []string
+
 	CapEffective, CapPermitted, CapInheritable uint64
 
 	PidNS, MntNS uint64 // namespace inode numbers
@@ -224,6 +230,23 @@ type Process struct {
 	// ContainerID is the full container id, "" for the host. Set by enrichment
 	// from CgroupPath.
 	ContainerID string
+
+	// User (of EUID), Group (of EGID) and LoginUser (of LoginUID) are the
+	// names from the passwd and group files of the process's root: the
+	// host's, or its container's. Immutable, shared; nil when unknown.
+	User      *User
+	Group     *Group
+	LoginUser *User
+}
+
+// User is a passwd entry as Falco's user.* fields show it.
+type User struct {
+	Name, HomeDir, Shell string
+}
+
+// Group is a group entry (group.name).
+type Group struct {
+	Name string
 }
 
 // Name returns the process name as Falco's proc.name: the basename of argv[0]

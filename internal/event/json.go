@@ -63,14 +63,7 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	w.procCmd("proc.exe", "proc.args", "proc.cmdline", p)
 	w.key("proc.argv")
-	w.b = append(w.b, '[')
-	for i, a := range p.Argv {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.b = jsonenc.AppendString(w.b, a)
-	}
-	w.b = append(w.b, ']')
+	w.b = appendStrings(w.b, p.Argv)
 	w.str("proc.exepath", p.ExePath)
 	w.str("proc.cwd", p.Cwd)
 	w.int("proc.tty", int64(p.TTY))
@@ -88,6 +81,17 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	w.int("group.gid", int64(p.EGID))
 	w.int("group.rgid", int64(p.GID))
 	w.int("user.loginuid", loginUID(p.LoginUID))
+	if p.User != nil {
+		w.str("user.name", p.User.Name)
+		w.str("user.homedir", p.User.HomeDir)
+		w.str("user.shell", p.User.Shell)
+	}
+	if p.Group != nil {
+		w.str("group.name", p.Group.Name)
+	}
+	if p.LoginUser != nil {
+		w.str("user.loginname", p.LoginUser.Name)
+	}
 	w.key("thread.cap_effective")
 	w.b = appendCaps(w.b, p.CapEffective)
 	w.key("thread.cap_permitted")
@@ -121,6 +125,10 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		}
 		w.key("evt.arg.flags")
 		w.b = appendExeFlags(w.b, p)
+		if p.Env != nil {
+			w.key("evt.arg.env")
+			w.b = appendStrings(w.b, p.Env)
+		}
 	case ClassOpen:
 		o := &ev.Open
 		fd := ev.Res
@@ -232,6 +240,18 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		w.str("container.id", HostID)
 	}
 	return append(w.b, '}')
+}
+
+// appendStrings writes l as a JSON array of strings.
+func appendStrings(b []byte, l []string) []byte {
+	b = append(b, '[')
+	for i, a := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, a)
+	}
+	return append(b, ']')
 }
 
 func shortID(id string) string {
@@ -656,6 +676,13 @@ func (b *builder) parent(n int) *Process {
 	return p
 }
 
+func (b *builder) user() *User {
+	if b.ev.Proc.User == nil {
+		b.ev.Proc.User = &User{}
+	}
+	return b.ev.Proc.User
+}
+
 func (b *builder) container() *Container {
 	if b.ctr == nil {
 		b.ctr = &Container{}
@@ -763,6 +790,23 @@ func setCaps(dst func(b *builder) *uint64) fieldSetter {
 
 func ignore(*builder, any) error { return nil }
 
+// asStrings converts a JSON array of strings.
+func asStrings(v any) ([]string, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a list, got %T", v)
+	}
+	out := make([]string, len(l))
+	for i, x := range l {
+		s, err := asString(x)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
 var fieldSetters = map[string]fieldSetter{
 	"evt.type": func(b *builder, v any) error {
 		s, err := asString(v)
@@ -856,19 +900,27 @@ var fieldSetters = map[string]fieldSetter{
 		return err
 	},
 	"proc.argv": func(b *builder, v any) error {
-		l, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("want a list, got %T", v)
+		l, err := asStrings(v)
+		b.argv = l
+		return err
+	},
+	"proc.env": func(b *builder, v any) error {
+		// Falco's form, "A=1 B=2" (values without spaces), or a list.
+		if str, ok := v.(string); ok {
+			b.ev.Proc.Env = strings.Fields(str)
+			return nil
 		}
-		b.argv = make([]string, len(l))
-		for i, x := range l {
-			s, err := asString(x)
-			if err != nil {
-				return err
-			}
-			b.argv[i] = s
+		l, err := asStrings(v)
+		b.ev.Proc.Env = l
+		return err
+	},
+	"evt.arg.env": func(b *builder, v any) error {
+		l, err := asStrings(v)
+		if l == nil {
+			l = []string{} // captured, empty
 		}
-		return nil
+		b.ev.Proc.Env = l
+		return err
 	},
 	"proc.exepath":            setStr(func(b *builder) *string { return &b.ev.Proc.ExePath }),
 	"proc.cwd":                setStr(func(b *builder) *string { return &b.ev.Proc.Cwd }),
@@ -901,7 +953,22 @@ var fieldSetters = map[string]fieldSetter{
 		b.uid = &u
 		return nil
 	},
-	"group.gid": setU32(func(b *builder) *uint32 { return &b.ev.Proc.EGID }),
+	"group.gid":    setU32(func(b *builder) *uint32 { return &b.ev.Proc.EGID }),
+	"user.name":    setStr(func(b *builder) *string { return &b.user().Name }),
+	"user.homedir": setStr(func(b *builder) *string { return &b.user().HomeDir }),
+	"user.shell":   setStr(func(b *builder) *string { return &b.user().Shell }),
+	"group.name": setStr(func(b *builder) *string {
+		if b.ev.Proc.Group == nil {
+			b.ev.Proc.Group = &Group{}
+		}
+		return &b.ev.Proc.Group.Name
+	}),
+	"user.loginname": setStr(func(b *builder) *string {
+		if b.ev.Proc.LoginUser == nil {
+			b.ev.Proc.LoginUser = &User{}
+		}
+		return &b.ev.Proc.LoginUser.Name
+	}),
 	"group.rgid": func(b *builder, v any) error {
 		n, err := asInt(v)
 		if err != nil || n < 0 || n > math.MaxUint32 {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,10 @@ func samples() map[string]*Event {
 	exec.Proc.ExeFromMemfd = true
 	exec.Proc.ContainerID = ctr.FullID
 	exec.Open.RawPath = "/bin/bash"
+	exec.Proc.Env = []string{"PATH=/usr/bin", "LANG=C.UTF-8"}
+	exec.Proc.User = &User{Name: "root", HomeDir: "/root", Shell: "/bin/bash"}
+	exec.Proc.Group = &Group{Name: "root"}
+	exec.Proc.LoginUser = &User{Name: "alice"}
 	exec.SetLineage([]*Process{parent, grand})
 
 	open := &Event{Type: TypeOpenat, Timestamp: ts, Res: 3, Proc: sampleProc(),
@@ -86,7 +91,9 @@ func TestJSONRoundTrip(t *testing.T) {
 		if !bytes.Equal(j1, j2) {
 			t.Errorf("%s: round trip differs:\n%s\n%s", name, j1, j2)
 		}
-		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || ev2.Proc.UID != ev.Proc.UID ||
+		lost := ev2.Proc.Comm != ev.Proc.Comm || len(ev2.Proc.Argv) != len(ev.Proc.Argv) || !slices.Equal(ev2.Proc.Env, ev.Proc.Env) ||
+			(ev.Proc.User != nil && *ev2.Proc.User != *ev.Proc.User) || (ev.Proc.Group != nil && *ev2.Proc.Group != *ev.Proc.Group) ||
+			(ev.Proc.LoginUser != nil && ev2.Proc.LoginUser.Name != ev.Proc.LoginUser.Name) || ev2.Proc.UID != ev.Proc.UID ||
 			ev2.Proc.ExeFromMemfd != ev.Proc.ExeFromMemfd || len(ev2.Lineage) != len(ev.Lineage) || ev2.Flags != ev.Flags
 		switch ev.Class() {
 		case ClassOpen:
@@ -228,5 +235,20 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		buf = AppendJSON(buf[:0], list[i%len(list)])
+	}
+}
+
+func TestFromFieldsEnvAndUsers(t *testing.T) {
+	for _, v := range []any{"GLIBC_TUNABLES=x HOME=/root", []any{"GLIBC_TUNABLES=x", "HOME=/root"}} {
+		ev, err := FromFields(map[string]any{"evt.type": "execve", "proc.env": v, "user.name": "daemon", "group.name": "daemon"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ev.Proc.Env, []string{"GLIBC_TUNABLES=x", "HOME=/root"}) || ev.Proc.User.Name != "daemon" || ev.Proc.Group.Name != "daemon" {
+			t.Errorf("%v: env %q user %+v group %+v", v, ev.Proc.Env, ev.Proc.User, ev.Proc.Group)
+		}
+	}
+	if _, err := FromFields(map[string]any{"proc.env": 3}); err == nil {
+		t.Error("a number as proc.env was accepted")
 	}
 }

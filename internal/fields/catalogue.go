@@ -579,7 +579,7 @@ func catalogue() []*Field {
 			cr := ev.Type == event.TypeCreat || ev.Open.Flags&oCreat != 0
 			return cr && ev.Open.Mode&0o111 != 0, ev.Type.Class() == event.ClassOpen
 		}),
-		withArg(fstr("evt.arg", clsArgs, "an event parameter rendered as text, by name (evt.arg.flags)", evtArg), ArgKey, true, true),
+		evtArgField(),
 		withArg(fnum("evt.rawarg", Int, clsArgs, "an event parameter as a number, by name (evt.rawarg.flags)", evtRawArg), ArgKey, true, true),
 		fstr("evt.args", clsArgs, "all event parameters as text", evtArgs),
 		fstr("evt.info", clsArgs, "same as evt.args", evtArgs),
@@ -681,8 +681,6 @@ func catalogue() []*Field {
 		capsField("thread.cap_inheritable", func(p *event.Process) uint64 { return p.CapInheritable }),
 		fstr("thread.cgroups", clsProc, "cgroup path", procStr(func(_ *Ctx, p *event.Process) (string, bool) { return p.CgroupPath, p.CgroupPath != "" })),
 		fnum("proc.pidns_init_start_ts", Int, clsNone, "pid namespace start", func(*Ctx, *event.Event, *Arg) (int64, bool) { return 0, false }),
-		withArg(missing("proc.env", String, "environment"), ArgKey, false, false),
-		withArg(missing("proc.aenv", String, "ancestor environment"), ArgKey, false, false),
 		missing("proc.is_vpgid_leader", Bool, "process group leader"),
 		missing("proc.is_pgid_leader", Bool, "process group leader"),
 		missing("proc.vpgid", Int, "process group id"),
@@ -718,24 +716,41 @@ func catalogue() []*Field {
 
 		// user.* / group.*
 		fnum("user.uid", Int, clsProc, "effective user id", procNum(func(p *event.Process) int64 { return int64(p.EUID) })),
-		fstr("user.name", clsProc, "user name (only root is known without a passwd lookup)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.name", clsProc, "user name, from the passwd file of the process's root (host or container)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.Name, true
+			}
 			return "root", p.EUID == 0
 		})),
-		fstr("user.homedir", clsProc, "home directory (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.homedir", clsProc, "home directory of the user", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.HomeDir, true
+			}
 			return "/root", p.EUID == 0
 		})),
-		missing("user.shell", String, "login shell"),
+		fstr("user.shell", clsProc, "login shell of the user", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.User != nil {
+				return p.User.Shell, true
+			}
+			return "", false
+		})),
 		fnum("user.loginuid", Int, clsProc, "audit login uid, -1 if unset", procNum(func(p *event.Process) int64 {
 			if p.LoginUID == 0xffffffff {
 				return -1
 			}
 			return int64(p.LoginUID)
 		})),
-		fstr("user.loginname", clsProc, "audit login name (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("user.loginname", clsProc, "audit login user name", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.LoginUser != nil {
+				return p.LoginUser.Name, true
+			}
 			return "root", p.LoginUID == 0
 		})),
 		fnum("group.gid", Int, clsProc, "effective group id", procNum(func(p *event.Process) int64 { return int64(p.EGID) })),
-		fstr("group.name", clsProc, "group name (root only)", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+		fstr("group.name", clsProc, "group name, from the group file of the process's root", procStr(func(_ *Ctx, p *event.Process) (string, bool) {
+			if p.Group != nil {
+				return p.Group.Name, true
+			}
 			return "root", p.EGID == 0
 		})),
 
@@ -982,7 +997,7 @@ func catalogue() []*Field {
 		missing("k8s.rs.name", String, "deprecated"),
 		missing("k8s.deployment.name", String, "deprecated"),
 	}
-	return fs
+	return append(fs, envFields()...)
 }
 
 func filterOnly(f *Field) *Field {

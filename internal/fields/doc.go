@@ -14,4 +14,10 @@
 //     must copy it.
 //   - container.id is "host" when Event.Container is nil and the process has
 //     no container id.
+//   - Fields that may carry environment values (proc.env, proc.aenv,
+//     evt.arg.env) also have a Redact extractor: the value as alert outputs
+//     show it, with the values of variables a Redactor hides replaced by
+//     Redacted. Conditions use Extract and see every value.
+//   - user.* and group.name read the names the users package resolved into
+//     the event; without them only id 0 is named ("root").
 package fields

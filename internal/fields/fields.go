@@ -132,7 +132,11 @@ type Field struct {
 	Normalize func(string) string
 
 	Extract Extractor
-	mask    uint8
+	// Redact, for fields that may carry environment values (proc.env,
+	// proc.aenv, evt.arg.env), extracts the value as alert outputs show it:
+	// values of the variables r hides replaced by Redacted.
+	Redact func(c *Ctx, ev *event.Event, a *Arg, r *Redactor) (Value, bool)
+	mask   uint8
 }
 
 // Supplied reports whether the sensor supplies f for events of class c.

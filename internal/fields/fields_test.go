@@ -64,8 +64,8 @@ func TestCatalogue(t *testing.T) {
 	if !f.Supplied(event.ClassOpen) || !f.Supplied(event.ClassConnect) || f.Supplied(event.ClassExec) {
 		t.Errorf("fd.name classes: %v", f.Classes)
 	}
-	if f, _ := c.Lookup("proc.env"); len(f.Classes) != 0 {
-		t.Errorf("proc.env is not supplied but lists classes %v", f.Classes)
+	if f, _ := c.Lookup("proc.vmsize"); len(f.Classes) != 0 {
+		t.Errorf("proc.vmsize is not supplied but lists classes %v", f.Classes)
 	}
 	for _, tc := range []struct {
 		name, bracket string

@@ -119,6 +119,19 @@ func AppendCaps(dst []byte, mask uint64) []byte { return event.AppendCapNames(ds
 // expect of failures).
 func ErrnoName(n int64) string { return event.ErrnoName(-n) }
 
+// evtArgField is evt.arg.NAME; evt.arg.env is the exec environment, redacted
+// in outputs like proc.env.
+func evtArgField() *Field {
+	f := withArg(fstr("evt.arg", clsArgs, "an event parameter rendered as text, by name (evt.arg.flags)", evtArg), ArgKey, true, true)
+	f.Redact = func(c *Ctx, ev *event.Event, a *Arg, r *Redactor) (Value, bool) {
+		if a != nil && a.Text == "env" && ev.Type.Class() == event.ClassExec {
+			return envValue(c, &ev.Proc, nil, r)
+		}
+		return f.Extract(c, ev, a)
+	}
+	return f
+}
+
 // evtArg renders one event parameter by name (Falco's evt.arg.NAME).
 func evtArg(c *Ctx, ev *event.Event, a *Arg) (string, bool) {
 	if a == nil {
@@ -129,6 +142,8 @@ func evtArg(c *Ctx, ev *event.Event, a *Arg) (string, bool) {
 	case event.ClassExec:
 		p := &ev.Proc
 		switch a.Text {
+		case "env":
+			c.buf = appendEnv(c.buf, p.Env, nil)
 		case "flags":
 			c.buf = AppendExecFlags(c.buf, p)
 		case "exe":

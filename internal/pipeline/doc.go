@@ -1,7 +1,7 @@
 // Package pipeline runs the sensor's stages in order for every event:
 //
 //	Source.Read → Procs.Handle (ancestry, history) → Enricher.Enrich (container)
-//	  → OnEvent (trace/record) → rules.Evaluator.Match → alerts → Coalescer → Publish
+//	  → Users.Resolve (user/group names) → OnEvent (trace/record) → rules.Evaluator.Match → alerts → Coalescer → Publish
 //
 // One goroutine reads and evaluates kernel events, so the borrowed event from
 // the source is never copied; container-start events from the enricher are

@@ -37,6 +37,10 @@ type Config struct {
 	Enricher   interface{ Enrich(*event.Event) } // container metadata
 	Containers <-chan *event.Event               // container-start events
 
+	// Users names the user and group of each event, after Enricher (it
+	// needs the container id).
+	Users interface{ Resolve(*event.Event) }
+
 	// OnEvent sees every event after enrichment (trace, record). The event
 	// is borrowed: keep a Clone.
 	OnEvent func(*event.Event)
@@ -208,6 +212,9 @@ func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*ru
 	}
 	if p.cfg.Enricher != nil && ev.Type != event.TypeContainer {
 		p.cfg.Enricher.Enrich(ev)
+	}
+	if p.cfg.Users != nil && ev.Type != event.TypeContainer {
+		p.cfg.Users.Resolve(ev)
 	}
 	if p.cfg.OnEvent != nil {
 		p.cfg.OnEvent(ev)

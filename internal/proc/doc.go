@@ -6,7 +6,7 @@
 //   - Handle is called from a single goroutine (the pipeline's). It updates the
 //     table from fork/exec/exit events and fills every event: ev.Lineage with
 //     the known ancestors (parent first) and, for non-exec events, the
-//     ev.Proc fields that only exec carries (ExePath, Argv, Cwd, CgroupPath,
+//     ev.Proc fields that only exec carries (ExePath, Argv, Env, Cwd, CgroupPath,
 //     ContainerID, exe flags, StartTime). For open/connect events of a known
 //     process Handle does not allocate.
 //   - Filled fields share the snapshot's strings and Argv slice: they are

@@ -100,6 +100,10 @@ func readProcess(procfs, cgv2 string, pid uint32) (*event.Process, error) {
 	if b, err := readFile(filepath.Join(dir, "cmdline"), maxCmdline); err == nil {
 		s.Argv = splitCmdline(b)
 	}
+	// The environment the image started with, as exec captures it.
+	if b, err := readFile(filepath.Join(dir, "environ"), maxCmdline); err == nil {
+		s.Env = splitCmdline(b)
+	}
 	if l, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
 		s.ExePath = l
 	}

@@ -174,6 +174,9 @@ func fill(p *event.Process, s *event.Process) {
 	if p.Argv == nil {
 		p.Argv = s.Argv
 	}
+	if p.Env == nil {
+		p.Env = s.Env
+	}
 	if p.Cwd == "" {
 		p.Cwd = s.Cwd
 	}
@@ -375,8 +378,10 @@ func merge(s, p *event.Process) {
 		s.Cwd = strings.Clone(p.Cwd)
 	}
 	if s.Argv == nil && p.Argv != nil {
-		c := p.Clone()
-		s.Argv = c.Argv
+		s.Argv = event.CloneStrings(p.Argv)
+	}
+	if s.Env == nil && p.Env != nil {
+		s.Env = event.CloneStrings(p.Env)
 	}
 }
 

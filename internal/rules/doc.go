@@ -21,8 +21,12 @@
 //     necessary condition derived from it (negations relaxed to true); on
 //     typical events no program runs at all. Predicate results and
 //     expensive field values (proc.cmdline, ...) are computed once per event.
-//   - A Ruleset is immutable and safe to share; an Evaluator (one per
-//     goroutine) matches events without allocating.
+//   - A Ruleset is immutable once SetRedaction (if called) has returned, and
+//     safe to share; an Evaluator (one per goroutine) matches events without
+//     allocating.
+//   - Outputs (AppendOutput, OutputFields) hide the values of environment
+//     variables the Ruleset's Redactor hides (fields.DefaultRedactor unless
+//     SetRedaction says otherwise); conditions see the real values.
 //   - Semantics follow Falco: a comparison on a missing field is false
 //     (exists tests presence), glob's '*' matches '/', pmatch matches whole
 //     path components, regex is RE2 matching the whole value, in on numeric

@@ -4,6 +4,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 )
 
 // Rule is one loaded rule.
@@ -23,6 +24,7 @@ type Rule struct {
 	pre      preNode
 	out      []outSeg
 	compiled bool
+	redact   *fields.Redactor // nil: fields.DefaultRedactor
 }
 
 // Types returns the event types the rule is evaluated on (nil when skipped).
@@ -56,6 +58,15 @@ func (rs *Ruleset) buildIndex() {
 		if len(rs.byType[t]) > 0 {
 			rs.types = append(rs.types, t)
 		}
+	}
+}
+
+// SetRedaction sets which environment values the rules' outputs hide
+// (fields.DefaultRedactor unless set; an empty Redactor hides none).
+// Conditions still see every value. Call it before evaluating.
+func (rs *Ruleset) SetRedaction(r *fields.Redactor) {
+	for _, rule := range rs.rules {
+		rule.redact = r
 	}
 }
 

@@ -172,7 +172,7 @@ func (r *Rule) AppendOutput(dst []byte, ev *event.Event) []byte {
 			dst = append(dst, s.lit...)
 			continue
 		}
-		v, ok := s.op.get(&c, ev)
+		v, ok := r.outValue(&c, s.op, ev)
 		if !ok {
 			dst = append(dst, "<NA>"...)
 			continue
@@ -196,7 +196,7 @@ func (r *Rule) OutputFields(ev *event.Event) map[string]any {
 			m[s.key] = ev.Timestamp
 			continue
 		}
-		v, ok := s.op.get(&c, ev)
+		v, ok := r.outValue(&c, s.op, ev)
 		if !ok {
 			m[s.key] = nil
 			continue
@@ -204,6 +204,35 @@ func (r *Rule) OutputFields(ev *event.Event) map[string]any {
 		m[s.key] = fields.JSON(s.op.typ, v)
 	}
 	return m
+}
+
+// outValue extracts an output field, hiding the environment values the
+// rule's Redactor hides (a transformer of such a field prints Redacted
+// whole).
+func (r *Rule) outValue(c *scratch, op *operand, ev *event.Event) (fields.Value, bool) {
+	red := r.redact
+	if red == nil {
+		red = fields.DefaultRedactor()
+	}
+	if op.xform == "" && op.f.Redact != nil {
+		var a *fields.Arg
+		if op.arg.Set {
+			a = &op.arg
+		}
+		return op.f.Redact(&c.Ctx, ev, a, red)
+	}
+	base := op
+	for base.inner != nil {
+		base = base.inner
+	}
+	if base != op && base.f != nil && base.f.Redact != nil && !red.Empty() {
+		v, ok := op.get(c, ev)
+		if ok {
+			v = fields.Value{Str: fields.Redacted}
+		}
+		return v, ok
+	}
+	return op.get(c, ev)
 }
 
 // OutputKeys lists the output_fields keys in order of appearance.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 )
 
 func loadString(t *testing.T, src string, opts Options) (*Ruleset, *Report) {
@@ -166,5 +167,37 @@ func TestParsePriority(t *testing.T) {
 	}
 	if Warning.String() != "Warning" || Emergency.Syslog() != 0 || Debug.Syslog() != 7 {
 		t.Error("names")
+	}
+}
+
+func TestOutputRedactsEnvironment(t *testing.T) {
+	rs, _ := loadString(t, `
+- rule: env
+  desc: d
+  condition: evt.type = execve and proc.env[API_TOKEN] = s3cr3t and proc.env icontains GLIBC_TUNABLES
+  output: env=%proc.env tok=%proc.env[API_TOKEN] arg=%evt.arg.env up=%toupper(proc.env) tun=%proc.env[GLIBC_TUNABLES]
+  priority: WARNING
+`, Options{})
+	ev := execEvent()
+	ev.Proc.Env = []string{"GLIBC_TUNABLES=glibc.malloc.mxfast=0", "API_TOKEN=s3cr3t"}
+	r := rs.Rules()[0]
+	if m := rs.NewEvaluator().Match(ev, nil); len(m) != 1 {
+		t.Fatalf("the condition sees the real values: matched %d rules", len(m))
+	}
+	want := "env=GLIBC_TUNABLES=glibc.malloc.mxfast=0 API_TOKEN=<redacted> tok=<redacted> arg=GLIBC_TUNABLES=glibc.malloc.mxfast=0 API_TOKEN=<redacted> up=<redacted> tun=glibc.malloc.mxfast=0"
+	if got := string(r.AppendOutput(nil, ev)); got != want {
+		t.Errorf("output\n got %q\nwant %q", got, want)
+	}
+	js, _ := json.Marshal(r.OutputFields(ev))
+	if strings.Contains(string(js), "s3cr3t") || strings.Contains(string(js), "S3CR3T") {
+		t.Errorf("output fields leak the secret: %s", js)
+	}
+	none, err := fields.NewRedactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.SetRedaction(none)
+	if got := string(r.AppendOutput(nil, ev)); !strings.Contains(got, "tok=s3cr3t") {
+		t.Errorf("redaction off: %s", got)
 	}
 }
