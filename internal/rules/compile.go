@@ -237,7 +237,7 @@ const maxTotalChecks = 1000000
 
 // maxSubstBytes bounds the text list substitution processes in a whole
 // load (each list pass over a condition costs the condition's length).
-const maxSubstBytes = 256 << 20
+const maxSubstBytes = 64 << 20
 
 // substOver reports why expandLists stopped: the condition grew too long,
 // or the load ran out of substitution budget.

@@ -237,6 +237,7 @@ type listDef struct {
 	file     *srcFile
 	node     *yaml.Node
 	used     bool
+	changes  int // appends, overrides and redefinitions (maxChanges)
 }
 
 // srcPos is where a YAML node is.
@@ -258,6 +259,7 @@ type macroDef struct {
 	state     int // 0 unresolved, 1 resolving, 2 resolved
 	resolved  node
 	resolveOK bool
+	changes   int
 }
 
 type excDef struct {
@@ -292,6 +294,7 @@ type ruleDef struct {
 	skipUnknown  bool
 	file         *srcFile
 	node         *yaml.Node
+	changes      int
 }
 
 type loader struct {
@@ -667,6 +670,21 @@ func parseSemver(s string) ([3]int, bool) {
 	return v, true
 }
 
+// maxChanges bounds the appends, overrides and redefinitions of one list,
+// macro or rule: appending costs the length of what is already there, so
+// an unbounded number would make loading quadratic in the file size.
+const maxChanges = 1000
+
+// tooManyChanges counts one more change of an item and reports, once, when
+// there are more than maxChanges.
+func (l *loader) tooManyChanges(n *int, f *srcFile, m *mapping, item string) bool {
+	*n++
+	if *n == maxChanges+1 {
+		l.errf(f, m.node, item, "more than %d appends, overrides or redefinitions of the same name", maxChanges)
+	}
+	return *n > maxChanges
+}
+
 func (l *loader) engineVersion(f *srcFile, m *mapping) {
 	v := m.vals["required_engine_version"]
 	if v.Kind != yaml.ScalarNode {
@@ -730,6 +748,9 @@ func (l *loader) list(f *srcFile, m *mapping) {
 		}
 	}
 	prev := l.lists[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 	switch {
 	case legacy && ov != nil:
 		l.errf(f, m.keys["append"], item, "'append' and 'override' cannot be used together")
@@ -785,6 +806,9 @@ func (l *loader) macro(f *srcFile, m *mapping) {
 		return
 	}
 	prev := l.macros[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 	switch {
 	case legacy && ov != nil:
 		l.errf(f, m.keys["append"], item, "'append' and 'override' cannot be used together")
@@ -922,6 +946,9 @@ func (l *loader) rule(f *srcFile, m *mapping) {
 		r.cond = newText(cond, f, condNode)
 	}
 	prev := l.rules[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 
 	switch {
 	case legacy:
@@ -1176,19 +1203,19 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 }
 
 func (l *loader) appendExceptions(r *ruleDef, add []*excDef, item string) {
+	byName := make(map[string]*excDef, len(r.exceptions))
+	for _, p := range r.exceptions {
+		byName[p.name] = p // the last of a name, as before
+	}
 	for _, e := range add {
-		var prev *excDef
-		for _, p := range r.exceptions {
-			if p.name == e.name {
-				prev = p
-			}
-		}
+		prev := byName[e.name]
 		if prev == nil {
 			if e.fields == nil || e.values == nil {
 				l.errf(e.file, e.node, item, "exception %q is new: it needs 'fields' and 'values'", e.name)
 				continue
 			}
 			r.exceptions = append(r.exceptions, e)
+			byName[e.name] = e
 			continue
 		}
 		if e.fields != nil || e.comps != nil {

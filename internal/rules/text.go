@@ -190,9 +190,10 @@ func isListDelim(c byte) bool { return strings.IndexByte(listDelims, c) >= 0 }
 // removes an adjacent comma. use is called for each list substituted.
 //
 // Only the passes that can change the text run: those of lists named in it
-// or in the items of a list substituted before. Each pass costs the text's
-// length, taken from *budget; when that runs out, or the text grows beyond
-// maxConditionLen, expansion stops and over reports it.
+// or in the items of a list substituted before. Each pass costs the length
+// of the text it reads and writes, taken from *budget; when that runs out,
+// or the text grows beyond maxConditionLen, expansion stops and over
+// reports it.
 func expandLists(t *srcText, lists map[string]*listDef, budget *int, use func(*listDef)) (src *exprSrc, over bool) {
 	text := t.text
 	origin := make([]int32, len(text))
@@ -217,6 +218,7 @@ func expandLists(t *srcText, lists map[string]*listDef, budget *int, use func(*l
 		}
 		var used bool
 		text, origin, used = substituteList(text, origin, d)
+		*budget -= len(text) // what the pass wrote, which the parser reads
 		if used {
 			if use != nil {
 				use(d)
