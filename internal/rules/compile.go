@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,28 +132,24 @@ func (l *loader) compile() *Ruleset {
 // earlier or later, or its own list) as an error at the item closing it:
 // expansion order would silently turn such an item into a literal value.
 func (l *loader) listLoops() {
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	state := make(map[*listDef]int, len(l.lorder))
+	// at[d] is 1 + d's index on the path while d is on it, -1 once done.
+	at := make(map[*listDef]int, len(l.lorder))
 	type frame struct {
 		d    *listDef
 		next int // next item to follow
 	}
 	var path []frame // iterative: a chain of lists can be as long as the file
 	for _, root := range l.lorder {
-		if state[root] != unseen {
+		if at[root] != 0 {
 			continue
 		}
-		state[root] = onPath
 		path = append(path[:0], frame{d: root})
+		at[root] = len(path)
 		for len(path) > 0 {
 			top := &path[len(path)-1]
 			d := top.d
 			if top.next == len(d.items) {
-				state[d] = done
+				at[d] = -1
 				path = path[:len(path)-1]
 				continue
 			}
@@ -164,23 +159,26 @@ func (l *loader) listLoops() {
 			if !ok {
 				continue
 			}
-			switch state[ref] {
-			case unseen:
-				state[ref] = onPath
+			switch k := at[ref]; {
+			case k == 0:
 				path = append(path, frame{d: ref})
-			case onPath:
+				at[ref] = len(path)
+			case k > 0:
+				loop, tail := path[k-1:], []frame(nil)
+				if len(loop) > 8 { // one readable line, and constant work per loop
+					loop, tail = loop[:4], loop[len(loop)-4:]
+				}
 				var names []string
-				for j := len(path) - 1; j >= 0; j-- {
-					names = append(names, path[j].d.name)
-					if path[j].d == ref {
-						break
+				for _, fr := range loop {
+					names = append(names, fr.d.name)
+				}
+				if tail != nil {
+					names = append(names, "...")
+					for _, fr := range tail {
+						names = append(names, fr.d.name)
 					}
 				}
-				slices.Reverse(names)
 				names = append(names, ref.name)
-				if len(names) > 9 { // keep the message one readable line
-					names = append(append(names[:4:4], "..."), names[len(names)-4:]...)
-				}
 				p := srcPos{d.file, d.node}
 				if i < len(d.at) {
 					p = d.at[i]
@@ -235,8 +233,9 @@ const maxListItems = 100000
 // can use a large list or macro in many rules.
 const maxTotalChecks = 1000000
 
-// maxSubstBytes bounds the text list substitution processes in a whole
-// load (each list pass over a condition costs the condition's length).
+// maxSubstBytes bounds the condition text a load scans and parses, list
+// substitution passes included: YAML aliases, lists and appends let a
+// small file name a lot of text.
 const maxSubstBytes = 64 << 20
 
 // substOver reports why expandLists stopped: the condition grew too long,
@@ -248,7 +247,7 @@ func (l *loader) substOver(f *srcFile, n *yaml.Node, item string) {
 	}
 	if !l.substReported {
 		l.substReported = true
-		l.errf(f, n, item, "rules too large in total: list substitution over all conditions exceeds %d bytes", maxSubstBytes)
+		l.errf(f, n, item, "rules too large in total: more than %d bytes of condition text after list substitution", maxSubstBytes)
 	}
 }
 
@@ -411,6 +410,7 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	}
 	cond := withExceptions(r)
 	rule.Condition = cond.text
+	l.substBudget -= len(r.output) // parsed below, with the condition
 	src, over := expandLists(cond, l.lists, &l.substBudget, func(d *listDef) { d.used = true })
 	if over {
 		l.substOver(r.file, r.node, item)

@@ -316,6 +316,8 @@ type loader struct {
 	slots          map[string]int
 	checks         int // towards maxTotalChecks
 	checksReported bool
+	values         int // towards maxTotalValues
+	valuesReported bool
 
 	substBudget   int // bytes of list substitution left (maxSubstBytes)
 	substReported bool
@@ -524,6 +526,9 @@ func (l *loader) strList(f *srcFile, v *yaml.Node, what, item string) ([]string,
 		l.errf(f, v, item, "%s must be a list, got %s", what, kindName(v))
 		return nil, false
 	}
+	if !l.countValues(len(v.Content), f, v, item) {
+		return nil, false
+	}
 	out := make([]string, 0, len(v.Content))
 	ok := true
 	for _, e := range v.Content {
@@ -536,6 +541,24 @@ func (l *loader) strList(f *srcFile, v *yaml.Node, what, item string) ([]string,
 		out = append(out, e.Value)
 	}
 	return out, ok
+}
+
+// maxTotalValues bounds the list entries (list items, tags, exception
+// fields, comps and values) a load reads. A file cannot hold more than a
+// few million, but YAML aliases let it name one long sequence many times.
+const maxTotalValues = 2000000
+
+// countValues counts n more list entries and reports, once, when the load
+// goes over maxTotalValues.
+func (l *loader) countValues(n int, f *srcFile, v *yaml.Node, item string) bool {
+	if l.values += n; l.values <= maxTotalValues {
+		return true
+	}
+	if !l.valuesReported {
+		l.valuesReported = true
+		l.errf(f, v, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
+	}
+	return false
 }
 
 func (l *loader) checkKeys(f *srcFile, m *mapping, item string, allowed ...string) {
@@ -1137,6 +1160,10 @@ func (l *loader) exceptions(f *srcFile, v *yaml.Node, item string) ([]*excDef, b
 				ok = false
 				continue
 			}
+			if !l.countValues(len(vv.Content), f, vv, item) {
+				ok = false
+				continue
+			}
 			for _, tv := range vv.Content {
 				tv = deref(tv)
 				tuple, good := l.excTuple(f, tv, e, item)
@@ -1185,6 +1212,9 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 	}
 	if tv.Kind != yaml.SequenceNode {
 		l.errf(f, tv, item, "exception %q: each value must be a list with one entry per field", e.name)
+		return nil, false
+	}
+	if !l.countValues(len(tv.Content), f, tv, item) {
 		return nil, false
 	}
 	if e.fields != nil && len(tv.Content) != len(e.fields) {
@@ -1240,59 +1270,60 @@ func exceptionText(e *excDef) string {
 	if len(e.fields) == 0 {
 		return ""
 	}
+	var b strings.Builder // one builder: exceptions may hold many values
 	if !e.fieldList {
-		icond := ""
 		for _, tv := range e.values {
 			for _, it := range tv[0].items {
-				if icond == "" {
-					icond = "(" + e.fields[0] + " " + e.comps[0] + " ("
+				if b.Len() == 0 {
+					b.WriteString("(" + e.fields[0] + " " + e.comps[0] + " (")
 				} else {
-					icond += ", "
+					b.WriteString(", ")
 				}
-				icond += quoteItem(it)
+				b.WriteString(quoteItem(it))
 			}
 		}
-		if icond != "" {
-			icond += "))"
+		if b.Len() > 0 {
+			b.WriteString("))")
 		}
-		return icond
+		return b.String()
 	}
-	icond := "("
+	b.WriteString("(")
 	for _, tv := range e.values {
-		if icond != "(" {
-			icond += " or "
+		if b.Len() != 1 {
+			b.WriteString(" or ")
 		}
-		icond += "("
+		b.WriteString("(")
 		for k, v := range tv {
 			if k > 0 {
-				icond += " and "
+				b.WriteString(" and ")
 			}
-			var istr string
+			b.WriteString(" " + e.fields[k] + " " + e.comps[k] + " ")
 			switch {
 			case v.isList:
-				istr = "("
+				b.WriteString("(")
+				start := b.Len()
 				for _, it := range v.items {
-					if istr != "(" {
-						istr += ", "
+					if b.Len() != start {
+						b.WriteString(", ")
 					}
-					istr += quoteItem(it)
+					b.WriteString(quoteItem(it))
 				}
-				istr += ")"
+				b.WriteString(")")
 			case isListOp(e.comps[k]):
-				istr = v.items[0]
+				istr := v.items[0]
 				if !strings.HasPrefix(istr, "(") {
 					istr = "(" + istr + ")"
 				}
+				b.WriteString(istr)
 			default:
-				istr = quoteItem(v.items[0])
+				b.WriteString(quoteItem(v.items[0]))
 			}
-			icond += " " + e.fields[k] + " " + e.comps[k] + " " + istr
 		}
-		icond += ")"
+		b.WriteString(")")
 	}
-	icond += ")"
-	if icond == "()" {
+	b.WriteString(")")
+	if b.Len() == 2 {
 		return ""
 	}
-	return icond
+	return b.String()
 }

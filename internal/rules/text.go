@@ -190,12 +190,15 @@ func isListDelim(c byte) bool { return strings.IndexByte(listDelims, c) >= 0 }
 // removes an adjacent comma. use is called for each list substituted.
 //
 // Only the passes that can change the text run: those of lists named in it
-// or in the items of a list substituted before. Each pass costs the length
-// of the text it reads and writes, taken from *budget; when that runs out,
-// or the text grows beyond maxConditionLen, expansion stops and over
-// reports it.
+// or in the items of a list substituted before. The text, and each pass
+// over it, cost their length (what is scanned and parsed), taken from
+// *budget; when that runs out, or the text grows beyond maxConditionLen,
+// expansion stops and over reports it.
 func expandLists(t *srcText, lists map[string]*listDef, budget *int, use func(*listDef)) (src *exprSrc, over bool) {
 	text := t.text
+	if *budget -= len(text); *budget < 0 {
+		return &exprSrc{text: text, orig: t}, true
+	}
 	origin := make([]int32, len(text))
 	for i := range origin {
 		origin[i] = int32(i)
