@@ -92,6 +92,11 @@ func TestLoadBounds(t *testing.T) {
 	for i := range maxTotalChecks/maxListItems + 1 {
 		shared.WriteString(rule(fmt.Sprint("r", i), "evt.type = execve and proc.name in (big)"))
 	}
+	var aliased strings.Builder // one long sequence named by many lists
+	fmt.Fprintf(&aliased, "- list: big\n  items: &big [%s]\n", items("p", maxListItems))
+	for i := range maxTotalValues/maxListItems + 1 {
+		fmt.Fprintf(&aliased, "- list: l%d\n  items: *big\n", i)
+	}
 	tests := []struct {
 		name, src string
 		want      string // the first error, file:line:col item: message
@@ -106,6 +111,8 @@ func TestLoadBounds(t *testing.T) {
 			`t.yaml:2:14: macro "m": list too large (more than 100000 items)`},
 		{"total checks", shared.String(),
 			`t.yaml:48:3: rule "r9": rules too large in total: more than 1000000 checks in all conditions after list and macro expansion`},
+		{"aliases", aliased.String(),
+			`t.yaml:41:3: list "l19": rules too large in total: more than 2000000 list entries (items, tags, exception values), YAML aliases included`},
 		{"list loop", "- list: a\n  items: [b]\n- list: b\n  items: [a]\n" + rule("r", "evt.type = execve and proc.name in (a)"),
 			`t.yaml:4:11: list "b": reference loop in list "a" (a -> b -> a)`},
 		{"rule and macro", "- rule: r\n  macro: r\n  condition: evt.type = execve\n  desc: d\n  output: o\n  priority: info\n",

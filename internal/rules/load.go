@@ -318,6 +318,7 @@ type loader struct {
 	checksReported bool
 	values         int // towards maxTotalValues
 	valuesReported bool
+	cur            srcPos // the top-level item being read
 
 	substBudget   int // bytes of list substitution left (maxSubstBytes)
 	substReported bool
@@ -526,7 +527,7 @@ func (l *loader) strList(f *srcFile, v *yaml.Node, what, item string) ([]string,
 		l.errf(f, v, item, "%s must be a list, got %s", what, kindName(v))
 		return nil, false
 	}
-	if !l.countValues(len(v.Content), f, v, item) {
+	if !l.countValues(len(v.Content), item) {
 		return nil, false
 	}
 	out := make([]string, 0, len(v.Content))
@@ -550,13 +551,14 @@ const maxTotalValues = 2000000
 
 // countValues counts n more list entries and reports, once, when the load
 // goes over maxTotalValues.
-func (l *loader) countValues(n int, f *srcFile, v *yaml.Node, item string) bool {
+func (l *loader) countValues(n int, item string) bool {
 	if l.values += n; l.values <= maxTotalValues {
 		return true
 	}
 	if !l.valuesReported {
 		l.valuesReported = true
-		l.errf(f, v, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
+		// At the item: the sequence may be an alias target anywhere in the file.
+		l.errf(l.cur.file, l.cur.node, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
 	}
 	return false
 }
@@ -635,6 +637,7 @@ func (l *loader) item(f *srcFile, n *yaml.Node) {
 	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return
 	}
+	l.cur = srcPos{f, n}
 	m, ok := l.mapping(f, n, "")
 	if !ok {
 		return
@@ -1160,7 +1163,7 @@ func (l *loader) exceptions(f *srcFile, v *yaml.Node, item string) ([]*excDef, b
 				ok = false
 				continue
 			}
-			if !l.countValues(len(vv.Content), f, vv, item) {
+			if !l.countValues(len(vv.Content), item) {
 				ok = false
 				continue
 			}
@@ -1214,7 +1217,7 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 		l.errf(f, tv, item, "exception %q: each value must be a list with one entry per field", e.name)
 		return nil, false
 	}
-	if !l.countValues(len(tv.Content), f, tv, item) {
+	if !l.countValues(len(tv.Content), item) {
 		return nil, false
 	}
 	if e.fields != nil && len(tv.Content) != len(e.fields) {
