@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tripline/tripline/internal/rules"
 )
 
 func main() {
@@ -21,6 +23,9 @@ func main() {
 		var ec exitCode
 		if errors.As(err, &ec) {
 			os.Exit(int(ec))
+		}
+		if errors.Is(err, rules.ErrTooLarge) {
+			err = fmt.Errorf("%w (see --rules-max-bytes)", err)
 		}
 		fmt.Fprintln(os.Stderr, "sensor:", err)
 		os.Exit(1)

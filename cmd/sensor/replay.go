@@ -20,6 +20,7 @@ func newReplayCmd() *cobra.Command {
 		rulePaths []string
 		asJSON    bool
 		coalesce  bool
+		maxBytes  int64
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --rules PATH FILE",
@@ -29,7 +30,10 @@ line, already enriched) and evaluates the rules on it, printing every alert.
 Needs no privileges: record once on a real host, iterate on rules anywhere.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rs, rep, err := rules.LoadFiles(rulePaths, rules.Options{})
+			if maxBytes <= 0 {
+				return fmt.Errorf("--rules-max-bytes %d must be positive", maxBytes)
+			}
+			rs, rep, err := rules.LoadFilesContext(cmd.Context(), rulePaths, rules.Options{MaxFileBytes: maxBytes})
 			if rep != nil {
 				for _, w := range rep.Warnings {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w.Error())
@@ -81,5 +85,6 @@ Needs no privileges: record once on a real host, iterate on rules anywhere.`,
 	cmd.Flags().StringArrayVar(&rulePaths, "rules", []string{"rules"}, "rule file or folder (repeatable)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print alerts as Falco JSON lines instead of text")
 	cmd.Flags().BoolVar(&coalesce, "coalesce", false, "coalesce identical alerts as the daemon does")
+	addRulesMaxBytes(cmd, &maxBytes)
 	return cmd
 }

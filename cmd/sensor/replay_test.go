@@ -78,7 +78,7 @@ func TestRulesTestCommand(t *testing.T) {
 func TestRunLoadsEveryDefaultRule(t *testing.T) {
 	cfg := config.Default()
 	cfg.Rules = []string{"../../rules"}
-	rs, rep, err := loadRules(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rs, rep, err := loadRules(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestRunLoadsEveryDefaultRule(t *testing.T) {
 		t.Error("no rule listens to container events")
 	}
 	cfg.ContainerdSocket = ""
-	_, rep, err = loadRules(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, rep, err = loadRules(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil || len(rep.Skipped) == 0 {
 		t.Errorf("without containerd the container rules must be skipped with a reason: %v %+v", err, rep)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/term"
 )
@@ -28,16 +29,37 @@ func newRulesCmd() *cobra.Command {
 	return cmd
 }
 
+// addRulesMaxBytes adds --rules-max-bytes, the size limit of each rules file,
+// with the same default as `sensor run`.
+func addRulesMaxBytes(cmd *cobra.Command, p *int64) {
+	*p = config.Default().RulesMaxBytes
+	cmd.Flags().Int64Var(p, "rules-max-bytes", *p, "size limit of each rules file; larger files and anything but regular files are refused")
+}
+
+// loadRulesFiles loads paths for the offline commands: SIGINT/SIGTERM (the
+// command's context) stop it. err is nil when only the report has errors.
+func loadRulesFiles(cmd *cobra.Command, paths []string, maxBytes int64) (*rules.Ruleset, *rules.Report, error) {
+	if maxBytes <= 0 {
+		return nil, nil, fmt.Errorf("--rules-max-bytes %d must be positive", maxBytes)
+	}
+	rs, rep, err := rules.LoadFilesContext(cmd.Context(), paths, rules.Options{MaxFileBytes: maxBytes})
+	if err != nil && (len(rep.Errors) == 0 || cmd.Context().Err() != nil) {
+		return nil, nil, err
+	}
+	return rs, rep, nil
+}
+
 func newRulesValidateCmd() *cobra.Command {
 	var asJSON bool
+	var maxBytes int64
 	cmd := &cobra.Command{
 		Use:   "validate [--json] PATH...",
 		Short: "Load rules files or folders (their *.yaml/*.yml in lexical order) and report every error",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, rep, err := rules.LoadFiles(args, rules.Options{})
-			if err != nil && len(rep.Errors) == 0 {
-				return err // I/O failure
+			_, rep, err := loadRulesFiles(cmd, args, maxBytes)
+			if err != nil {
+				return err // I/O failure or interrupted
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -54,6 +76,7 @@ func newRulesValidateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
+	addRulesMaxBytes(cmd, &maxBytes)
 	return cmd
 }
 
@@ -97,13 +120,14 @@ func writeValidateText(w io.Writer, rep *rules.Report, paths int) {
 }
 
 func newRulesListCmd() *cobra.Command {
-	return &cobra.Command{
+	var maxBytes int64
+	cmd := &cobra.Command{
 		Use:   "list PATH...",
 		Short: "List each rule with its priority, tags, event types and state",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rs, rep, err := rules.LoadFiles(args, rules.Options{})
-			if err != nil && len(rep.Errors) == 0 {
+			rs, rep, err := loadRulesFiles(cmd, args, maxBytes)
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -136,6 +160,8 @@ func newRulesListCmd() *cobra.Command {
 			return nil
 		},
 	}
+	addRulesMaxBytes(cmd, &maxBytes)
+	return cmd
 }
 
 func rulesOrDash(s string) string {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/ruletest"
 	"github.com/tripline/tripline/internal/term"
 )
@@ -22,6 +24,9 @@ With --live (root) each test's run: snippet is executed on the host or in a
 container while the sensor is attached, and the expected rules must fire.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if live.maxBytes <= 0 {
+				return fmt.Errorf("--rules-max-bytes %d must be positive", live.maxBytes)
+			}
 			files, err := ruletest.Collect(args)
 			if err != nil {
 				return err
@@ -30,7 +35,7 @@ container while the sensor is attached, and the expected rules must fire.`,
 			if live.enabled {
 				results, err = runLiveTests(cmd, files, live)
 			} else {
-				results, err = runOfflineTests(files)
+				results, err = runOfflineTests(cmd.Context(), files, rules.Options{MaxFileBytes: live.maxBytes})
 			}
 			if err != nil {
 				return err
@@ -44,18 +49,19 @@ container while the sensor is attached, and the expected rules must fire.`,
 	cmd.Flags().BoolVar(&live.enabled, "live", false, "run each test's run: snippet with the sensor attached (root)")
 	cmd.Flags().DurationVar(&live.wait, "wait", live.waitDefault(), "live: how long to wait for the expected alerts of a test")
 	cmd.Flags().StringVar(&live.socket, "containerd-socket", config.Default().ContainerdSocket, "live: containerd socket for container tests")
+	addRulesMaxBytes(cmd, &live.maxBytes)
 	return cmd
 }
 
-func runOfflineTests(files []string) ([]ruletest.Result, error) {
-	var r ruletest.Runner
+func runOfflineTests(ctx context.Context, files []string, opts rules.Options) ([]ruletest.Result, error) {
+	r := ruletest.Runner{Options: opts}
 	var all []ruletest.Result
 	for _, p := range files {
 		f, err := ruletest.ParseFile(p)
 		if err != nil {
 			return nil, err
 		}
-		res, err := r.RunFile(f)
+		res, err := r.RunFileContext(ctx, f)
 		if err != nil {
 			return nil, err
 		}

@@ -19,9 +19,10 @@ import (
 )
 
 type liveOptions struct {
-	enabled bool
-	wait    time.Duration
-	socket  string
+	enabled  bool
+	wait     time.Duration
+	socket   string
+	maxBytes int64 // --rules-max-bytes (offline runs use it too)
 }
 
 func (liveOptions) waitDefault() time.Duration { return 5 * time.Second }
@@ -68,7 +69,7 @@ func runLiveFile(ctx context.Context, f *ruletest.File, opt liveOptions,
 	inContainer func(context.Context, string) ([]byte, error), log interface {
 		Warn(string, ...any)
 	}) ([]ruletest.Result, error) {
-	rs, _, err := rules.LoadFiles(f.Rules, rules.Options{})
+	rs, _, err := rules.LoadFilesContext(ctx, f.Rules, rules.Options{MaxFileBytes: opt.maxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("%s: loading rules: %w", f.Path, err)
 	}

@@ -63,13 +63,14 @@ func newLoggerTo(w io.Writer, level string) *slog.Logger {
 }
 
 // loadRules loads the configured rules and logs the report.
-func loadRules(cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Report, error) {
+func loadRules(ctx context.Context, cfg config.Config, log *slog.Logger) (*rules.Ruleset, *rules.Report, error) {
 	minPrio, _, err := rules.ParsePriority(cfg.Priority)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--priority: %w", err)
 	}
-	rs, rep, err := rules.LoadFiles(cfg.Rules, rules.Options{
+	rs, rep, err := rules.LoadFilesContext(ctx, cfg.Rules, rules.Options{
 		MinPriority: minPrio, Enable: cfg.Enable, Disable: cfg.Disable, Captured: deliverable(cfg),
+		MaxFileBytes: cfg.RulesMaxBytes,
 	})
 	if rep != nil {
 		for _, w := range rep.Warnings {
@@ -141,7 +142,7 @@ func (g *group) stop() error {
 }
 
 func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	rs, rep, err := loadRules(cfg, log)
+	rs, rep, err := loadRules(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/output"
+	"github.com/tripline/tripline/internal/rules"
 	"os"
 	"slices"
 	"sort"
@@ -25,6 +26,8 @@ type Config struct {
 	Disable  []string // rule-name globs or tag:NAME to disable
 	Priority string   // minimum priority of rules loaded
 	Outputs  []string // stdout | nats | file:PATH
+
+	RulesMaxBytes int64 // size limit of each rules file
 
 	NATS        output.NATSConn // external broker and its auth; URL empty: embed one
 	NATSListen  string          // embedded broker address
@@ -50,6 +53,7 @@ func Default() Config {
 	return Config{
 		Rules:            []string{"rules"},
 		Priority:         "debug",
+		RulesMaxBytes:    rules.DefaultMaxFileBytes,
 		Outputs:          []string{"nats"},
 		NATSListen:       "127.0.0.1:4222",
 		NATSSubject:      "tripline.alerts.<priority>.<rule>",
@@ -75,6 +79,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.Enable, "enable", c.Enable, "enable rules by name glob or tag:NAME (repeatable)")
 	fs.StringSliceVar(&c.Disable, "disable", c.Disable, "disable rules by name glob or tag:NAME (repeatable)")
 	fs.StringVar(&c.Priority, "priority", c.Priority, "minimum priority of rules loaded (emergency..debug)")
+	fs.Int64Var(&c.RulesMaxBytes, "rules-max-bytes", c.RulesMaxBytes, "size limit of each rules file; larger files and anything but regular files are refused")
 	fs.StringSliceVar(&c.Outputs, "output", c.Outputs, "alert outputs: stdout, nats, file:PATH (repeatable or comma-separated)")
 	c.NATS.RegisterFlags(fs) // empty --nats-url embeds a server on --nats-listen
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "address of the embedded NATS server")
@@ -179,6 +184,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Rules) == 0 {
 		errs = append(errs, errors.New("no rules: give --rules"))
+	}
+	if c.RulesMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("rules-max-bytes %d must be positive", c.RulesMaxBytes))
 	}
 	if len(c.Outputs) == 0 {
 		errs = append(errs, errors.New("no outputs: give --output"))

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"gopkg.in/yaml.v3"
 
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/fields"
@@ -43,6 +44,7 @@ func (l *loader) compile() *Ruleset {
 	l.predIdx = map[string]int{}
 	l.predByNode = map[*checkNode]int{}
 
+	l.listLoops()
 	// Lists: items naming an earlier list are inlined (visibility order).
 	for _, d := range l.lorder {
 		d.expanded = d.expanded[:0]
@@ -64,11 +66,14 @@ func (l *loader) compile() *Ruleset {
 
 	// Macros: substitute lists as text, then parse.
 	for _, m := range l.morder {
+		if l.stopped() {
+			return rs
+		}
 		item := fmt.Sprintf("macro %q", m.name)
-		m.src = expandLists(m.cond, l.lorder, markUsed)
-		if len(m.src.text) > maxConditionLen {
+		var over bool
+		if m.src, over = expandLists(m.cond, l.lists, &l.substBudget, markUsed); over {
 			m.failed = true
-			l.errf(m.file, m.node, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
+			l.substOver(m.file, m.node, item)
 			continue
 		}
 		n, err := parseWith(m.src.text, m.src)
@@ -77,13 +82,26 @@ func (l *loader) compile() *Ruleset {
 			l.rep.Errors = append(l.rep.Errors, l.parseDiag(m.src, err, item))
 			continue
 		}
+		if !l.checkLists(n, item) || l.overChecks(m.file, m.node, item) {
+			m.failed = true
+			continue
+		}
 		m.parsed = n
 	}
 	for _, m := range l.morder {
+		if l.stopped() {
+			return rs
+		}
 		l.resolveMacro(m)
 	}
 
 	for _, r := range l.rorder {
+		if l.stopped() {
+			return rs
+		}
+		if l.checks > maxTotalChecks {
+			break // reported once, where the total went over
+		}
 		if rule := l.compileRule(r, captured); rule != nil {
 			rs.rules = append(rs.rules, rule)
 		}
@@ -108,6 +126,67 @@ func (l *loader) compile() *Ruleset {
 	}
 	rs.buildIndex()
 	return rs
+}
+
+// listLoops reports every cycle of list references (an item naming a list,
+// earlier or later, or its own list) as an error at the item closing it:
+// expansion order would silently turn such an item into a literal value.
+func (l *loader) listLoops() {
+	// at[d] is 1 + d's index on the path while d is on it, -1 once done.
+	at := make(map[*listDef]int, len(l.lorder))
+	type frame struct {
+		d    *listDef
+		next int // next item to follow
+	}
+	var path []frame // iterative: a chain of lists can be as long as the file
+	for _, root := range l.lorder {
+		if at[root] != 0 {
+			continue
+		}
+		path = append(path[:0], frame{d: root})
+		at[root] = len(path)
+		for len(path) > 0 {
+			top := &path[len(path)-1]
+			d := top.d
+			if top.next == len(d.items) {
+				at[d] = -1
+				path = path[:len(path)-1]
+				continue
+			}
+			i := top.next
+			top.next++
+			ref, ok := l.lists[d.items[i]]
+			if !ok {
+				continue
+			}
+			switch k := at[ref]; {
+			case k == 0:
+				path = append(path, frame{d: ref})
+				at[ref] = len(path)
+			case k > 0:
+				loop, tail := path[k-1:], []frame(nil)
+				if len(loop) > 8 { // one readable line, and constant work per loop
+					loop, tail = loop[:4], loop[len(loop)-4:]
+				}
+				var names []string
+				for _, fr := range loop {
+					names = append(names, fr.d.name)
+				}
+				if tail != nil {
+					names = append(names, "...")
+					for _, fr := range tail {
+						names = append(names, fr.d.name)
+					}
+				}
+				names = append(names, ref.name)
+				p := srcPos{d.file, d.node}
+				if i < len(d.at) {
+					p = d.at[i]
+				}
+				l.errf(p.file, p.node, fmt.Sprintf("list %q", d.name), "reference loop in list %q (%s)", ref.name, strings.Join(names, " -> "))
+			}
+		}
+	}
 }
 
 func (l *loader) parseDiag(src *exprSrc, err error, item string) Diag {
@@ -144,8 +223,60 @@ func (l *loader) resolveMacro(m *macroDef) {
 // maxConditionLen bounds a condition's text after list substitution.
 const maxConditionLen = 4 << 20
 
-// maxListItems bounds a list after inlining nested lists.
+// maxListItems bounds a list after inlining nested lists, and the values
+// of one check (proc.name in (...)) after list substitution.
 const maxListItems = 100000
+
+// maxTotalChecks bounds the work of a whole load: the checks of every rule
+// condition after macro expansion plus the values of every list check, as
+// they are parsed. Each condition is bounded on its own, but a short file
+// can use a large list or macro in many rules.
+const maxTotalChecks = 1000000
+
+// maxSubstBytes bounds the condition text a load scans and parses, list
+// substitution passes included: YAML aliases, lists and appends let a
+// small file name a lot of text.
+const maxSubstBytes = 64 << 20
+
+// substOver reports why expandLists stopped: the condition grew too long,
+// or the load ran out of substitution budget.
+func (l *loader) substOver(f *srcFile, n *yaml.Node, item string) {
+	if l.substBudget >= 0 {
+		l.errf(f, n, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
+		return
+	}
+	if !l.substReported {
+		l.substReported = true
+		l.errf(f, n, item, "rules too large in total: more than %d bytes of condition text after list substitution", maxSubstBytes)
+	}
+}
+
+// overChecks reports, once, that the load went over maxTotalChecks.
+func (l *loader) overChecks(f *srcFile, n *yaml.Node, item string) bool {
+	if l.checks <= maxTotalChecks {
+		return false
+	}
+	if !l.checksReported {
+		l.checksReported = true
+		l.errf(f, n, item, "rules too large in total: more than %d checks in all conditions after list and macro expansion", maxTotalChecks)
+	}
+	return true
+}
+
+// checkLists reports checks with more than maxListItems values (lists
+// written inline, or grown by list substitution) and counts every value
+// towards maxTotalChecks.
+func (l *loader) checkLists(n node, item string) bool {
+	ok := true
+	walkChecks(n, func(c *checkNode) {
+		l.checks += len(c.vals)
+		if len(c.vals) > maxListItems {
+			l.rep.Errors = append(l.rep.Errors, c.src.diag(c.at, item, fmt.Sprintf("list too large (more than %d items)", maxListItems), true))
+			ok = false
+		}
+	})
+	return ok
+}
 
 // maxTreeSize bounds a condition after macro expansion: macros can share
 // sub-macros, so a short file could otherwise expand exponentially.
@@ -279,14 +410,18 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	}
 	cond := withExceptions(r)
 	rule.Condition = cond.text
-	src := expandLists(cond, l.lorder, func(d *listDef) { d.used = true })
-	if len(src.text) > maxConditionLen {
-		l.errf(r.file, r.node, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
+	l.substBudget -= len(r.output) // parsed below, with the condition
+	src, over := expandLists(cond, l.lists, &l.substBudget, func(d *listDef) { d.used = true })
+	if over {
+		l.substOver(r.file, r.node, item)
 		return nil
 	}
 	parsed, err := parseWith(src.text, src)
 	if err != nil {
 		l.rep.Errors = append(l.rep.Errors, l.parseDiag(src, err, item))
+		return nil
+	}
+	if !l.checkLists(parsed, item) {
 		return nil
 	}
 	var diags []Diag
@@ -295,8 +430,12 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 		l.rep.Errors = append(l.rep.Errors, diags...)
 		return nil
 	}
-	if treeSize(res, map[node]int{}) > maxTreeSize {
+	size := treeSize(res, map[node]int{})
+	if size > maxTreeSize {
 		l.errf(r.file, r.node, item, "condition too large after macro expansion (more than %d checks)", maxTreeSize)
+		return nil
+	}
+	if l.checks += size; l.overChecks(r.file, r.node, item) {
 		return nil
 	}
 

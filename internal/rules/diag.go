@@ -10,6 +10,8 @@ import (
 var (
 	ErrLoad     = errors.New("rules: load failed")
 	ErrPriority = errors.New("rules: invalid priority")
+	ErrRead     = errors.New("rules: cannot read")
+	ErrTooLarge = errors.New("rules: file too large")
 )
 
 // Diag is one error or warning of a load, located in a rules file.

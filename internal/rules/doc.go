@@ -7,6 +7,13 @@
 //     Report with every error and warning located as file:line:col; a load
 //     never panics, whatever the input. err != nil iff the Report has errors
 //     (or reading failed); the Ruleset then holds the rules that compiled.
+//   - Loading is bounded: LoadFiles reads only regular files of at most
+//     Options.MaxFileBytes (never blocking on a FIFO or reading a device),
+//     and limits on list items, condition size, total checks, total list
+//     substitution and changes per name keep time and memory linear in the
+//     input; each is a located error. LoadContext/LoadFilesContext stop
+//     between items when the context ends. A list reference loop and an
+//     item of two kinds (rule and macro, ...) are errors.
 //   - Lists are substituted into conditions as text before parsing and
 //     macros are substituted on the syntax tree, as Falco does. Each
 //     condition compiles once to an expr program over a typed environment

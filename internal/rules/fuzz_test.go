@@ -1,11 +1,14 @@
 package rules
 
 import (
-	"github.com/tripline/tripline/internal/event"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/event"
 )
 
 // FuzzLoad feeds arbitrary rules files to the loader: it must never panic
@@ -107,4 +110,109 @@ func yamlQuote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// FuzzListExpansion checks list handling against a direct model: spec
+// defines lists one per line ("name=item,item"), cond is a condition. The
+// one-pass-per-named-list expansion must give exactly the text of Falco's
+// substitution of every list in definition order, a reference loop must be
+// reported iff the lists have one, and the load must never panic.
+func FuzzListExpansion(f *testing.F) {
+	f.Add("a=sh,b\nb=bash,my shell\nempty=", "proc.name in (a, empty) and x in (empty)")
+	f.Add("a=b\nb=a", "evt.type = execve and proc.name in (a)")
+	f.Add("a=a", "a")
+	f.Add("a=x\nb=a,a\nc=b,b,d\nd=", "proc.name in (c) or fd.name = (b)")
+	f.Add("l1=l2\nl2=l3\nl3=x y", "proc.name in (l1, 'l2', l3)")
+	f.Fuzz(func(t *testing.T, spec, cond string) {
+		if len(spec) > 300 || len(cond) > 300 {
+			return
+		}
+		var src strings.Builder
+		for i, line := range strings.Split(spec, "\n") {
+			name, items, _ := strings.Cut(line, "=")
+			if i >= 8 || name == "" {
+				continue
+			}
+			its := strings.Split(items, ",")
+			if items == "" {
+				its = []string{}
+			}
+			fmt.Fprintf(&src, "- list: %s\n  items: [", yamlQuote(name))
+			for j, it := range its {
+				if j > 0 {
+					src.WriteString(", ")
+				}
+				src.WriteString(yamlQuote(it))
+			}
+			src.WriteString("]\n")
+		}
+		fmt.Fprintf(&src, "- rule: r\n  desc: d\n  condition: %s\n  output: o\n  priority: info\n", yamlQuote(cond))
+
+		l := newLoader(context.Background(), Options{})
+		l.loadFile(Source{Name: "f.yaml", Data: []byte(src.String())})
+		l.compile()
+		loop := false
+		for _, d := range l.rep.Errors {
+			if strings.Contains(d.Message, "internal error") {
+				t.Fatalf("panic inside the loader: %s", d.Message)
+			}
+			loop = loop || strings.Contains(d.Message, "reference loop in list")
+		}
+		names := map[string][]string{} // as loaded: YAML may normalise text
+		for _, d := range l.lorder {
+			names[d.name] = d.items
+		}
+		if want := hasListLoop(names); loop != want {
+			t.Fatalf("loop reported %v, want %v (lists %q)", loop, want, names)
+		}
+
+		want := substituteAll(cond, l.lorder)
+		if len(want) > maxConditionLen {
+			return
+		}
+		budget := maxSubstBytes
+		got, over := expandLists(newText(cond, nil, nil), l.lists, &budget, nil)
+		if over || got.text != want {
+			t.Fatalf("expanded %q (over=%v), want %q", got.text, over, want)
+		}
+		if len(got.origin) != len(got.text) {
+			t.Fatal("origin map length")
+		}
+	})
+}
+
+// substituteAll is the model of list substitution: every list in
+// definition order, each pass over the whole text.
+func substituteAll(text string, lists []*listDef) string {
+	origin := make([]int32, len(text))
+	for _, d := range lists {
+		if len(text) > maxConditionLen {
+			break
+		}
+		text, origin, _ = substituteList(text, origin, d)
+	}
+	return text
+}
+
+// hasListLoop reports whether some list reaches itself through items
+// naming lists.
+func hasListLoop(lists map[string][]string) bool {
+	for start := range lists {
+		seen := map[string]bool{}
+		next := []string{start}
+		for len(next) > 0 {
+			n := next[len(next)-1]
+			next = next[:len(next)-1]
+			for _, it := range lists[n] {
+				if it == start {
+					return true
+				}
+				if _, ok := lists[it]; ok && !seen[it] {
+					seen[it] = true
+					next = append(next, it)
+				}
+			}
+		}
+	}
+	return false
 }

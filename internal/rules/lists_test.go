@@ -30,11 +30,12 @@ func TestListSubstitution(t *testing.T) {
 	if len(e.Match(ev, nil)) != 0 {
 		t.Error("'my shell' is in a but not in (empty, bash)")
 	}
-	src := expandLists(newText("proc.name in (a, empty) and x in (empty)", nil, nil), []*listDef{
-		{name: "a", expanded: []string{"sh", "b"}},
-		{name: "b", expanded: []string{"bash", "my shell"}},
-		{name: "empty"},
-	}, nil)
+	budget := maxSubstBytes
+	src, _ := expandLists(newText("proc.name in (a, empty) and x in (empty)", nil, nil), map[string]*listDef{
+		"a":     {name: "a", index: 0, expanded: []string{"sh", "b"}},
+		"b":     {name: "b", index: 1, expanded: []string{"bash", "my shell"}},
+		"empty": {name: "empty", index: 2},
+	}, &budget, nil)
 	if want := `proc.name in (sh, bash, "my shell" ) and x in ( )`; src.text != want {
 		t.Errorf("expanded %q, want %q", src.text, want)
 	}

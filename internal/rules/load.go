@@ -2,15 +2,18 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,6 +24,10 @@ import (
 // EngineVersion is the Falco engine version whose rules language this
 // package implements; required_engine_version must be compatible with it.
 const EngineVersion = "0.63.0"
+
+// DefaultMaxFileBytes is the size limit of one rules file when
+// Options.MaxFileBytes is zero.
+const DefaultMaxFileBytes = 16 << 20
 
 // Options control a load.
 type Options struct {
@@ -35,6 +42,9 @@ type Options struct {
 	// Captured lists the event types the sensor can deliver; nil means
 	// every event.Type.
 	Captured []event.Type
+	// MaxFileBytes bounds each file LoadFiles reads; 0 means
+	// DefaultMaxFileBytes.
+	MaxFileBytes int64
 }
 
 // Source is one rules file's content. Name is used in file:line:col.
@@ -43,32 +53,108 @@ type Source struct {
 	Data []byte
 }
 
-// LoadFiles reads the given files and folders (a folder contributes its
-// *.yaml and *.yml files in lexical order) and loads them in order. err is
-// non-nil iff reading failed or the report has errors.
+// LoadFiles is LoadFilesContext without cancellation.
 func LoadFiles(paths []string, opts Options) (*Ruleset, *Report, error) {
+	return LoadFilesContext(context.Background(), paths, opts)
+}
+
+// LoadFilesContext reads the given files and folders (a folder contributes
+// its *.yaml and *.yml files in lexical order) and loads them in order.
+// Only regular files of at most opts.MaxFileBytes are read: anything else is
+// an error wrapping ErrRead or ErrTooLarge. err is non-nil iff reading failed, ctx ended
+// (err wraps ctx.Err()) or the report has errors.
+func LoadFilesContext(ctx context.Context, paths []string, opts Options) (*Ruleset, *Report, error) {
 	files, err := ExpandPaths(paths)
 	if err != nil {
 		return nil, &Report{}, err
 	}
+	limit := opts.MaxFileBytes
+	if limit <= 0 {
+		limit = DefaultMaxFileBytes
+	}
 	srcs := make([]Source, 0, len(files))
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		if err := ctx.Err(); err != nil {
+			return &Ruleset{}, &Report{}, fmt.Errorf("rules: load stopped: %w", err)
+		}
+		data, err := ReadFile(f, limit)
 		if err != nil {
-			return nil, &Report{}, fmt.Errorf("reading rules: %w", err)
+			return nil, &Report{}, err
 		}
 		srcs = append(srcs, Source{Name: f, Data: data})
 	}
-	return Load(srcs, opts)
+	return LoadContext(ctx, srcs, opts)
 }
 
-// ExpandPaths replaces each folder by its *.yaml/*.yml files, sorted.
+// ReadFile reads one rules (or rule test) file of at most limit bytes. It
+// refuses anything but a regular file without blocking on it (a FIFO, a
+// device such as /dev/zero, a socket), and re-checks the opened file so a
+// swap after the check cannot slip one in. Errors wrap ErrRead or
+// ErrTooLarge and fit on one line.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(path, st.Mode())
+	}
+	// O_NONBLOCK: opening a FIFO swapped in after the Stat must not wait
+	// for a writer; it changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(path, st.Mode())
+	}
+	if st.Size() > limit {
+		return nil, tooLarge(path, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1)) // +1: a file that grew is still caught
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrRead, path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooLarge(path, limit)
+	}
+	return data, nil
+}
+
+func notRegular(path string, m fs.FileMode) error {
+	kind := "not a regular file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	}
+	return fmt.Errorf("%w: %s: %s, only regular files are read", ErrRead, path, kind)
+}
+
+func tooLarge(path string, limit int64) error {
+	return fmt.Errorf("%w: %s: more than %d bytes", ErrTooLarge, path, limit)
+}
+
+// ExpandPaths replaces each folder by its *.yaml/*.yml entries, sorted
+// (without recursing; an entry that is not a regular file is kept, so that
+// reading it reports it).
 func ExpandPaths(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("reading rules: %w", err)
+			return nil, fmt.Errorf("%w: %w", ErrRead, err)
 		}
 		if !st.IsDir() {
 			out = append(out, p)
@@ -76,7 +162,7 @@ func ExpandPaths(paths []string) ([]string, error) {
 		}
 		ents, err := os.ReadDir(p)
 		if err != nil {
-			return nil, fmt.Errorf("reading rules: %w", err)
+			return nil, fmt.Errorf("%w: %w", ErrRead, err)
 		}
 		var names []string
 		for _, e := range ents {
@@ -93,10 +179,17 @@ func ExpandPaths(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// Load loads rules from sources in order. err is non-nil iff the report has
-// errors; the Ruleset is usable (without the failed rules) either way.
-func Load(srcs []Source, opts Options) (rs *Ruleset, rep *Report, err error) {
-	l := newLoader(opts)
+// Load is LoadContext without cancellation.
+func Load(srcs []Source, opts Options) (*Ruleset, *Report, error) {
+	return LoadContext(context.Background(), srcs, opts)
+}
+
+// LoadContext loads rules from sources in order. err is non-nil iff the
+// report has errors or ctx ended first (err then wraps ctx.Err(), the load
+// stops within one item and the Ruleset is empty); the Ruleset is usable
+// (without the failed rules) either way.
+func LoadContext(ctx context.Context, srcs []Source, opts Options) (rs *Ruleset, rep *Report, err error) {
+	l := newLoader(ctx, opts)
 	defer func() {
 		// Last line of defence: no input may crash the sensor.
 		if r := recover(); r != nil {
@@ -105,6 +198,9 @@ func Load(srcs []Source, opts Options) (rs *Ruleset, rep *Report, err error) {
 		}
 	}()
 	for _, s := range srcs {
+		if l.stopped() {
+			break
+		}
 		l.loadFile(s)
 	}
 	rs = l.compile()
@@ -126,6 +222,9 @@ func Load(srcs []Source, opts Options) (rs *Ruleset, rep *Report, err error) {
 			return a.Col < b.Col
 		})
 	}
+	if err := ctx.Err(); err != nil {
+		return &Ruleset{}, l.rep, fmt.Errorf("rules: load stopped: %w", err)
+	}
 	return rs, l.rep, l.rep.Err()
 }
 
@@ -133,10 +232,18 @@ type listDef struct {
 	name     string
 	index    int
 	items    []string
+	at       []srcPos // where each item is
 	expanded []string
 	file     *srcFile
 	node     *yaml.Node
 	used     bool
+	changes  int // appends, overrides and redefinitions (maxChanges)
+}
+
+// srcPos is where a YAML node is.
+type srcPos struct {
+	file *srcFile
+	node *yaml.Node
 }
 
 type macroDef struct {
@@ -152,6 +259,7 @@ type macroDef struct {
 	state     int // 0 unresolved, 1 resolving, 2 resolved
 	resolved  node
 	resolveOK bool
+	changes   int
 }
 
 type excDef struct {
@@ -186,9 +294,11 @@ type ruleDef struct {
 	skipUnknown  bool
 	file         *srcFile
 	node         *yaml.Node
+	changes      int
 }
 
 type loader struct {
+	ctx    context.Context
 	opts   Options
 	rep    *Report
 	cat    *fields.Catalogue
@@ -200,14 +310,23 @@ type loader struct {
 	morder []*macroDef
 	rorder []*ruleDef
 
-	preds      []compiledPred
-	predIdx    map[string]int
-	predByNode map[*checkNode]int
-	slots      map[string]int
+	preds          []compiledPred
+	predIdx        map[string]int
+	predByNode     map[*checkNode]int
+	slots          map[string]int
+	checks         int // towards maxTotalChecks
+	checksReported bool
+	values         int // towards maxTotalValues
+	valuesReported bool
+	cur            srcPos // the top-level item being read
+
+	substBudget   int // bytes of list substitution left (maxSubstBytes)
+	substReported bool
 }
 
-func newLoader(opts Options) *loader {
+func newLoader(ctx context.Context, opts Options) *loader {
 	return &loader{
+		ctx:    ctx,
 		opts:   opts,
 		rep:    &Report{},
 		cat:    fields.Default(),
@@ -215,8 +334,15 @@ func newLoader(opts Options) *loader {
 		lists:  make(map[string]*listDef),
 		macros: make(map[string]*macroDef),
 		rules:  make(map[string]*ruleDef),
+
+		substBudget: maxSubstBytes,
 	}
 }
+
+// stopped reports whether the load's context ended: the loader checks it
+// between items, lists, macros and rules, each bounded in size, so that a
+// cancelled load returns promptly.
+func (l *loader) stopped() bool { return l.ctx.Err() != nil }
 
 func (l *loader) diagAt(f *srcFile, n *yaml.Node, item, msg string) Diag {
 	d := Diag{Item: item, Message: msg}
@@ -244,8 +370,8 @@ func (l *loader) loadFile(s Source) {
 	dec := yaml.NewDecoder(bytes.NewReader(s.Data))
 	for {
 		var doc yaml.Node
-		err := decodeSafe(dec, &doc)
-		if errors.Is(err, io.EOF) {
+		err := l.decode(dec, &doc)
+		if errors.Is(err, io.EOF) || l.stopped() {
 			return
 		}
 		if err != nil {
@@ -272,8 +398,30 @@ func (l *loader) loadFile(s Source) {
 			continue
 		}
 		for _, it := range root.Content {
+			if l.stopped() {
+				return
+			}
 			l.item(f, deref(it))
 		}
+	}
+}
+
+// decode decodes the next document, returning early when the load's
+// context ends: one document can take seconds at the size limit. The
+// abandoned decode finishes on its own and is dropped.
+func (l *loader) decode(dec *yaml.Decoder, n *yaml.Node) error {
+	if l.ctx.Done() == nil {
+		return decodeSafe(dec, n)
+	}
+	var doc yaml.Node // not n: the abandoned decode must not write to it
+	done := make(chan error, 1)
+	go func() { done <- decodeSafe(dec, &doc) }()
+	select {
+	case err := <-done:
+		*n = doc
+		return err
+	case <-l.ctx.Done():
+		return l.ctx.Err()
 	}
 }
 
@@ -379,6 +527,9 @@ func (l *loader) strList(f *srcFile, v *yaml.Node, what, item string) ([]string,
 		l.errf(f, v, item, "%s must be a list, got %s", what, kindName(v))
 		return nil, false
 	}
+	if !l.countValues(len(v.Content), item) {
+		return nil, false
+	}
 	out := make([]string, 0, len(v.Content))
 	ok := true
 	for _, e := range v.Content {
@@ -391,6 +542,25 @@ func (l *loader) strList(f *srcFile, v *yaml.Node, what, item string) ([]string,
 		out = append(out, e.Value)
 	}
 	return out, ok
+}
+
+// maxTotalValues bounds the list entries (list items, tags, exception
+// fields, comps and values) a load reads. A file cannot hold more than a
+// few million, but YAML aliases let it name one long sequence many times.
+const maxTotalValues = 2000000
+
+// countValues counts n more list entries and reports, once, when the load
+// goes over maxTotalValues.
+func (l *loader) countValues(n int, item string) bool {
+	if l.values += n; l.values <= maxTotalValues {
+		return true
+	}
+	if !l.valuesReported {
+		l.valuesReported = true
+		// At the item: the sequence may be an alias target anywhere in the file.
+		l.errf(l.cur.file, l.cur.node, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
+	}
+	return false
 }
 
 func (l *loader) checkKeys(f *srcFile, m *mapping, item string, allowed ...string) {
@@ -467,8 +637,20 @@ func (l *loader) item(f *srcFile, n *yaml.Node) {
 	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return
 	}
+	l.cur = srcPos{f, n}
 	m, ok := l.mapping(f, n, "")
 	if !ok {
+		return
+	}
+	if kinds := m.kinds(); len(kinds) > 1 {
+		item := ""
+		if v := m.vals[kinds[0]]; kinds[0] == "rule" || kinds[0] == "macro" || kinds[0] == "list" {
+			if v.Kind == yaml.ScalarNode {
+				item = fmt.Sprintf("%s %q", kinds[0], v.Value)
+			}
+		}
+		l.errf(f, n, item, "item is both a %s and a %s: each item must be exactly one of rule, macro, list, required_engine_version or required_plugin_versions",
+			strings.Join(kinds[:len(kinds)-1], ", a "), kinds[len(kinds)-1])
 		return
 	}
 	switch {
@@ -487,6 +669,17 @@ func (l *loader) item(f *srcFile, n *yaml.Node) {
 	}
 }
 
+// kinds lists the keys of m that say what a top-level item is.
+func (m *mapping) kinds() []string {
+	var out []string
+	for _, k := range []string{"rule", "macro", "list", "required_engine_version", "required_plugin_versions"} {
+		if m.has(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func parseSemver(s string) ([3]int, bool) {
 	var v [3]int
 	parts := strings.Split(strings.TrimSpace(s), ".")
@@ -501,6 +694,21 @@ func parseSemver(s string) ([3]int, bool) {
 		v[i] = n
 	}
 	return v, true
+}
+
+// maxChanges bounds the appends, overrides and redefinitions of one list,
+// macro or rule: appending costs the length of what is already there, so
+// an unbounded number would make loading quadratic in the file size.
+const maxChanges = 1000
+
+// tooManyChanges counts one more change of an item and reports, once, when
+// there are more than maxChanges.
+func (l *loader) tooManyChanges(n *int, f *srcFile, m *mapping, item string) bool {
+	*n++
+	if *n == maxChanges+1 {
+		l.errf(f, m.node, item, "more than %d appends, overrides or redefinitions of the same name", maxChanges)
+	}
+	return *n > maxChanges
 }
 
 func (l *loader) engineVersion(f *srcFile, m *mapping) {
@@ -552,13 +760,23 @@ func (l *loader) list(f *srcFile, m *mapping) {
 		return
 	}
 	var items []string
+	var at []srcPos
 	itemsNode, hasItems := m.vals["items"]
 	if hasItems {
 		if items, ok = l.strList(f, itemsNode, "items", item); !ok {
 			return
 		}
+		if itemsNode.Kind == yaml.SequenceNode { // else null: no items
+			at = make([]srcPos, len(itemsNode.Content))
+			for i, e := range itemsNode.Content {
+				at[i] = srcPos{f, deref(e)}
+			}
+		}
 	}
 	prev := l.lists[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 	switch {
 	case legacy && ov != nil:
 		l.errf(f, m.keys["append"], item, "'append' and 'override' cannot be used together")
@@ -568,16 +786,16 @@ func (l *loader) list(f *srcFile, m *mapping) {
 			l.errf(f, m.node, item, "list has 'append' but no list by that name is defined before")
 			return
 		}
-		prev.items = append(prev.items, items...)
+		prev.items, prev.at = append(prev.items, items...), append(prev.at, at...)
 	case ov != nil:
 		if prev == nil {
 			l.errf(f, m.node, item, "list has 'override' but no list by that name is defined before")
 			return
 		}
 		if ov["items"] == "append" {
-			prev.items = append(prev.items, items...)
+			prev.items, prev.at = append(prev.items, items...), append(prev.at, at...)
 		} else {
-			prev.items = items
+			prev.items, prev.at = items, at
 		}
 	default:
 		if !hasItems {
@@ -585,10 +803,10 @@ func (l *loader) list(f *srcFile, m *mapping) {
 			return
 		}
 		if prev != nil {
-			prev.items, prev.file, prev.node = items, f, m.node
+			prev.items, prev.at, prev.file, prev.node = items, at, f, m.node
 			return
 		}
-		d := &listDef{name: name, index: len(l.lorder), items: items, file: f, node: m.node}
+		d := &listDef{name: name, index: len(l.lorder), items: items, at: at, file: f, node: m.node}
 		l.lists[name] = d
 		l.lorder = append(l.lorder, d)
 	}
@@ -614,6 +832,9 @@ func (l *loader) macro(f *srcFile, m *mapping) {
 		return
 	}
 	prev := l.macros[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 	switch {
 	case legacy && ov != nil:
 		l.errf(f, m.keys["append"], item, "'append' and 'override' cannot be used together")
@@ -751,6 +972,9 @@ func (l *loader) rule(f *srcFile, m *mapping) {
 		r.cond = newText(cond, f, condNode)
 	}
 	prev := l.rules[name]
+	if prev != nil && l.tooManyChanges(&prev.changes, f, m, item) {
+		return
+	}
 
 	switch {
 	case legacy:
@@ -939,6 +1163,10 @@ func (l *loader) exceptions(f *srcFile, v *yaml.Node, item string) ([]*excDef, b
 				ok = false
 				continue
 			}
+			if !l.countValues(len(vv.Content), item) {
+				ok = false
+				continue
+			}
 			for _, tv := range vv.Content {
 				tv = deref(tv)
 				tuple, good := l.excTuple(f, tv, e, item)
@@ -989,6 +1217,9 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 		l.errf(f, tv, item, "exception %q: each value must be a list with one entry per field", e.name)
 		return nil, false
 	}
+	if !l.countValues(len(tv.Content), item) {
+		return nil, false
+	}
 	if e.fields != nil && len(tv.Content) != len(e.fields) {
 		l.errf(f, tv, item, "exception %q: fields and values lists must have the same length (%d fields, %d values)", e.name, len(e.fields), len(tv.Content))
 		return nil, false
@@ -1005,19 +1236,19 @@ func (l *loader) excTuple(f *srcFile, tv *yaml.Node, e *excDef, item string) ([]
 }
 
 func (l *loader) appendExceptions(r *ruleDef, add []*excDef, item string) {
+	byName := make(map[string]*excDef, len(r.exceptions))
+	for _, p := range r.exceptions {
+		byName[p.name] = p // the last of a name, as before
+	}
 	for _, e := range add {
-		var prev *excDef
-		for _, p := range r.exceptions {
-			if p.name == e.name {
-				prev = p
-			}
-		}
+		prev := byName[e.name]
 		if prev == nil {
 			if e.fields == nil || e.values == nil {
 				l.errf(e.file, e.node, item, "exception %q is new: it needs 'fields' and 'values'", e.name)
 				continue
 			}
 			r.exceptions = append(r.exceptions, e)
+			byName[e.name] = e
 			continue
 		}
 		if e.fields != nil || e.comps != nil {
@@ -1042,59 +1273,60 @@ func exceptionText(e *excDef) string {
 	if len(e.fields) == 0 {
 		return ""
 	}
+	var b strings.Builder // one builder: exceptions may hold many values
 	if !e.fieldList {
-		icond := ""
 		for _, tv := range e.values {
 			for _, it := range tv[0].items {
-				if icond == "" {
-					icond = "(" + e.fields[0] + " " + e.comps[0] + " ("
+				if b.Len() == 0 {
+					b.WriteString("(" + e.fields[0] + " " + e.comps[0] + " (")
 				} else {
-					icond += ", "
+					b.WriteString(", ")
 				}
-				icond += quoteItem(it)
+				b.WriteString(quoteItem(it))
 			}
 		}
-		if icond != "" {
-			icond += "))"
+		if b.Len() > 0 {
+			b.WriteString("))")
 		}
-		return icond
+		return b.String()
 	}
-	icond := "("
+	b.WriteString("(")
 	for _, tv := range e.values {
-		if icond != "(" {
-			icond += " or "
+		if b.Len() != 1 {
+			b.WriteString(" or ")
 		}
-		icond += "("
+		b.WriteString("(")
 		for k, v := range tv {
 			if k > 0 {
-				icond += " and "
+				b.WriteString(" and ")
 			}
-			var istr string
+			b.WriteString(" " + e.fields[k] + " " + e.comps[k] + " ")
 			switch {
 			case v.isList:
-				istr = "("
+				b.WriteString("(")
+				start := b.Len()
 				for _, it := range v.items {
-					if istr != "(" {
-						istr += ", "
+					if b.Len() != start {
+						b.WriteString(", ")
 					}
-					istr += quoteItem(it)
+					b.WriteString(quoteItem(it))
 				}
-				istr += ")"
+				b.WriteString(")")
 			case isListOp(e.comps[k]):
-				istr = v.items[0]
+				istr := v.items[0]
 				if !strings.HasPrefix(istr, "(") {
 					istr = "(" + istr + ")"
 				}
+				b.WriteString(istr)
 			default:
-				istr = quoteItem(v.items[0])
+				b.WriteString(quoteItem(v.items[0]))
 			}
-			icond += " " + e.fields[k] + " " + e.comps[k] + " " + istr
 		}
-		icond += ")"
+		b.WriteString(")")
 	}
-	icond += ")"
-	if icond == "()" {
+	b.WriteString(")")
+	if b.Len() == 2 {
 		return ""
 	}
-	return icond
+	return b.String()
 }

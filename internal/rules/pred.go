@@ -283,9 +283,13 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 				mask |= 1 << t
 			}
 		}
+		var kb strings.Builder // one builder: += per value is quadratic on long lists
+		kb.WriteString(key)
 		for _, v := range n.vals {
-			key += " " + v.text
+			kb.WriteString(" ")
+			kb.WriteString(v.text)
 		}
+		key = kb.String()
 		if op == "!=" {
 			return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
 		}
@@ -304,13 +308,17 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 	}
 
 	vals := make([]string, len(n.vals))
+	var kb strings.Builder
+	kb.WriteString(key)
 	for i, v := range n.vals {
 		vals[i] = v.text
 		if lhs.f != nil && lhs.xform == "" && lhs.f.Normalize != nil {
 			vals[i] = lhs.f.Normalize(v.text)
 		}
-		key += "\x00" + vals[i]
+		kb.WriteByte(0)
+		kb.WriteString(vals[i])
 	}
+	key = kb.String()
 	// A single-valued operator given a one-element list keeps working.
 	neg := false
 	mop := op

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"container/heap"
 	"sort"
 	"strings"
 
@@ -187,26 +188,80 @@ func isListDelim(c byte) bool { return strings.IndexByte(listDelims, c) >= 0 }
 // one of ` \t\n\r(),=` that names the list is replaced by its items joined
 // with ", " (items with a space are double-quoted); an empty list also
 // removes an adjacent comma. use is called for each list substituted.
-func expandLists(t *srcText, lists []*listDef, use func(*listDef)) *exprSrc {
+//
+// Only the passes that can change the text run: those of lists named in it
+// or in the items of a list substituted before. The text, and each pass
+// over it, cost their length (what is scanned and parsed), taken from
+// *budget; when that runs out, or the text grows beyond maxConditionLen,
+// expansion stops and over reports it.
+func expandLists(t *srcText, lists map[string]*listDef, budget *int, use func(*listDef)) (src *exprSrc, over bool) {
 	text := t.text
+	if *budget -= len(text); *budget < 0 {
+		return &exprSrc{text: text, orig: t}, true
+	}
 	origin := make([]int32, len(text))
 	for i := range origin {
 		origin[i] = int32(i)
 	}
-	for _, l := range lists {
-		if !strings.Contains(text, l.name) {
-			continue
-		}
-		if len(text) > maxConditionLen {
-			break // reported by the caller
+	var pending listHeap
+	queued := map[*listDef]bool{}
+	queue := func(s string, after int) {
+		forTokens(s, func(tok string) {
+			if d, ok := lists[tok]; ok && d.index > after && !queued[d] {
+				queued[d] = true
+				heap.Push(&pending, d)
+			}
+		})
+	}
+	queue(text, -1)
+	for pending.Len() > 0 {
+		d := heap.Pop(&pending).(*listDef)
+		if *budget -= len(text); *budget < 0 || len(text) > maxConditionLen {
+			return &exprSrc{text: text, origin: origin, orig: t}, true
 		}
 		var used bool
-		text, origin, used = substituteList(text, origin, l)
-		if used && use != nil {
-			use(l)
+		text, origin, used = substituteList(text, origin, d)
+		*budget -= len(text) // what the pass wrote, which the parser reads
+		if used {
+			if use != nil {
+				use(d)
+			}
+			for _, it := range d.expanded {
+				queue(quoteItem(it), d.index) // the tokens later passes see
+			}
 		}
 	}
-	return &exprSrc{text: text, origin: origin, orig: t}
+	return &exprSrc{text: text, origin: origin, orig: t}, len(text) > maxConditionLen
+}
+
+// forTokens calls fn for each token of s delimited as expandLists does.
+func forTokens(s string, fn func(string)) {
+	for i := 0; i < len(s); {
+		if isListDelim(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && !isListDelim(s[j]) {
+			j++
+		}
+		fn(s[i:j])
+		i = j
+	}
+}
+
+// listHeap orders pending list passes by definition order.
+type listHeap []*listDef
+
+func (h listHeap) Len() int           { return len(h) }
+func (h listHeap) Less(i, j int) bool { return h[i].index < h[j].index }
+func (h listHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *listHeap) Push(x any)        { *h = append(*h, x.(*listDef)) }
+func (h *listHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return d
 }
 
 func substituteList(src string, srcOrigin []int32, l *listDef) (string, []int32, bool) {
@@ -268,6 +323,9 @@ func substituteList(src string, srcOrigin []int32, l *listDef) (string, []int32,
 			emit(quoteItem(it), o)
 		}
 		i = j
+		if len(out) > maxConditionLen {
+			break // the caller reports the condition as too long
+		}
 	}
 	return string(out), origin, used
 }

@@ -1,6 +1,7 @@
 package ruletest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -70,7 +71,7 @@ func looksLikeRules(doc *yaml.Node) bool {
 
 // ParseFile reads and checks a test file.
 func ParseFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := rules.ReadFile(path, rules.DefaultMaxFileBytes) // a FIFO or /dev/zero must not hang
 	if err != nil {
 		return nil, fmt.Errorf("reading test file: %w", err)
 	}
@@ -178,9 +179,14 @@ type Runner struct {
 	sets    map[string]*rules.Ruleset
 }
 
-// RunFile runs every test of f.
+// RunFile is RunFileContext without cancellation.
 func (r *Runner) RunFile(f *File) ([]Result, error) {
-	rs, err := r.ruleset(f.Rules)
+	return r.RunFileContext(context.Background(), f)
+}
+
+// RunFileContext runs every test of f; ctx stops loading its rules.
+func (r *Runner) RunFileContext(ctx context.Context, f *File) ([]Result, error) {
+	rs, err := r.ruleset(ctx, f.Rules)
 	if err != nil {
 		return nil, err
 	}
@@ -237,12 +243,12 @@ func Compare(res *Result, c Case, matched []*rules.Rule, e *event.Event) {
 	}
 }
 
-func (r *Runner) ruleset(paths []string) (*rules.Ruleset, error) {
+func (r *Runner) ruleset(ctx context.Context, paths []string) (*rules.Ruleset, error) {
 	key := strings.Join(paths, "\x00")
 	if rs, ok := r.sets[key]; ok {
 		return rs, nil
 	}
-	rs, _, err := rules.LoadFiles(paths, r.Options)
+	rs, _, err := rules.LoadFilesContext(ctx, paths, r.Options)
 	if err != nil {
 		return nil, fmt.Errorf("loading rules %s: %w", strings.Join(paths, ", "), err)
 	}

@@ -73,7 +73,7 @@ func TestDefaultRules(t *testing.T) {
 
 func ruleset(t *testing.T, r *Runner, f *File) *rules.Ruleset {
 	t.Helper()
-	rs, err := r.ruleset(f.Rules)
+	rs, err := r.ruleset(t.Context(), f.Rules)
 	if err != nil {
 		t.Fatal(err)
 	}
