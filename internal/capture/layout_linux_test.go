@@ -60,6 +60,7 @@ func TestLayout(t *testing.T) {
 		{"child_tid", unsafe.Offsetof(e.ChildTid), offChildTid},
 		{"clone_flags", unsafe.Offsetof(e.CloneFlags), offCloneFl},
 		{"exit_code", unsafe.Offsetof(e.ExitCode), offExitCode},
+		{"args", unsafe.Offsetof(e.Args), offArgs},
 		{"str", unsafe.Offsetof(e.Str), offStr},
 		{"data", unsafe.Offsetof(e.Data), hdrSize},
 		{"sizeof data", unsafe.Sizeof(e.Data), dataSize},
