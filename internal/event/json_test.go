@@ -51,7 +51,19 @@ func samples() map[string]*Event {
 	un := &Event{Type: TypeConnect, Timestamp: ts, Proc: sampleProc(), Connect: Connect{FD: 7, Family: AFUnix, SockType: 1, UnixPath: "/run/containerd/containerd.sock"}}
 	fork := &Event{Type: TypeClone, Timestamp: ts, Res: 4300, Proc: sampleProc(), Fork: Fork{ChildPID: 4242, ChildTID: 4300, CloneFlags: 0x3d0f00, IsThread: true}}
 	exit := &Event{Type: TypeProcexit, Timestamp: ts, Proc: sampleProc(), Exit: Exit{Code: 0, Signal: 9}}
-	return map[string]*Event{"exec": exec, "open": open, "open_failed": failed, "connect4": c4, "connect6": c6,
+	sym := &Event{Type: TypeSymlinkat, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0, 3}, FD: -1,
+		RawPath: "/etc/shadow", RawPath2: "s", Path2: "/tmp/s"}}
+	ren := &Event{Type: TypeRenameat2, Timestamp: ts, Res: -2, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0xffffffffffffff9c, 0, 4, 0, 1}, FD: -1,
+		RawPath: "a", Path: "/home/u/a", RawPath2: "../b", Path2: "/tmp/b"}}
+	dup := &Event{Type: TypeDup2, Timestamp: ts, Res: 1, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{3, 1}, FD: 1, FDKind: FDSocket},
+		Connect: Connect{FD: 1, Family: AFInet, SockType: 1, Proto: ProtoTCP,
+			LocalAddr: netip.MustParseAddr("10.0.0.2"), LocalPort: 40000, RemoteAddr: netip.MustParseAddr("10.0.0.9"), RemotePort: 4444}}
+	chm := &Event{Type: TypeFchmod, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{4, 0o4755}, FD: 4, FDKind: FDFile, FDPath: "/tmp/x"}}
+	ptr := &Event{Type: TypePtrace, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{16, 77, 0, 0}, FD: -1}}
+	mnt := &Event{Type: TypeMount, Timestamp: ts, Res: -1, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0, 0, 0, 4097}, FD: -1,
+		RawPath: "/dev/sda1", RawPath2: "/mnt", Path2: "/mnt", Aux: "ext4"}}
+	return map[string]*Event{"symlinkat": sym, "renameat2": ren, "dup2_socket": dup, "fchmod": chm, "ptrace": ptr, "mount": mnt,
+		"exec": exec, "open": open, "open_failed": failed, "connect4": c4, "connect6": c6,
 		"connect_unix": un, "clone": fork, "procexit": exit}
 }
 
@@ -97,6 +109,8 @@ func TestJSONRoundTrip(t *testing.T) {
 			lost = lost || ev2.Fork != ev.Fork
 		case ClassExit:
 			lost = lost || ev2.Exit != ev.Exit
+		case ClassFile, ClassSocket, ClassDup, ClassPriv, ClassMount, ClassNS, ClassMemfd:
+			lost = lost || ev2.Sys != ev.Sys || (ev.Sys.FDKind == FDSocket && ev2.Connect != ev.Connect)
 		}
 		if lost {
 			t.Errorf("%s: fields lost: %+v", name, ev2)
