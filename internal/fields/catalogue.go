@@ -10,15 +10,28 @@ import (
 
 // Class sets used in the catalogue.
 var (
-	clsProc = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit}
-	clsAll  = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit, event.ClassContainer}
-	clsFD   = []event.Class{event.ClassOpen, event.ClassConnect}
+	clsSys  = []event.Class{event.ClassFile, event.ClassSocket, event.ClassDup, event.ClassPriv, event.ClassMount, event.ClassNS, event.ClassMemfd}
+	clsProc = append([]event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit}, clsSys...)
+	clsAll  = append([]event.Class{event.ClassContainer}, clsProc...)
+	clsFD   = []event.Class{event.ClassOpen, event.ClassConnect, event.ClassSocket, event.ClassDup, event.ClassFile, event.ClassPriv, event.ClassNS}
 	clsOpen = []event.Class{event.ClassOpen}
-	clsNet  = []event.Class{event.ClassConnect}
+	clsNet  = []event.Class{event.ClassConnect, event.ClassSocket, event.ClassDup}
 	clsExec = []event.Class{event.ClassExec}
-	clsArgs = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect}
+	clsArgs = append([]event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect}, clsSys...)
 	clsNone []event.Class
 )
+
+// isSys reports whether ev is one of the Sys event types.
+func isSys(ev *event.Event) bool { return event.SysArgs(ev.Type) != nil }
+
+// sockOf returns the socket an event is about: connect's, or the fd of a
+// Sys event when it is a socket.
+func sockOf(ev *event.Event) *event.Connect {
+	if ev.Type.Class() == event.ClassConnect || (isSys(ev) && ev.Sys.FDKind == event.FDSocket) {
+		return &ev.Connect
+	}
+	return nil
+}
 
 type (
 	strFn  func(c *Ctx, ev *event.Event, a *Arg) (string, bool)
@@ -264,7 +277,8 @@ func capsField(name string, get func(p *event.Process) uint64) *Field {
 }
 
 func isSock(ev *event.Event) bool {
-	return ev.Type.Class() == event.ClassConnect && (ev.Connect.Family == event.AFInet || ev.Connect.Family == event.AFInet6)
+	c := sockOf(ev)
+	return c != nil && (c.Family == event.AFInet || c.Family == event.AFInet6)
 }
 
 // Address accessors for connect: the connecting side is the client and the
@@ -315,10 +329,13 @@ func either(f *Field, a, b func(c *Ctx, ev *event.Event) (Value, bool)) *Field {
 }
 
 func fdName(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-	switch ev.Type.Class() {
-	case event.ClassOpen:
+	if isSys(ev) && ev.Sys.FDKind == event.FDFile {
+		return ev.Sys.FDPath, ev.Sys.FDPath != ""
+	}
+	if ev.Type.Class() == event.ClassOpen {
 		return ev.Open.Path, ev.Open.Path != ""
-	case event.ClassConnect:
+	}
+	if sockOf(ev) != nil {
 		cn := &ev.Connect
 		if cn.Family == event.AFUnix {
 			return cn.UnixPath, cn.UnixPath != ""
@@ -346,13 +363,16 @@ func appendEndpoint(dst []byte, a netip.Addr, port uint16) []byte {
 }
 
 func fdType(ev *event.Event) (string, string, bool) {
-	switch ev.Type.Class() {
-	case event.ClassOpen:
+	if isSys(ev) && ev.Sys.FDKind == event.FDFile {
+		return "file", "f", true
+	}
+	switch {
+	case ev.Type.Class() == event.ClassOpen:
 		if ev.Open.Flags&oDirectory != 0 {
 			return "directory", "d", true
 		}
 		return "file", "f", true
-	case event.ClassConnect:
+	case sockOf(ev) != nil:
 		switch ev.Connect.Family {
 		case event.AFInet:
 			return "ipv4", "4", true
@@ -500,9 +520,9 @@ func catalogue() []*Field {
 		}),
 		fstr("evt.category", clsAll, "event category", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 			switch ev.Type.Class() {
-			case event.ClassOpen:
+			case event.ClassOpen, event.ClassFile:
 				return "file", true
-			case event.ClassConnect:
+			case event.ClassConnect, event.ClassSocket:
 				return "net", true
 			case event.ClassContainer:
 				return "internal", true
@@ -525,7 +545,7 @@ func catalogue() []*Field {
 		timeField("evt.datetime", "event date and time", "2006-01-02 15:04:05.000000000"),
 		timeField("evt.datetime.s", "event date and time without ns", "2006-01-02 15:04:05"),
 		fstr("evt.res", clsArgs, "return value as text: SUCCESS or an errno name", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if c := ev.Type.Class(); c != event.ClassExec && c != event.ClassOpen && c != event.ClassConnect && c != event.ClassFork {
+			if c := ev.Type.Class(); c != event.ClassExec && c != event.ClassOpen && c != event.ClassConnect && c != event.ClassFork && !isSys(ev) {
 				return "", false
 			}
 			if ev.Res >= 0 {
@@ -535,7 +555,7 @@ func catalogue() []*Field {
 		}),
 		fnum("evt.rawres", Int, clsArgs, "return value as a number", func(_ *Ctx, ev *event.Event, _ *Arg) (int64, bool) {
 			c := ev.Type.Class()
-			return ev.Res, c == event.ClassExec || c == event.ClassOpen || c == event.ClassConnect || c == event.ClassFork
+			return ev.Res, c == event.ClassExec || c == event.ClassOpen || c == event.ClassConnect || c == event.ClassFork || isSys(ev)
 		}),
 		fbool("evt.failed", clsArgs, "the syscall failed", func(_ *Ctx, ev *event.Event, _ *Arg) (bool, bool) { return ev.Res < 0, true }),
 		fnum("evt.count", Int, clsAll, "always 1", func(*Ctx, *event.Event, *Arg) (int64, bool) { return 1, true }),
@@ -728,6 +748,9 @@ func catalogue() []*Field {
 			case event.ClassConnect:
 				return int64(ev.Connect.FD), true
 			}
+			if isSys(ev) && ev.Sys.FDKind != event.FDNone {
+				return int64(ev.Sys.FD), true
+			}
 			return 0, false
 		}),
 		fstr("fd.type", clsFD, "file, directory, ipv4, ipv6, unix", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
@@ -793,7 +816,7 @@ func catalogue() []*Field {
 		filterOnly(fip("fd.lnet", Net, clsNet, "local IP network", lip)),
 		filterOnly(fip("fd.rnet", Net, clsNet, "remote IP network", rip)),
 		fstr("fd.l4proto", clsNet, "tcp, udp, raw, unknown", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if ev.Type.Class() != event.ClassConnect {
+			if sockOf(ev) == nil {
 				return "", false
 			}
 			switch {
@@ -813,7 +836,7 @@ func catalogue() []*Field {
 			return "unknown", true
 		}),
 		fstr("fd.sockfamily", clsNet, "ip or unix", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if ev.Type.Class() != event.ClassConnect {
+			if sockOf(ev) == nil {
 				return "", false
 			}
 			switch ev.Connect.Family {

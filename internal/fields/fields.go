@@ -132,7 +132,7 @@ type Field struct {
 	Normalize func(string) string
 
 	Extract Extractor
-	mask    uint8
+	mask    uint32
 }
 
 // Supplied reports whether the sensor supplies f for events of class c.
