@@ -263,6 +263,10 @@ type Event struct {
 	Open    Open    // ClassOpen
 	Connect Connect // ClassConnect; the socket of ClassSocket and ClassDup events (Sys.FDKind FDSocket)
 	Sys     Sys     // the types after TypeProcexit
+
+	// Std is what the process's fds 0, 1 and 2 refer to, as far as the
+	// process table has seen them set (proc.stdin.type and friends).
+	Std [3]StdFD
 	Fork    Fork    // ClassFork
 	Exit    Exit    // ClassExit
 
@@ -383,6 +387,12 @@ type Connect struct {
 	RemoteAddr netip.Addr
 	RemotePort uint16
 	UnixPath   string // AF_UNIX: the path connected to ('@' prefix for abstract)
+}
+
+// StdFD describes one of a process's standard fds (zero when unknown).
+type StdFD struct {
+	Type string // Falco's fd.type: "ipv4", "ipv6", "unix", "file", "directory"
+	Name string // Falco's fd.name: the path, or the tuple lip:lport->rip:rport
 }
 
 // FDKind says what the fd of a Sys event refers to.

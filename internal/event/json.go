@@ -76,6 +76,12 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	w.int("proc.tty", int64(p.TTY))
 	w.int("proc.pid.ts", p.StartTime)
 	w.str("proc.cgroup", p.CgroupPath)
+	for i, name := range stdKeys {
+		if sd := ev.Std[i]; sd.Type != "" {
+			w.str(name[0], sd.Type)
+			w.str(name[1], sd.Name)
+		}
+	}
 	w.uint("proc.cgroupid", p.CgroupID)
 	w.uint("proc.pidns", p.PidNS)
 	w.uint("proc.mntns", p.MntNS)
@@ -199,6 +205,10 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	return append(w.b, '}')
 }
+
+// stdKeys are the JSON keys of Event.Std: type and name of fds 0-2.
+var stdKeys = [3][2]string{{"proc.stdin.type", "proc.stdin.name"}, {"proc.stdout.type", "proc.stdout.name"},
+	{"proc.stderr.type", "proc.stderr.name"}}
 
 // sock writes the fd.* fields of a socket.
 func (w *jw) sock(c *Connect) {
@@ -1086,6 +1096,12 @@ var fieldSetters = map[string]fieldSetter{
 		return err
 	},
 	"evt.arg.thread":             setBool(func(b *builder) *bool { return &b.ev.Exit.Thread }),
+	"proc.stdin.type":            setStr(func(b *builder) *string { return &b.ev.Std[0].Type }),
+	"proc.stdin.name":            setStr(func(b *builder) *string { return &b.ev.Std[0].Name }),
+	"proc.stdout.type":           setStr(func(b *builder) *string { return &b.ev.Std[1].Type }),
+	"proc.stdout.name":           setStr(func(b *builder) *string { return &b.ev.Std[1].Name }),
+	"proc.stderr.type":           setStr(func(b *builder) *string { return &b.ev.Std[2].Type }),
+	"proc.stderr.name":           setStr(func(b *builder) *string { return &b.ev.Std[2].Name }),
 	"fs.path.name":               func(*builder, any) error { return nil }, // derived from the evt.arg path parameters
 	"fs.path.source":             func(*builder, any) error { return nil },
 	"fs.path.target":             func(*builder, any) error { return nil },

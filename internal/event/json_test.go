@@ -39,6 +39,7 @@ func samples() map[string]*Event {
 	exec.Proc.ContainerID = ctr.FullID
 	exec.Open.RawPath = "/bin/bash"
 	exec.SetLineage([]*Process{parent, grand})
+	exec.Std[0] = StdFD{Type: "ipv4", Name: "10.0.0.2:40000->10.0.0.9:4444"}
 
 	open := &Event{Type: TypeOpenat, Timestamp: ts, Res: 3, Proc: sampleProc(),
 		Open: Open{Path: "/etc/shadow", RawPath: "../../etc/shadow", DirFD: -100, Flags: 0o2000000, Dev: 2049, Ino: 1234}}
@@ -109,6 +110,8 @@ func TestJSONRoundTrip(t *testing.T) {
 			lost = lost || ev2.Fork != ev.Fork
 		case ClassExit:
 			lost = lost || ev2.Exit != ev.Exit
+		case ClassExec:
+			lost = lost || ev2.Std != ev.Std
 		case ClassFile, ClassSocket, ClassDup, ClassPriv, ClassMount, ClassNS, ClassMemfd:
 			lost = lost || ev2.Sys != ev.Sys || (ev.Sys.FDKind == FDSocket && ev2.Connect != ev.Connect)
 		}

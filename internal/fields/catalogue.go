@@ -706,12 +706,12 @@ func catalogue() []*Field {
 		missing("proc.vmswap", Int, "swapped memory"),
 		missing("proc.nthreads", Int, "threads"),
 		missing("proc.nchilds", Int, "child threads"),
-		missing("proc.stdin.type", String, "stdin type"),
-		missing("proc.stdout.type", String, "stdout type"),
-		missing("proc.stderr.type", String, "stderr type"),
-		missing("proc.stdin.name", String, "stdin name"),
-		missing("proc.stdout.name", String, "stdout name"),
-		missing("proc.stderr.name", String, "stderr name"),
+		stdField("proc.stdin.type", 0, "type of fd 0 (ipv4, ipv6, unix, file) as last set by a seen open, socket, connect or dup", false),
+		stdField("proc.stdout.type", 1, "type of fd 1", false),
+		stdField("proc.stderr.type", 2, "type of fd 2", false),
+		stdField("proc.stdin.name", 0, "name of fd 0 (path or connection tuple)", true),
+		stdField("proc.stdout.name", 1, "name of fd 1", true),
+		stdField("proc.stderr.name", 2, "name of fd 2", true),
 		withArg(missing("thread.cgroup", String, "cgroup of a subsystem"), ArgKey, true, false),
 
 		// user.* / group.*
@@ -984,6 +984,20 @@ func catalogue() []*Field {
 		missing("k8s.deployment.name", String, "deprecated"),
 	}
 	return fs
+}
+
+// stdField reads the process table's view of fd 0, 1 or 2 (event.Event.Std).
+func stdField(name string, fd int, desc string, isName bool) *Field {
+	return fstr(name, clsProc, desc, func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
+		s := ev.Std[fd]
+		if s.Type == "" || !hasProc(ev) {
+			return "", false
+		}
+		if isName {
+			return s.Name, true
+		}
+		return s.Type, true
+	})
 }
 
 func filterOnly(f *Field) *Field {
