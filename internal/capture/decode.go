@@ -270,8 +270,9 @@ func (d *decoder) decodeSys(rec []byte, flags uint32, strs *[numStr][]byte, ev *
 	default:
 		if ev.Type == event.TypeMount {
 			s.Aux = str(strs[strAux])
-		} else if ev.Type == event.TypeBind || ev.Type == event.TypeSendto || ev.Type == event.TypeSendmsg {
-			// No socket behind the fd (a bad fd): the caller's address.
+		} else if ev.Type == event.TypeBind || ev.Type == event.TypeSendto || ev.Type == event.TypeSendmsg || ev.Type == event.TypeSocket {
+			// No socket behind the fd (a bad fd, a failed socket()): the
+			// caller's address or domain.
 			d.decodeSock(rec, strs[strAux], ev)
 		}
 	}

@@ -5,6 +5,8 @@ package capture
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/tripline/tripline/internal/event"
 )
 
 // TestLayout checks the decoder's offsets against the bpf2go mirror of
@@ -70,5 +72,10 @@ func TestLayout(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: C offset %d, decoder uses %d", c.name, c.got, c.want)
 		}
+	}
+	// Every kernel type has a bit in config.type_mask and a per-type counter.
+	var st triplineTlStats
+	if n := int(event.TypeContainer); n > len(st.SeenType) || n > 64 {
+		t.Errorf("%d kernel event types: more than the %d per-type counters or 64 type_mask bits", n, len(st.SeenType))
 	}
 }
