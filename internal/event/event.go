@@ -266,9 +266,9 @@ type Event struct {
 
 	// Std is what the process's fds 0, 1 and 2 refer to, as far as the
 	// process table has seen them set (proc.stdin.type and friends).
-	Std [3]StdFD
-	Fork    Fork    // ClassFork
-	Exit    Exit    // ClassExit
+	Std  [3]StdFD
+	Fork Fork // ClassFork
+	Exit Exit // ClassExit
 
 	// Container is the container the thread runs in; nil for the host or when
 	// enrichment has not run. For TypeContainer events it is the container

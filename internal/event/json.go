@@ -273,6 +273,9 @@ func (w *jw) sys(ev *Event) {
 		w.str("fd.type", "file")
 		w.str("fd.name", s.FDPath)
 	}
+	if c := ev.Type.Class(); c != ClassFile && c != ClassMount {
+		return
+	}
 	src := s.Path
 	if src == "" {
 		src = s.RawPath

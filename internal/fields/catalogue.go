@@ -862,6 +862,17 @@ func catalogue() []*Field {
 		fnum("fd.dev", Int, clsOpen, "device of the file", func(_ *Ctx, ev *event.Event, _ *Arg) (int64, bool) {
 			return int64(ev.Open.Dev), ev.Type.Class() == event.ClassOpen && ev.Res >= 0
 		}),
+		fsPath("fs.path.name", "path of a file system call (unlink, mkdir, chmod, umount2, ...), absolute", func(s *event.Sys) string { return s.Path }, true),
+		fsPath("fs.path.nameraw", "path of a file system call as passed", func(s *event.Sys) string { return s.RawPath }, true),
+		fsPath("fs.path.source", "source of rename/link/symlink (the symlink target as stored), or the mount source", func(s *event.Sys) string {
+			if s.Path != "" {
+				return s.Path
+			}
+			return s.RawPath
+		}, false),
+		fsPath("fs.path.sourceraw", "source as passed", func(s *event.Sys) string { return s.RawPath }, false),
+		fsPath("fs.path.target", "target of rename/link/symlink (the new name), or the mount point, absolute", func(s *event.Sys) string { return s.Path2 }, false),
+		fsPath("fs.path.targetraw", "target as passed", func(s *event.Sys) string { return s.RawPath2 }, false),
 		missing("fd.cip.name", String, "client domain name"),
 		missing("fd.sip.name", String, "server domain name"),
 		missing("fd.lip.name", String, "local domain name"),
@@ -984,6 +995,21 @@ func catalogue() []*Field {
 		missing("k8s.deployment.name", String, "deprecated"),
 	}
 	return fs
+}
+
+// fsPath builds the fs.path.* fields: single-path calls have a name, two-path
+// calls (rename, link, symlink, mount) a source and a target.
+func fsPath(name, desc string, get func(s *event.Sys) string, single bool) *Field {
+	return fstr(name, []event.Class{event.ClassFile, event.ClassMount}, desc, func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
+		if c := ev.Type.Class(); c != event.ClassFile && c != event.ClassMount {
+			return "", false
+		}
+		if (ev.Sys.RawPath2 == "") != single {
+			return "", false
+		}
+		v := get(&ev.Sys)
+		return v, v != ""
+	})
 }
 
 // stdField reads the process table's view of fd 0, 1 or 2 (event.Event.Std).
