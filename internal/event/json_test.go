@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -245,5 +246,20 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		buf = AppendJSON(buf[:0], list[i%len(list)])
+	}
+}
+
+// TestCloneOwnsSysStrings: a clone must not alias the capture's buffers.
+func TestCloneOwnsSysStrings(t *testing.T) {
+	buf := []byte("/a/b/c/d/e/f")
+	str := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	ev := &Event{Type: TypeRenameat, Sys: Sys{Path: str(0, 2), RawPath: str(2, 4), Path2: str(4, 6), RawPath2: str(6, 8),
+		Aux: str(8, 10), FDPath: str(10, 12)}}
+	c := ev.Clone()
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if s := c.Sys; s.Path != "/a" || s.RawPath != "/b" || s.Path2 != "/c" || s.RawPath2 != "/d" || s.Aux != "/e" || s.FDPath != "/f" {
+		t.Errorf("clone aliases the source: %+v", s)
 	}
 }
