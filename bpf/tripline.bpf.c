@@ -51,6 +51,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ARG2(regs) ((regs)->dx)
 #define ARG3(regs) ((regs)->r10)
 #define ARG4(regs) ((regs)->r8)
+#define ARG5(regs) ((regs)->r9)
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_ID(regs) ((regs)->syscallno)
 #define ARG0(regs) ((regs)->orig_x0)
@@ -58,6 +59,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ARG2(regs) ((regs)->regs[2])
 #define ARG3(regs) ((regs)->regs[3])
 #define ARG4(regs) ((regs)->regs[4])
+#define ARG5(regs) ((regs)->regs[5])
 #endif
 
 struct {
@@ -376,8 +378,8 @@ static __always_inline __u32 put_scratch(struct tl_event *e, __u32 off, int idx,
 	}
 	__u32 len = (TL_PATH_MAX - pos) & (TL_PATH_MAX - 1);
 	bpf_probe_read_kernel(&e->data[off & DATA_OFF_MAX], len, &s->path[pos & (TL_PATH_MAX - 1)]);
-	e->str[idx & 7].off = off;
-	e->str[idx & 7].len = len;
+	e->str[idx & 15].off = off;
+	e->str[idx & 15].len = len;
 	return off + len;
 }
 
@@ -385,10 +387,11 @@ static __always_inline __u32 put_bytes(struct tl_event *e, __u32 off, int idx, c
 {
 	if (off > DATA_OFF_MAX)
 		return off;
+	asm volatile("" : "+r"(len)); /* keep the mask: the verifier needs it on every path */
 	len &= TL_RAW_MAX - 1;
 	bpf_probe_read_kernel(&e->data[off & DATA_OFF_MAX], len, src);
-	e->str[idx & 7].off = off;
-	e->str[idx & 7].len = len;
+	e->str[idx & 15].off = off;
+	e->str[idx & 15].len = len;
 	return off + len;
 }
 
@@ -400,8 +403,8 @@ static __always_inline __u32 put_kstr(struct tl_event *e, __u32 off, int idx, co
 	if (n <= 1)
 		return off;
 	__u32 len = (n - 1) & (TL_RAW_MAX - 1);
-	e->str[idx & 7].off = off;
-	e->str[idx & 7].len = len;
+	e->str[idx & 15].off = off;
+	e->str[idx & 15].len = len;
 	return off + len;
 }
 
@@ -633,7 +636,7 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	a->args[2] = ARG2(regs);
 	a->args[3] = ARG3(regs);
 	a->args[4] = ARG4(regs);
-	a->args[5] = 0;
+	a->args[5] = ARG5(regs);
 
 	const void *uptr = NULL;
 	if (ty == TL_OPEN || ty == TL_CREAT || ty == TL_EXECVE)
@@ -734,6 +737,54 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	submit(e, off, c);
 }
 
+/* fill_sock reads the family, type, protocol and both ends of the socket
+ * file f into e (false when f is not a socket). For a unix socket *raw is
+ * set to the address as the kernel holds it: the peer's when connected,
+ * else (when own) its own bound address. */
+static __always_inline bool fill_sock(struct tl_event *e, struct file *f, bool own, const void **raw, __u32 *rawlen)
+{
+	if (!f || (f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+		return false;
+	struct socket *sock = KPTR(socket, f->private_data);
+	struct sock *sk = sock->sk;
+	__u16 fam = sk->__sk_common.skc_family;
+	e->family = fam;
+	e->sock_type = sk->sk_type;
+	e->proto = sk->sk_protocol;
+	if (fam == AF_INET) {
+		__u32 la = sk->__sk_common.skc_rcv_saddr;
+		__u32 ra = sk->__sk_common.skc_daddr;
+		__builtin_memcpy(e->laddr, &la, 4);
+		__builtin_memcpy(e->raddr, &ra, 4);
+	} else if (fam == AF_INET6) {
+		bpf_probe_read_kernel(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	if (fam == AF_INET || fam == AF_INET6) {
+		e->lport = sk->__sk_common.skc_num;
+		__u16 dp = sk->__sk_common.skc_dport;
+		e->rport = (dp >> 8) | (dp << 8);
+	}
+	/* A unix socket: the address as the kernel holds it, not the
+	 * caller's memory (which a racing thread can rewrite after the call). */
+	if (fam == AF_UNIX) {
+		struct sock *peer = KPTR(unix_sock, sk)->peer;
+		struct unix_address *ua = NULL;
+		if (peer)
+			ua = KPTR(unix_sock, peer)->addr;
+		else if (own)
+			ua = KPTR(unix_sock, sk)->addr;
+		if (ua) {
+			int n = ua->len;
+			if (n > 0 && n <= UNIX_ADDR_MAX) {
+				*raw = ua->name;
+				*rawlen = n;
+			}
+		}
+	}
+	return true;
+}
+
 static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	struct tl_event *e = new_event(TL_CONNECT);
@@ -744,41 +795,7 @@ static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a,
 	e->sock_fd = a->args[0];
 	const void *raw = a->buf;
 	__u32 rawlen = a->len;
-	struct file *f = fd_file(t, (int)a->args[0]);
-	if (f && (f->f_inode->i_mode & S_IFMT) == S_IFSOCK) {
-		struct socket *sock = KPTR(socket, f->private_data);
-		struct sock *sk = sock->sk;
-		__u16 fam = sk->__sk_common.skc_family;
-		e->family = fam;
-		e->sock_type = sk->sk_type;
-		e->proto = sk->sk_protocol;
-		if (fam == AF_INET) {
-			__u32 la = sk->__sk_common.skc_rcv_saddr;
-			__u32 ra = sk->__sk_common.skc_daddr;
-			__builtin_memcpy(e->laddr, &la, 4);
-			__builtin_memcpy(e->raddr, &ra, 4);
-		} else if (fam == AF_INET6) {
-			bpf_probe_read_kernel(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-			bpf_probe_read_kernel(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
-		}
-		if (fam == AF_INET || fam == AF_INET6) {
-			e->lport = sk->__sk_common.skc_num;
-			__u16 dp = sk->__sk_common.skc_dport;
-			e->rport = (dp >> 8) | (dp << 8);
-		}
-		/* A connected unix socket: report the address its peer is bound
-		 * to, as the kernel holds it, not the caller's memory (which a
-		 * racing thread can rewrite after the call). */
-		struct sock *peer = fam == AF_UNIX ? KPTR(unix_sock, sk)->peer : NULL;
-		struct unix_address *ua = peer ? KPTR(unix_sock, peer)->addr : NULL;
-		if (ua) {
-			int n = ua->len;
-			if (n > 0 && n <= UNIX_ADDR_MAX) {
-				raw = ua->name;
-				rawlen = n;
-			}
-		}
-	}
+	fill_sock(e, fd_file(t, (int)a->args[0]), false, &raw, &rawlen);
 	__u32 off = put_bytes(e, 0, TL_S_RAW, raw, rawlen);
 	submit(e, off, c);
 }
@@ -795,6 +812,214 @@ static __always_inline void exec_failed(struct tl_config *c, struct tl_args *a, 
 	__u32 off = fill_exec(e, 0, c, t, NULL);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	off = put_env(e, off, c, t);
+	submit(e, off, c);
+}
+
+/* ---- other syscalls (types after TL_PROCEXIT) ---------------------------- */
+
+#define A_NONE 7   /* no such argument */
+#define A_RES 6    /* the syscall result (an fd) */
+#define DIR_CWD 6  /* the path is relative to the working directory */
+
+/* Argument roles of a syscall: which register holds a path (and its dirfd),
+ * the fd whose file or socket is reported, a sockaddr and its length. */
+struct gen_spec {
+	__u8 p0, d0; /* first path (S_RAW, base dir S_PATH); d0 A_NONE: not a path (symlink target) */
+	__u8 p1, d1; /* second path (S_RAW2, base dir S_PATH2) */
+	__u8 fd;     /* fd reported (S_PATH or the socket fields) */
+	__u8 sa, salen;
+	__u8 aux;    /* another user string (S_AUX) */
+};
+
+static __always_inline struct gen_spec gen_spec(__u8 ty)
+{
+	struct gen_spec g = {A_NONE, A_NONE, A_NONE, A_NONE, A_NONE, A_NONE, A_NONE, A_NONE};
+	switch (ty) {
+	case TL_SYMLINK:      /* (target, linkpath) */
+		g.p0 = 0; g.p1 = 1; g.d1 = DIR_CWD; break;
+	case TL_SYMLINKAT:    /* (target, newdirfd, linkpath) */
+		g.p0 = 0; g.p1 = 2; g.d1 = 1; break;
+	case TL_LINK:         /* (oldpath, newpath) */
+	case TL_RENAME:
+		g.p0 = 0; g.d0 = DIR_CWD; g.p1 = 1; g.d1 = DIR_CWD; break;
+	case TL_LINKAT:       /* (olddirfd, oldpath, newdirfd, newpath, flags) */
+	case TL_RENAMEAT:
+	case TL_RENAMEAT2:
+		g.p0 = 1; g.d0 = 0; g.p1 = 3; g.d1 = 2; break;
+	case TL_UNLINK:       /* (path) */
+	case TL_MKDIR:        /* (path, mode) */
+	case TL_RMDIR:
+	case TL_CHMOD:        /* (path, mode) */
+	case TL_UMOUNT2:      /* (target, flags) */
+		g.p0 = 0; g.d0 = DIR_CWD; break;
+	case TL_UNLINKAT:     /* (dirfd, path, flags) */
+	case TL_MKDIRAT:      /* (dirfd, path, mode) */
+	case TL_FCHMODAT:     /* (dirfd, path, mode) */
+		g.p0 = 1; g.d0 = 0; break;
+	case TL_FCHMOD:       /* (fd, mode) */
+	case TL_LISTEN:       /* (fd, backlog) */
+	case TL_SETNS:        /* (fd, nstype) */
+		g.fd = 0; break;
+	case TL_SOCKET:
+	case TL_ACCEPT:
+	case TL_ACCEPT4:
+	case TL_DUP:
+	case TL_DUP2:
+	case TL_DUP3:
+	case TL_FCNTL:
+		g.fd = A_RES; break;
+	case TL_BIND:         /* (fd, addr, addrlen) */
+		g.fd = 0; g.sa = 1; g.salen = 2; break;
+	case TL_SENDTO:       /* (fd, buf, len, flags, addr, addrlen) */
+		g.fd = 0; g.sa = 4; g.salen = 5; break;
+	case TL_SENDMSG:      /* (fd, msghdr, flags): msg_name read below */
+		g.fd = 0; break;
+	case TL_INIT_MODULE:  /* (image, len, uargs) */
+		g.p0 = 2; break;
+	case TL_FINIT_MODULE: /* (fd, uargs, flags) */
+		g.fd = 0; g.p0 = 1; break;
+	case TL_MOUNT:        /* (source, target, fstype, flags, data) */
+		g.p0 = 0; g.p1 = 1; g.d1 = DIR_CWD; g.aux = 2; break;
+	case TL_MEMFD_CREATE: /* (name, flags) */
+		g.p0 = 0; break;
+	}
+	return g;
+}
+
+static __always_inline __u64 arg_of(struct tl_args *a, __u8 i)
+{
+	return i < 6 ? a->args[i] : 0;
+}
+
+/* put_ustr appends the NUL-terminated user string at uptr as string idx. */
+static __always_inline __u32 put_ustr(struct tl_event *e, __u32 off, int idx, __u64 uptr)
+{
+	if (off > DATA_OFF_MAX || !uptr)
+		return off;
+	long n = bpf_probe_read_user_str(&e->data[off & DATA_OFF_MAX], TL_RAW_MAX, (const void *)uptr);
+	if (n <= 1)
+		return off;
+	if (n == TL_RAW_MAX)
+		e->flags |= TL_F_RAW_TRUNC;
+	__u32 len = (n - 1) & (TL_RAW_MAX - 1);
+	e->str[idx & 15].off = off;
+	e->str[idx & 15].len = len;
+	return off + len;
+}
+
+/* put_base appends, as string idx, the directory a relative path given
+ * with dirfd is resolved from (the working directory for AT_FDCWD). */
+static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
+				      struct task_struct *t, int dirfd, __u32 flag)
+{
+	struct dentry *d = NULL;
+	struct vfsmount *mnt = NULL;
+	if (dirfd == AT_FDCWD) {
+		struct fs_struct *fs = t->fs;
+		d = fs->pwd.dentry;
+		mnt = fs->pwd.mnt;
+	} else {
+		struct file *f = fd_file(t, dirfd);
+		if (f) {
+			d = f->f_path.dentry;
+			mnt = f->f_path.mnt;
+		}
+	}
+	if (!d)
+		return off;
+	e->flags |= flag;
+	return put_scratch(e, off, idx, s, walk_path(s, d, mnt, &e->flags));
+}
+
+/* put_path appends the raw user path in register p (string raw) and, when
+ * it is relative, the directory it is relative to (string base). */
+static __always_inline __u32 put_path(struct tl_event *e, __u32 off, struct tl_scratch *s, struct task_struct *t,
+				      struct tl_args *a, __u8 p, __u8 d, int raw, int base, __u32 flag)
+{
+	if (p == A_NONE)
+		return off;
+	__u32 start = off;
+	off = put_ustr(e, off, raw, arg_of(a, p));
+	if (off == start || d == A_NONE || e->data[start & DATA_OFF_MAX] == '/')
+		return off;
+	int dirfd = d == DIR_CWD ? AT_FDCWD : (int)arg_of(a, d);
+	return put_base(e, off, base, s, t, dirfd, flag);
+}
+
+static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
+{
+	struct gen_spec g = gen_spec(a->type);
+	__u64 sa = arg_of(a, g.sa), salen = arg_of(a, g.salen);
+	if (a->type == TL_SENDMSG) {
+		/* struct user_msghdr starts with msg_name, msg_namelen. */
+		__u64 hdr[2] = {};
+		bpf_probe_read_user(hdr, sizeof(hdr), (const void *)a->args[1]);
+		sa = hdr[0];
+		salen = (__u32)hdr[1];
+	}
+	/* Sends are reported for their destination only: a send on a
+	 * connected socket (no address) was already seen at connect/accept. */
+	if ((a->type == TL_SENDTO || a->type == TL_SENDMSG) && (!sa || !salen))
+		return;
+
+	struct tl_event *e = new_event(a->type);
+	if (!e)
+		return;
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return;
+	fill_task(e, t);
+	e->res = ret;
+	e->sock_fd = -1;
+	e->dirfd = AT_FDCWD;
+	for (int i = 0; i < 6; i++)
+		e->args[i] = a->args[i];
+
+	__u32 off = 0;
+	off = put_path(e, off, s, t, a, g.p0, g.d0, TL_S_RAW, TL_S_PATH, TL_F_PATH_IS_BASE);
+	off = put_path(e, off, s, t, a, g.p1, g.d1, TL_S_RAW2, TL_S_PATH2, TL_F_PATH2_IS_BASE);
+	if (g.aux != A_NONE)
+		off = put_ustr(e, off, TL_S_AUX, arg_of(a, g.aux));
+
+	long fd = -1;
+	if (g.fd == A_RES)
+		fd = ret;
+	else if (g.fd != A_NONE)
+		fd = (int)arg_of(a, g.fd);
+	const void *raw = NULL;
+	__u32 rawlen = 0;
+	struct file *f = fd >= 0 ? fd_file(t, fd) : NULL;
+	if (f) {
+		e->sock_fd = fd;
+		bool own = a->type != TL_SENDTO && a->type != TL_SENDMSG;
+		if (fill_sock(e, f, own, &raw, &rawlen)) {
+			e->flags |= TL_F_FD_SOCK;
+		} else if (g.p0 == A_NONE || a->type == TL_FINIT_MODULE) {
+			/* the fd's file, unless S_PATH holds the base of a path */
+			e->flags |= TL_F_FD_FILE;
+			off = put_scratch(e, off, TL_S_PATH, s, walk_path(s, f->f_path.dentry, f->f_path.mnt, &e->flags));
+			struct inode *ino = f->f_inode;
+			__u32 dev = ino->i_sb->s_dev;
+			e->dev = encode_dev(dev >> 20, dev & 0xfffff);
+			e->ino = ino->i_ino;
+		}
+	}
+	/* The socket address: the kernel's for a unix socket, else the
+	 * caller's (bind's local address, a send's destination). */
+	if (raw) {
+		off = put_bytes(e, off, TL_S_AUX, raw, rawlen);
+	} else if (sa && salen && off <= DATA_OFF_MAX) {
+		__u64 n = salen;
+		if (n > TL_SOCKADDR_MAX)
+			n = TL_SOCKADDR_MAX;
+		n &= 2 * TL_SOCKADDR_MAX - 1;
+		if (bpf_probe_read_user(&e->data[off & DATA_OFF_MAX], n, (const void *)sa) == 0) {
+			e->str[TL_S_AUX].off = off;
+			e->str[TL_S_AUX].len = n;
+			off += n;
+		}
+	}
 	submit(e, off, c);
 }
 
@@ -816,13 +1041,18 @@ int tl_sys_exit(__u64 *ctx)
 	long ret = ctx[1];
 	long id = SYSCALL_ID(regs);
 	__u8 ty = syscall_type(id);
-	if (ty == TL_UNKNOWN || ty > TL_CONNECT)
+	if (ty == TL_UNKNOWN || ty >= TL_NTYPES || (ty > TL_CONNECT && ty <= TL_PROCEXIT))
 		return 0;
 	if (is_exec(ty) && ret == 0)
 		return 0; /* emitted by sched_process_exec */
 	struct tl_config *c = get_config();
 	if (!c || !(c->type_mask & (1ull << ty)))
 		return 0;
+	if (ty == TL_FCNTL) {
+		__u64 cmd = ARG1(regs);
+		if (cmd != TL_F_DUPFD && cmd != TL_F_DUPFD_CLOEXEC)
+			return 0;
+	}
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (in_compat_syscall(t) || !pass_filters(c, t, t->tgid))
 		return 0;
@@ -835,6 +1065,8 @@ int tl_sys_exit(__u64 *ctx)
 		connect_exit(c, a, ret, t);
 	else if (is_exec(ty))
 		exec_failed(c, a, ret, t);
+	else
+		gen_exit(c, a, ret, t);
 	return 0;
 }
 

@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 3
+#define TL_ABI_VERSION 4
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -25,7 +25,50 @@ enum tl_type {
 	TL_FORK,
 	TL_VFORK,
 	TL_PROCEXIT,
-	TL_NTYPES = 16, /* room in per-type counters */
+	/* file system changes: paths in S_PATH/S_RAW and S_PATH2/S_RAW2 */
+	TL_SYMLINK,
+	TL_SYMLINKAT,
+	TL_LINK,
+	TL_LINKAT,
+	TL_UNLINK,
+	TL_UNLINKAT,
+	TL_RENAME,
+	TL_RENAMEAT,
+	TL_RENAMEAT2,
+	TL_MKDIR,
+	TL_MKDIRAT,
+	TL_RMDIR,
+	TL_CHMOD,
+	TL_FCHMOD,
+	TL_FCHMODAT,
+	/* sockets: the socket's fields in the connect slots */
+	TL_SOCKET,
+	TL_BIND,
+	TL_LISTEN,
+	TL_ACCEPT,
+	TL_ACCEPT4,
+	TL_SENDTO,
+	TL_SENDMSG,
+	/* fd duplication: the new fd's file or socket */
+	TL_DUP,
+	TL_DUP2,
+	TL_DUP3,
+	TL_FCNTL, /* F_DUPFD / F_DUPFD_CLOEXEC only */
+	/* privileges, modules, mounts, namespaces: arguments in args[] */
+	TL_PTRACE,
+	TL_INIT_MODULE,
+	TL_FINIT_MODULE,
+	TL_SETUID,
+	TL_SETGID,
+	TL_SETRESUID,
+	TL_SETRESGID,
+	TL_MOUNT,
+	TL_UMOUNT2,
+	TL_MEMFD_CREATE,
+	TL_BPF,
+	TL_UNSHARE,
+	TL_SETNS,
+	TL_NTYPES = 64, /* room in per-type counters; type_mask is 64 bits */
 };
 
 /* Record flags: the low bits equal internal/event.Flag. */
@@ -41,6 +84,9 @@ enum tl_type {
 #define TL_F_EXE_WRITABLE (1u << 13) /* the task's fs credentials may write its executable */
 #define TL_F_EXE_LOWER (1u << 14)    /* executable on an overlayfs lower layer */
 #define TL_F_ENV_TRUNC (1u << 15)    /* environment cut at config.env_max or for lack of room */
+#define TL_F_PATH2_IS_BASE (1u << 16) /* S_PATH2 is the directory S_RAW2 is relative to */
+#define TL_F_FD_FILE (1u << 17)      /* the event's fd (sock_fd) is a file: its path is S_PATH */
+#define TL_F_FD_SOCK (1u << 18)      /* the event's fd (sock_fd) is a socket: family.. raddr */
 
 /* String slots: (offset, length) into data[]. */
 enum tl_str_idx {
@@ -51,7 +97,10 @@ enum tl_str_idx {
 	TL_S_PATH,      /* open: resolved path of the new fd (or base dir on failure) */
 	TL_S_RAW,       /* open: raw user path; exec: filename passed; connect: raw sockaddr bytes */
 	TL_S_ENV,       /* exec: NUL-separated environment from mm->env_start..env_end */
-	TL_NSTR = 8,    /* slot 7 unused: keeps the header 8-byte aligned */
+	TL_S_PATH2,     /* second path: directory S_RAW2 is relative to (TL_F_PATH2_IS_BASE) */
+	TL_S_RAW2,      /* second raw user path (rename/link newpath, symlink linkpath, mount dir) */
+	TL_S_AUX,       /* mount: filesystem type */
+	TL_NSTR = 10,   /* keeps the header 8-byte aligned */
 };
 
 struct tl_str {
@@ -104,6 +153,8 @@ struct tl_event {
 	__u64 clone_flags;
 	__s32 exit_code; /* raw wait status */
 	__u32 _pad2;
+	/* the syscall's argument registers (types after TL_PROCEXIT) */
+	__u64 args[6];
 	struct tl_str str[TL_NSTR];
 	char data[TL_DATA_SIZE];
 };
@@ -146,6 +197,10 @@ struct tl_args {
 	__u64 args[6];
 	char buf[TL_RAW_MAX];
 };
+
+/* Falco-visible constants the sys_exit filter needs. */
+#define TL_F_DUPFD 0
+#define TL_F_DUPFD_CLOEXEC 1030
 
 #define TL_SYSCALL_TABLE 512
 

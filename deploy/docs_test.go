@@ -53,7 +53,12 @@ func fieldTable() string {
 }
 
 func classList(cs []event.Class) string {
-	all := []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit}
+	var all []event.Class // every class of kernel events
+	for c := event.ClassUnknown + 1; c < event.NumClasses; c++ {
+		if c != event.ClassContainer {
+			all = append(all, c)
+		}
+	}
 	if len(cs) == len(all)+1 && slices.Contains(cs, event.ClassContainer) {
 		return "all"
 	}

@@ -33,7 +33,7 @@ func newTraceCmd() *cobra.Command {
 	var o traceOpts
 	cmd := &cobra.Command{
 		Use:   "trace",
-		Short: "print live kernel events (exec, open, connect, fork, exit), one per line",
+		Short: "print live kernel events (exec, open, connect, fork, exit and the other captured syscalls), one per line",
 		Long: `Attaches the capture probes and prints every event, one per line: a readable
 text form by default (control characters escaped), or the flat Falco-keyed JSON
 with --json. Prints a line containing "ready" on stderr once attached; stops on
@@ -46,7 +46,7 @@ SIGINT/SIGTERM. --record FILE also writes the JSON lines to FILE (the format
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.json, "json", false, "print the flat JSON form (Falco field names)")
-	f.StringVar(&o.types, "types", "", "comma-separated classes (exec,open,connect,fork,exit) or event types (openat,...); default all")
+	f.StringVar(&o.types, "types", "", "comma-separated classes ("+classList()+") or event types (openat,...); default all")
 	f.Uint32Var(&o.pid, "pid", 0, "only this process and the processes it forks (0 = all)")
 	f.StringVar(&o.comm, "comm", "", "only tasks whose comm is exactly this")
 	f.IntVar(&o.argvMax, "argv-max", capture.DefaultArgvMax, "argv bytes captured per exec")
@@ -74,7 +74,7 @@ func parseTraceTypes(s string) ([]event.Type, error) {
 		} else if t, ok := event.ParseType(name); ok {
 			ts = []event.Type{t}
 		} else {
-			return nil, fmt.Errorf("trace: unknown event class or type %q (classes: exec, open, connect, fork, exit)", name)
+			return nil, fmt.Errorf("trace: unknown event class or type %q (classes: %s)", name, classList())
 		}
 		n := 0
 		for _, t := range ts {
@@ -271,6 +271,8 @@ func appendTraceText(b []byte, ev *event.Event) []byte {
 			b = append(b, ':')
 			b = strconv.AppendUint(b, uint64(cn.RemotePort), 10)
 		}
+	case event.ClassFile, event.ClassSocket, event.ClassDup, event.ClassPriv, event.ClassMount, event.ClassNS, event.ClassMemfd:
+		b = appendSysText(b, ev)
 	case event.ClassFork:
 		b = append(b, " child="...)
 		b = strconv.AppendUint(b, uint64(ev.Fork.ChildPID), 10)
@@ -298,4 +300,39 @@ func appendTraceText(b []byte, ev *event.Event) []byte {
 		}
 	}
 	return append(b, '\n')
+}
+
+// classList names the classes `--types` accepts.
+func classList() string {
+	var names []string
+	for c := event.ClassUnknown + 1; c < event.NumClasses; c++ {
+		if c != event.ClassContainer {
+			names = append(names, c.String())
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// appendSysText renders the parameters of a Sys event (quoted, so control
+// characters are escaped) and the socket or file its fd refers to.
+func appendSysText(b []byte, ev *event.Event) []byte {
+	var tmp [256]byte
+	for _, a := range event.SysArgs(ev.Type) {
+		if a.Kind == event.ArgRes {
+			continue
+		}
+		b = append(b, ' ')
+		b = append(b, a.Name...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, string(event.AppendSysArg(tmp[:0], ev, a)))
+	}
+	switch ev.Sys.FDKind {
+	case event.FDFile:
+		b = append(b, " fd.name="...)
+		b = strconv.AppendQuote(b, ev.Sys.FDPath)
+	case event.FDSocket:
+		b = append(b, " fd.name="...)
+		b = strconv.AppendQuote(b, string(event.AppendSockName(tmp[:0], &ev.Connect)))
+	}
+	return b
 }

@@ -72,7 +72,23 @@ func TestTraceJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	lport := float64(c.LocalAddr().(*net.TCPAddr).Port)
+	// The connection dup'ed onto fd 60, as a reverse shell dup2s onto 0-2.
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) { dupErr = syscall.Dup3(int(fd), 60, syscall.O_CLOEXEC) }); err != nil || dupErr != nil {
+		t.Fatal(err, dupErr)
+	}
+	syscall.Close(60)
 	c.Close()
+	link := filepath.Join(dir, "shadow-link")
+	if err := os.Symlink("/etc/shadow", link); err != nil {
+		t.Fatal(err)
+	}
+	// A ptrace peek of a process this one does not trace: fails, harmlessly.
+	syscall.Syscall6(syscall.SYS_PTRACE, syscall.PTRACE_PEEKDATA, uintptr(os.Getppid()), 0, 0, 0, 0)
 
 	self := float64(os.Getpid())
 	cases := []struct {
@@ -97,6 +113,16 @@ func TestTraceJSON(t *testing.T) {
 			// Go connects non-blocking: the call returns EINPROGRESS.
 			"evt.res": "EINPROGRESS", "fd.sip": "127.0.0.1", "fd.cip": "127.0.0.1", "fd.cport": lport, "fd.l4proto": "tcp",
 			"fd.typechar": "4", "fd.name": fmt.Sprintf("127.0.0.1:%d->127.0.0.1:%d", int(lport), port), "proc.pid": self,
+		}},
+		{"dup3", func(m map[string]any) bool { return m["evt.type"] == "dup3" && m["evt.arg.newfd"] == "60" }, map[string]any{
+			"evt.rawres": 60.0, "fd.num": 60.0, "fd.type": "ipv4", "fd.sip": "127.0.0.1", "fd.sport": float64(port),
+			"fd.lport": lport, "fd.l4proto": "tcp", "evt.arg.flags": "524288",
+		}},
+		{"symlinkat", func(m map[string]any) bool { return m["evt.type"] == "symlinkat" && m["evt.arg.linkpath"] == link }, map[string]any{
+			"evt.res": "SUCCESS", "evt.arg.target": "/etc/shadow", "evt.arg.linkdirfd": "AT_FDCWD", "fs.path.target": link,
+		}},
+		{"ptrace", func(m map[string]any) bool { return m["evt.type"] == "ptrace" }, map[string]any{
+			"evt.res": "ESRCH", "evt.arg.request": "PTRACE_PEEKDATA", "evt.arg.pid": fmt.Sprint(os.Getppid()), "proc.pid": self,
 		}},
 	}
 	for _, c := range cases {

@@ -12,7 +12,7 @@ import (
 // Record layout of struct tl_event (bpf/tripline.h). TestLayout checks these
 // offsets against the bpf2go-generated mirror of the C struct.
 const (
-	abiVersion = 3
+	abiVersion = 4
 
 	offTs        = 0
 	offRes       = 8
@@ -59,10 +59,11 @@ const (
 	offChildTid  = 236
 	offCloneFl   = 240
 	offExitCode  = 248
-	offStr       = 256
-	hdrSize      = 288
+	offArgs      = 256
+	offStr       = 304
+	hdrSize      = 344
 
-	numStr   = 8
+	numStr   = 10
 	dataSize = 24576
 )
 
@@ -75,6 +76,9 @@ const (
 	strPath
 	strRaw
 	strEnv
+	strPath2
+	strRaw2
+	strAux
 )
 
 // Record flags (TL_F_*). The low three bits equal event.Flag values.
@@ -90,6 +94,9 @@ const (
 	recExeWritable = 1 << 13
 	recExeLower    = 1 << 14
 	recEnvTrunc    = 1 << 15
+	recPath2IsBase = 1 << 16
+	recFDFile      = 1 << 17
+	recFDSock      = 1 << 18
 )
 
 const atFDCWD = -100
@@ -247,8 +254,121 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 		ev.Exit.Code = (status >> 8) & 0xff
 		ev.Exit.Signal = status & 0x7f
 		ev.Exit.Thread = flags&recThread != 0
+	default:
+		d.decodeSys(rec, flags, &strs, ev)
 	}
 	return nil
+}
+
+// decodeSys decodes the generic record of the types after TypeProcexit.
+func (d *decoder) decodeSys(rec []byte, flags uint32, strs *[numStr][]byte, ev *event.Event) {
+	s := &ev.Sys
+	for i := range s.Args {
+		s.Args[i] = u64(rec, offArgs+8*i)
+	}
+	s.RawPath = str(strs[strRaw])
+	s.RawPath2 = str(strs[strRaw2])
+	s.FD = int32(u32(rec, offSockFd))
+	switch {
+	case flags&recFDSock != 0:
+		s.FDKind = event.FDSocket
+		d.decodeSock(rec, strs[strAux], ev)
+	case flags&recFDFile != 0:
+		s.FDKind = event.FDFile
+		s.FDPath = str(strs[strPath])
+		ev.Open.Dev = u32(rec, offDev)
+		ev.Open.Ino = u64(rec, offIno)
+	default:
+		if ev.Type == event.TypeMount {
+			s.Aux = str(strs[strAux])
+		} else if ev.Type == event.TypeBind || ev.Type == event.TypeSendto || ev.Type == event.TypeSendmsg || ev.Type == event.TypeSocket {
+			// No socket behind the fd (a bad fd, a failed socket()): the
+			// caller's address or domain.
+			d.decodeSock(rec, strs[strAux], ev)
+		}
+	}
+	if flags&recFDFile == 0 {
+		s.Path = d.absPath(strs[strPath], strs[strRaw], flags&recPathIsBase != 0, pathArg(ev.Type))
+	}
+	s.Path2 = d.absPath(strs[strPath2], strs[strRaw2], flags&recPath2IsBase != 0, true)
+}
+
+// absPath makes the raw path absolute: joined to its base directory when
+// the kernel sent one, cleaned when already absolute ("" when raw is not a
+// path).
+func (d *decoder) absPath(base, raw []byte, isBase, isPath bool) string {
+	switch {
+	case len(raw) == 0:
+		return ""
+	case isBase && len(base) > 0:
+		return d.joinClean(base, raw)
+	case raw[0] == '/' && isPath:
+		return d.joinClean(nil, raw)
+	}
+	return ""
+}
+
+// pathArg tells whether the first raw string of typ is a path (not a
+// symlink target, module parameters, a memfd name or a mount source).
+func pathArg(typ event.Type) bool {
+	switch typ {
+	case event.TypeSymlink, event.TypeSymlinkat, event.TypeInitModule, event.TypeFinitModule,
+		event.TypeMemfdCreate, event.TypeMount:
+		return false
+	}
+	return true
+}
+
+// decodeSock fills ev.Connect from the socket fields of a socket, dup or
+// send record; sa is the address: the kernel's for a unix socket, else the
+// caller's (bind: the local address asked for; sendto/sendmsg: the
+// destination).
+func (d *decoder) decodeSock(rec, sa []byte, ev *event.Event) {
+	c := &ev.Connect
+	c.FD = ev.Sys.FD
+	c.Family = u16(rec, offFamily)
+	c.SockType = u16(rec, offSockType)
+	if pr := u16(rec, offProto); pr == event.ProtoTCP || pr == event.ProtoUDP {
+		c.Proto = uint8(pr)
+	}
+	if ev.Type == event.TypeSocket && ev.Res < 0 {
+		// Failed socket(): the requested domain, type and protocol.
+		c.Family = uint16(ev.Sys.Args[0])
+		c.SockType = uint16(ev.Sys.Args[1] & 0xf)
+	}
+	var saFam uint16
+	if len(sa) >= 2 {
+		saFam = le.Uint16(sa)
+	}
+	if c.Family == 0 {
+		c.Family = saFam
+	}
+	switch c.Family {
+	case event.AFInet, event.AFInet6:
+		n, saOff := 4, 4
+		if c.Family == event.AFInet6 {
+			n, saOff = 16, 8
+		}
+		c.LocalAddr, _ = netip.AddrFromSlice(rec[offLaddr : offLaddr+n])
+		c.LocalPort = u16(rec, offLport)
+		c.RemoteAddr, _ = netip.AddrFromSlice(rec[offRaddr : offRaddr+n])
+		c.RemotePort = u16(rec, offRport)
+		if saFam != c.Family || len(sa) < saOff+n {
+			return
+		}
+		addr, _ := netip.AddrFromSlice(sa[saOff : saOff+n])
+		port := binary.BigEndian.Uint16(sa[2:])
+		switch ev.Type {
+		case event.TypeBind:
+			if c.LocalPort == 0 { // failed bind: the address asked for
+				c.LocalAddr, c.LocalPort = addr, port
+			}
+		case event.TypeSendto, event.TypeSendmsg:
+			c.RemoteAddr, c.RemotePort = addr, port
+		}
+	case event.AFUnix:
+		d.unixPath(sa, c)
+	}
 }
 
 // splitNUL appends the strings of a NUL-separated area (argv, environment)
@@ -302,20 +422,25 @@ func (d *decoder) decodeConnect(rec, sa []byte, c *event.Connect) {
 			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
 		}
 	case event.AFUnix:
-		if saFam != event.AFUnix || len(sa) <= 2 {
-			return
-		}
-		path := sa[2:]
-		if path[0] == 0 {
-			// Abstract socket: '@' then the name, which may hold NULs.
-			start := len(d.arena)
-			d.arena = append(d.arena, '@')
-			d.arena = append(d.arena, path[1:]...)
-			c.UnixPath = str(d.arena[start:])
-			return
-		}
-		c.UnixPath = cstr(path)
+		d.unixPath(sa, c)
 	}
+}
+
+// unixPath sets c.UnixPath from the sockaddr_un bytes sa.
+func (d *decoder) unixPath(sa []byte, c *event.Connect) {
+	if len(sa) <= 2 || le.Uint16(sa) != event.AFUnix {
+		return
+	}
+	path := sa[2:]
+	if path[0] == 0 {
+		// Abstract socket: '@' then the name, which may hold NULs.
+		start := len(d.arena)
+		d.arena = append(d.arena, '@')
+		d.arena = append(d.arena, path[1:]...)
+		c.UnixPath = str(d.arena[start:])
+		return
+	}
+	c.UnixPath = cstr(path)
 }
 
 // joinClean returns the lexically cleaned absolute path base + "/" + rel

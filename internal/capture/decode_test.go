@@ -232,3 +232,74 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeSys checks the generic record of the types after TypeProcexit.
+func TestDecodeSys(t *testing.T) {
+	d := decoder{}
+	var ev event.Event
+	sa4 := func(port uint16, ip ...byte) string {
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint16(b, event.AFInet)
+		binary.BigEndian.PutUint16(b[2:], port)
+		copy(b[4:], ip)
+		return string(b)
+	}
+	for _, c := range []struct {
+		name  string
+		r     *rec
+		check func(ev *event.Event) bool
+	}{
+		{"renameat2: both paths joined to their bases", newRec(event.TypeRenameat2).u32(offFlags, recPathIsBase|recPath2IsBase).
+			u64(offArgs+8*4, 1).u32(offSockFd, ^uint32(0)).
+			str(strRaw, "a").str(strPath, "/home/u").str(strRaw2, "../b").str(strPath2, "/tmp/x"),
+			func(ev *event.Event) bool {
+				s := &ev.Sys
+				return s.Path == "/home/u/a" && s.Path2 == "/tmp/b" && s.RawPath2 == "../b" && s.Args[4] == 1 && s.FD == -1
+			}},
+		{"symlink: the target is not a path", newRec(event.TypeSymlink).u32(offFlags, recPath2IsBase).
+			str(strRaw, "/etc/shadow").str(strRaw2, "l").str(strPath2, "/"),
+			func(ev *event.Event) bool {
+				return ev.Sys.Path == "" && ev.Sys.RawPath == "/etc/shadow" && ev.Sys.Path2 == "/l"
+			}},
+		{"unlink: an absolute path is cleaned", newRec(event.TypeUnlink).str(strRaw, "/tmp/../etc//x"),
+			func(ev *event.Event) bool { return ev.Sys.Path == "/etc/x" }},
+		{"fchmod: the fd's file", newRec(event.TypeFchmod).u32(offFlags, recFDFile).u32(offSockFd, 4).u64(offIno, 9).
+			str(strPath, "/tmp/f"),
+			func(ev *event.Event) bool {
+				return ev.Sys.FDKind == event.FDFile && ev.Sys.FDPath == "/tmp/f" && ev.Sys.FD == 4 && ev.Open.Ino == 9 && ev.Sys.Path == ""
+			}},
+		{"failed bind: the address asked for is local", newRec(event.TypeBind).u64(offRes, ^uint64(97)).u32(offFlags, recFDSock).
+			u16(offFamily, event.AFInet).u16(offSockType, 1).u16(offProto, event.ProtoTCP).str(strAux, sa4(8080, 127, 0, 0, 1)),
+			func(ev *event.Event) bool {
+				c := &ev.Connect
+				return c.LocalPort == 8080 && c.LocalAddr.String() == "127.0.0.1" && c.RemotePort == 0 && c.Proto == event.ProtoTCP
+			}},
+		{"sendto: the destination is remote", newRec(event.TypeSendto).u32(offFlags, recFDSock).
+			u16(offFamily, event.AFInet).u16(offSockType, 2).u16(offProto, event.ProtoUDP).u16(offLport, 5000).
+			str(strAux, sa4(53, 10, 0, 0, 1)),
+			func(ev *event.Event) bool {
+				c := &ev.Connect
+				return c.RemotePort == 53 && c.RemoteAddr.String() == "10.0.0.1" && c.LocalPort == 5000
+			}},
+		{"mount: source raw, target joined, type", newRec(event.TypeMount).u32(offFlags, recPath2IsBase).
+			str(strRaw, "proc").str(strRaw2, "p").str(strPath2, "/mnt").str(strAux, "proc"),
+			func(ev *event.Event) bool {
+				s := &ev.Sys
+				return s.Path == "" && s.RawPath == "proc" && s.Path2 == "/mnt/p" && s.Aux == "proc"
+			}},
+		{"failed socket: the requested domain", newRec(event.TypeSocket).u64(offRes, ^uint64(96)).
+			u64(offArgs, 17).u64(offArgs+8, 3|0o2000000),
+			func(ev *event.Event) bool { return ev.Connect.Family == 17 && ev.Connect.SockType == 3 }},
+	} {
+		if err := d.decode(c.r.bytes(), &ev); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !c.check(&ev) {
+			t.Errorf("%s: %+v %+v", c.name, ev.Sys, ev.Connect)
+		}
+	}
+	// A type beyond the kernel's is malformed.
+	if err := d.decode(newRec(event.TypeContainer).bytes(), &ev); err == nil {
+		t.Error("container record accepted")
+	}
+}

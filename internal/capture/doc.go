@@ -32,6 +32,16 @@
 //     trust comes from kernel objects: the opened file's path, the socket's
 //     addresses, and for a connected unix socket the address its peer is
 //     bound to.
+//   - The syscalls after TypeProcexit (file system changes, socket calls,
+//     dup, ptrace, modules, setuid family, mount, memfd_create, bpf,
+//     unshare, setns) share one generic record: Sys.Args are the argument
+//     registers; up to two user paths arrive raw with the kernel-resolved
+//     directory each is relative to (the cwd or the dirfd), and Sys.Path /
+//     Sys.Path2 are those joined lexically; the fd a call returned or used
+//     is resolved in the kernel to its file (Sys.FDPath) or its socket
+//     (Event.Connect). fcntl is reported only for F_DUPFD(_CLOEXEC), sendto
+//     and sendmsg only with a destination address: both are decided in the
+//     kernel, before a record is built.
 //   - A successful execveat is typed execveat when the kernel resolved the
 //     file through a dirfd (fexecve, memfd); execveat(AT_FDCWD or an
 //     absolute path) cannot be told from execve there and reads as execve.

@@ -3,8 +3,13 @@
 package capture
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"testing"
 	"unsafe"
+
+	"github.com/tripline/tripline/internal/event"
 )
 
 // TestLayout checks the decoder's offsets against the bpf2go mirror of
@@ -60,6 +65,7 @@ func TestLayout(t *testing.T) {
 		{"child_tid", unsafe.Offsetof(e.ChildTid), offChildTid},
 		{"clone_flags", unsafe.Offsetof(e.CloneFlags), offCloneFl},
 		{"exit_code", unsafe.Offsetof(e.ExitCode), offExitCode},
+		{"args", unsafe.Offsetof(e.Args), offArgs},
 		{"str", unsafe.Offsetof(e.Str), offStr},
 		{"data", unsafe.Offsetof(e.Data), hdrSize},
 		{"sizeof data", unsafe.Sizeof(e.Data), dataSize},
@@ -69,5 +75,27 @@ func TestLayout(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: C offset %d, decoder uses %d", c.name, c.got, c.want)
 		}
+	}
+	// Every kernel type has a bit in config.type_mask and a per-type counter.
+	var st triplineTlStats
+	if n := int(event.TypeContainer); n > len(st.SeenType) || n > 64 {
+		t.Errorf("%d kernel event types: more than the %d per-type counters or 64 type_mask bits", n, len(st.SeenType))
+	}
+}
+
+// TestABIVersion: the decoder accepts only records of the ABI the kernel
+// side writes; a header bump without the Go one would make every record
+// malformed.
+func TestABIVersion(t *testing.T) {
+	h, err := os.ReadFile("../../bpf/tripline.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#define TL_ABI_VERSION (\d+)$`).FindSubmatch(h)
+	if m == nil {
+		t.Fatal("TL_ABI_VERSION not found in bpf/tripline.h")
+	}
+	if want := fmt.Sprint(abiVersion); string(m[1]) != want {
+		t.Errorf("bpf/tripline.h has TL_ABI_VERSION %s, the decoder expects %s", m[1], want)
 	}
 }

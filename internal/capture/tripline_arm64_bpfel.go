@@ -86,7 +86,8 @@ type triplineTlEvent struct {
 	CloneFlags uint64
 	ExitCode   int32
 	Pad2       uint32
-	Str        [8]struct {
+	Args       [6]uint64
+	Str        [10]struct {
 		_   structs.HostLayout
 		Off uint16
 		Len uint16
@@ -107,8 +108,8 @@ type triplineTlStats struct {
 	Lost      uint64
 	Truncated uint64
 	Unwoken   uint64
-	SeenType  [16]uint64
-	LostType  [16]uint64
+	SeenType  [64]uint64
+	LostType  [64]uint64
 }
 
 // Names of all BPF objects in the ELF.

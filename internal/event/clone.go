@@ -22,6 +22,11 @@ func (e *Event) CopyTo(dst *Event) {
 	dst.Open.Path = strings.Clone(e.Open.Path)
 	dst.Open.RawPath = strings.Clone(e.Open.RawPath)
 	dst.Connect.UnixPath = strings.Clone(e.Connect.UnixPath)
+	s := &dst.Sys
+	s.Path, s.RawPath = strings.Clone(s.Path), strings.Clone(s.RawPath)
+	s.Path2, s.RawPath2 = strings.Clone(s.Path2), strings.Clone(s.RawPath2)
+	s.Aux, s.FDPath = strings.Clone(s.Aux), strings.Clone(s.FDPath)
+	// Std names belong to the process table, which never changes them.
 }
 
 // Clone returns a copy of p that owns its strings.

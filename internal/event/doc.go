@@ -10,5 +10,8 @@
 //     are immutable snapshots: whoever owns them replaces them, never mutates
 //     them, so they may be read from any goroutine without locks.
 //   - Type is Falco's evt.type; Class groups types into the pipeline's families
-//     (exec, open, connect, fork, exit, container) for indexing and filtering.
+//     (exec, open, connect, fork, exit, container, file, socket, dup, priv,
+//     mount, ns, memfd) for indexing and filtering. The types after
+//     TypeProcexit carry their arguments in Event.Sys (SysArgs names them as
+//     Falco does) and the socket their fd refers to in Event.Connect.
 package event

@@ -69,6 +69,12 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	w.int("proc.tty", int64(p.TTY))
 	w.int("proc.pid.ts", p.StartTime)
 	w.str("proc.cgroup", p.CgroupPath)
+	for i, name := range stdKeys {
+		if sd := ev.Std[i]; sd.Type != "" {
+			w.str(name[0], sd.Type)
+			w.str(name[1], sd.Name)
+		}
+	}
 	w.uint("proc.cgroupid", p.CgroupID)
 	w.uint("proc.pidns", p.PidNS)
 	w.uint("proc.mntns", p.MntNS)
@@ -165,44 +171,10 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		w.uint("fd.dev", uint64(o.Dev))
 		w.uint("fd.ino", o.Ino)
 	case ClassConnect:
-		c := &ev.Connect
-		w.int("fd.num", int64(c.FD))
-		switch c.Family {
-		case AFInet, AFInet6:
-			if c.Family == AFInet {
-				w.str("fd.typechar", "4")
-				w.str("fd.type", "ipv4")
-			} else {
-				w.str("fd.typechar", "6")
-				w.str("fd.type", "ipv6")
-			}
-			w.str("fd.sockfamily", "ip")
-			w.key("fd.name")
-			w.b = append(w.b, '"')
-			w.b = appendAddrPort(w.b, c.LocalAddr, c.LocalPort)
-			w.b = append(w.b, "->"...)
-			w.b = appendAddrPort(w.b, c.RemoteAddr, c.RemotePort)
-			w.b = append(w.b, '"')
-			w.addr("fd.cip", c.LocalAddr)
-			w.int("fd.cport", int64(c.LocalPort))
-			w.addr("fd.sip", c.RemoteAddr)
-			w.int("fd.sport", int64(c.RemotePort))
-			w.addr("fd.lip", c.LocalAddr)
-			w.int("fd.lport", int64(c.LocalPort))
-			w.addr("fd.rip", c.RemoteAddr)
-			w.int("fd.rport", int64(c.RemotePort))
-		case AFUnix:
-			w.str("fd.typechar", "u")
-			w.str("fd.type", "unix")
-			w.str("fd.sockfamily", "unix")
-			w.str("fd.name", c.UnixPath)
-		}
-		switch c.Proto {
-		case ProtoTCP:
-			w.str("fd.l4proto", "tcp")
-		case ProtoUDP:
-			w.str("fd.l4proto", "udp")
-		}
+		w.int("fd.num", int64(ev.Connect.FD))
+		w.sock(&ev.Connect)
+	case ClassFile, ClassSocket, ClassDup, ClassPriv, ClassMount, ClassNS, ClassMemfd:
+		w.sys(ev)
 	case ClassFork:
 		f := &ev.Fork
 		w.int("evt.arg.child_pid", int64(f.ChildPID))
@@ -254,6 +226,92 @@ func appendStrings(b []byte, l []string) []byte {
 	return append(b, ']')
 }
 
+// stdKeys are the JSON keys of Event.Std: type and name of fds 0-2.
+var stdKeys = [3][2]string{{"proc.stdin.type", "proc.stdin.name"}, {"proc.stdout.type", "proc.stdout.name"},
+	{"proc.stderr.type", "proc.stderr.name"}}
+
+// sock writes the fd.* fields of a socket.
+func (w *jw) sock(c *Connect) {
+	switch c.Family {
+	case AFInet, AFInet6:
+		if c.Family == AFInet {
+			w.str("fd.typechar", "4")
+			w.str("fd.type", "ipv4")
+		} else {
+			w.str("fd.typechar", "6")
+			w.str("fd.type", "ipv6")
+		}
+		w.str("fd.sockfamily", "ip")
+		w.key("fd.name")
+		w.b = append(w.b, '"')
+		w.b = appendAddrPort(w.b, c.LocalAddr, c.LocalPort)
+		w.b = append(w.b, "->"...)
+		w.b = appendAddrPort(w.b, c.RemoteAddr, c.RemotePort)
+		w.b = append(w.b, '"')
+		w.addr("fd.cip", c.LocalAddr)
+		w.int("fd.cport", int64(c.LocalPort))
+		w.addr("fd.sip", c.RemoteAddr)
+		w.int("fd.sport", int64(c.RemotePort))
+		w.addr("fd.lip", c.LocalAddr)
+		w.int("fd.lport", int64(c.LocalPort))
+		w.addr("fd.rip", c.RemoteAddr)
+		w.int("fd.rport", int64(c.RemotePort))
+	case AFUnix:
+		w.str("fd.typechar", "u")
+		w.str("fd.type", "unix")
+		w.str("fd.sockfamily", "unix")
+		w.str("fd.name", c.UnixPath)
+	}
+	switch c.Proto {
+	case ProtoTCP:
+		w.str("fd.l4proto", "tcp")
+	case ProtoUDP:
+		w.str("fd.l4proto", "udp")
+	}
+}
+
+// sys writes the parameters of a Sys event (evt.arg.NAME as Falco renders
+// them; the result is evt.res) and the fd.* fields of its fd.
+func (w *jw) sys(ev *Event) {
+	for _, a := range SysArgs(ev.Type) {
+		if a.Kind == ArgRes {
+			continue
+		}
+		w.b = append(w.b, `,"evt.arg.`...)
+		w.b = append(w.b, a.Name...)
+		w.b = append(w.b, '"', ':')
+		w.quoted(func(b []byte) []byte { return AppendSysArg(b, ev, a) })
+	}
+	s := &ev.Sys
+	switch s.FDKind {
+	case FDSocket:
+		w.int("fd.num", int64(s.FD))
+		w.sock(&ev.Connect)
+	case FDFile:
+		w.int("fd.num", int64(s.FD))
+		w.str("fd.typechar", "f")
+		w.str("fd.type", "file")
+		w.str("fd.name", s.FDPath)
+	}
+	if c := ev.Type.Class(); c != ClassFile && c != ClassMount {
+		return
+	}
+	src := s.Path
+	if src == "" {
+		src = s.RawPath
+	}
+	switch {
+	case s.RawPath2 != "":
+		w.str("fs.path.source", src)
+		w.str("fs.path.sourceraw", s.RawPath)
+		w.str("fs.path.target", s.Path2)
+		w.str("fs.path.targetraw", s.RawPath2)
+	case s.RawPath != "":
+		w.str("fs.path.name", src)
+		w.str("fs.path.nameraw", s.RawPath)
+	}
+}
+
 func shortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
@@ -291,6 +349,25 @@ func (w *jw) keyIdx(name string, n int) {
 	w.b = append(w.b, '[')
 	w.b = strconv.AppendInt(w.b, int64(n), 10)
 	w.b = append(w.b, ']', '"', ':')
+}
+
+// quoted appends the text that fill appends as a JSON string, escaping it
+// through a copy only when it needs escaping.
+func (w *jw) quoted(fill func([]byte) []byte) {
+	start := len(w.b)
+	w.b = fill(w.b)
+	v := w.b[start:]
+	for _, c := range v {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			text := string(v)
+			w.b = jsonenc.AppendString(w.b[:start], text)
+			return
+		}
+	}
+	w.b = append(w.b, 0)
+	copy(w.b[start+1:], w.b[start:len(w.b)-1])
+	w.b[start] = '"'
+	w.b = append(w.b, '"')
 }
 
 func (w *jw) key(k string) {
@@ -1089,6 +1166,18 @@ var fieldSetters = map[string]fieldSetter{
 		return err
 	},
 	"evt.arg.thread":             setBool(func(b *builder) *bool { return &b.ev.Exit.Thread }),
+	"proc.stdin.type":            setStr(func(b *builder) *string { return &b.ev.Std[0].Type }),
+	"proc.stdin.name":            setStr(func(b *builder) *string { return &b.ev.Std[0].Name }),
+	"proc.stdout.type":           setStr(func(b *builder) *string { return &b.ev.Std[1].Type }),
+	"proc.stdout.name":           setStr(func(b *builder) *string { return &b.ev.Std[1].Name }),
+	"proc.stderr.type":           setStr(func(b *builder) *string { return &b.ev.Std[2].Type }),
+	"proc.stderr.name":           setStr(func(b *builder) *string { return &b.ev.Std[2].Name }),
+	"fs.path.name":               func(*builder, any) error { return nil }, // derived from the evt.arg path parameters
+	"fs.path.source":             func(*builder, any) error { return nil },
+	"fs.path.target":             func(*builder, any) error { return nil },
+	"fs.path.nameraw":            setStr(func(b *builder) *string { return &b.ev.Sys.RawPath }),
+	"fs.path.sourceraw":          setStr(func(b *builder) *string { return &b.ev.Sys.RawPath }),
+	"fs.path.targetraw":          setStr(func(b *builder) *string { return &b.ev.Sys.RawPath2 }),
 	"container.id":               setStr(func(b *builder) *string { return &b.container().ID }),
 	"container.full_id":          setStr(func(b *builder) *string { return &b.container().FullID }),
 	"container.name":             setStr(func(b *builder) *string { return &b.container().Name }),
@@ -1138,8 +1227,24 @@ func FromFields(m map[string]any) (*Event, error) {
 	}
 	// Deterministic order; lineage "p" keys before ancestor ones.
 	sort.Strings(keys)
+	var sysType Type
+	if name, ok := m["evt.type"].(string); ok {
+		if t, ok := ParseType(name); ok && SysArgs(t) != nil {
+			sysType = t
+		}
+	}
 	for _, k := range keys {
 		v := m[k]
+		if name, ok := strings.CutPrefix(k, "evt.arg."); ok && sysType != TypeUnknown {
+			a, ok := LookupSysArg(sysType, name)
+			if !ok {
+				return nil, fmt.Errorf("event: field %s: not a parameter of %s", k, sysType)
+			}
+			if err := setSysArg(&b.ev, a, v); err != nil {
+				return nil, fmt.Errorf("event: field %s: %w", k, err)
+			}
+			continue
+		}
 		if set, ok := fieldSetters[k]; ok {
 			if err := set(b, v); err != nil {
 				return nil, fmt.Errorf("event: field %s: %w", k, err)
@@ -1278,6 +1383,21 @@ func (b *builder) finish(m map[string]any) error {
 	case ClassConnect:
 		if err := b.finishConnect(); err != nil {
 			return err
+		}
+	case ClassFile, ClassSocket, ClassDup, ClassPriv, ClassMount, ClassNS, ClassMemfd:
+		sy := &ev.Sys
+		sy.FD = -1
+		if b.fdnum != nil {
+			sy.FD = int32(*b.fdnum)
+		}
+		switch {
+		case b.typech == "f" || b.typech == "d":
+			sy.FDKind, sy.FDPath = FDFile, b.fdName
+		case b.typech != "" || b.family != "":
+			sy.FDKind = FDSocket
+			if err := b.finishConnect(); err != nil {
+				return err
+			}
 		}
 	case ClassFork:
 		f := &ev.Fork

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -44,6 +45,7 @@ func samples() map[string]*Event {
 	exec.Proc.Group = &Group{Name: "root"}
 	exec.Proc.LoginUser = &User{Name: "alice"}
 	exec.SetLineage([]*Process{parent, grand})
+	exec.Std[0] = StdFD{Type: "ipv4", Name: "10.0.0.2:40000->10.0.0.9:4444"}
 
 	open := &Event{Type: TypeOpenat, Timestamp: ts, Res: 3, Proc: sampleProc(),
 		Open: Open{Path: "/etc/shadow", RawPath: "../../etc/shadow", DirFD: -100, Flags: 0o2000000, Dev: 2049, Ino: 1234}}
@@ -56,7 +58,19 @@ func samples() map[string]*Event {
 	un := &Event{Type: TypeConnect, Timestamp: ts, Proc: sampleProc(), Connect: Connect{FD: 7, Family: AFUnix, SockType: 1, UnixPath: "/run/containerd/containerd.sock"}}
 	fork := &Event{Type: TypeClone, Timestamp: ts, Res: 4300, Proc: sampleProc(), Fork: Fork{ChildPID: 4242, ChildTID: 4300, CloneFlags: 0x3d0f00, IsThread: true}}
 	exit := &Event{Type: TypeProcexit, Timestamp: ts, Proc: sampleProc(), Exit: Exit{Code: 0, Signal: 9}}
-	return map[string]*Event{"exec": exec, "open": open, "open_failed": failed, "connect4": c4, "connect6": c6,
+	sym := &Event{Type: TypeSymlinkat, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0, 3}, FD: -1,
+		RawPath: "/etc/shadow", RawPath2: "s", Path2: "/tmp/s"}}
+	ren := &Event{Type: TypeRenameat2, Timestamp: ts, Res: -2, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0xffffffffffffff9c, 0, 4, 0, 1}, FD: -1,
+		RawPath: "a", Path: "/home/u/a", RawPath2: "../b", Path2: "/tmp/b"}}
+	dup := &Event{Type: TypeDup2, Timestamp: ts, Res: 1, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{3, 1}, FD: 1, FDKind: FDSocket},
+		Connect: Connect{FD: 1, Family: AFInet, SockType: 1, Proto: ProtoTCP,
+			LocalAddr: netip.MustParseAddr("10.0.0.2"), LocalPort: 40000, RemoteAddr: netip.MustParseAddr("10.0.0.9"), RemotePort: 4444}}
+	chm := &Event{Type: TypeFchmod, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{4, 0o4755}, FD: 4, FDKind: FDFile, FDPath: "/tmp/x"}}
+	ptr := &Event{Type: TypePtrace, Timestamp: ts, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{16, 77, 0, 0}, FD: -1}}
+	mnt := &Event{Type: TypeMount, Timestamp: ts, Res: -1, Proc: sampleProc(), Sys: Sys{Args: [6]uint64{0, 0, 0, 4097}, FD: -1,
+		RawPath: "/dev/sda1", RawPath2: "/mnt", Path2: "/mnt", Aux: "ext4"}}
+	return map[string]*Event{"symlinkat": sym, "renameat2": ren, "dup2_socket": dup, "fchmod": chm, "ptrace": ptr, "mount": mnt,
+		"exec": exec, "open": open, "open_failed": failed, "connect4": c4, "connect6": c6,
 		"connect_unix": un, "clone": fork, "procexit": exit}
 }
 
@@ -104,6 +118,10 @@ func TestJSONRoundTrip(t *testing.T) {
 			lost = lost || ev2.Fork != ev.Fork
 		case ClassExit:
 			lost = lost || ev2.Exit != ev.Exit
+		case ClassExec:
+			lost = lost || ev2.Std != ev.Std
+		case ClassFile, ClassSocket, ClassDup, ClassPriv, ClassMount, ClassNS, ClassMemfd:
+			lost = lost || ev2.Sys != ev.Sys || (ev.Sys.FDKind == FDSocket && ev2.Connect != ev.Connect)
 		}
 		if lost {
 			t.Errorf("%s: fields lost: %+v", name, ev2)
@@ -250,5 +268,20 @@ func TestFromFieldsEnvAndUsers(t *testing.T) {
 	}
 	if _, err := FromFields(map[string]any{"proc.env": 3}); err == nil {
 		t.Error("a number as proc.env was accepted")
+	}
+}
+
+// TestCloneOwnsSysStrings: a clone must not alias the capture's buffers.
+func TestCloneOwnsSysStrings(t *testing.T) {
+	buf := []byte("/a/b/c/d/e/f")
+	str := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	ev := &Event{Type: TypeRenameat, Sys: Sys{Path: str(0, 2), RawPath: str(2, 4), Path2: str(4, 6), RawPath2: str(6, 8),
+		Aux: str(8, 10), FDPath: str(10, 12)}}
+	c := ev.Clone()
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if s := c.Sys; s.Path != "/a" || s.RawPath != "/b" || s.Path2 != "/c" || s.RawPath2 != "/d" || s.Aux != "/e" || s.FDPath != "/f" {
+		t.Errorf("clone aliases the source: %+v", s)
 	}
 }

@@ -10,15 +10,28 @@ import (
 
 // Class sets used in the catalogue.
 var (
-	clsProc = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit}
-	clsAll  = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit, event.ClassContainer}
-	clsFD   = []event.Class{event.ClassOpen, event.ClassConnect}
+	clsSys  = []event.Class{event.ClassFile, event.ClassSocket, event.ClassDup, event.ClassPriv, event.ClassMount, event.ClassNS, event.ClassMemfd}
+	clsProc = append([]event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit}, clsSys...)
+	clsAll  = append([]event.Class{event.ClassContainer}, clsProc...)
+	clsFD   = []event.Class{event.ClassOpen, event.ClassConnect, event.ClassSocket, event.ClassDup, event.ClassFile, event.ClassPriv, event.ClassNS}
 	clsOpen = []event.Class{event.ClassOpen}
-	clsNet  = []event.Class{event.ClassConnect}
+	clsNet  = []event.Class{event.ClassConnect, event.ClassSocket, event.ClassDup}
 	clsExec = []event.Class{event.ClassExec}
-	clsArgs = []event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect}
+	clsArgs = append([]event.Class{event.ClassExec, event.ClassOpen, event.ClassConnect}, clsSys...)
 	clsNone []event.Class
 )
+
+// isSys reports whether ev is one of the Sys event types.
+func isSys(ev *event.Event) bool { return event.SysArgs(ev.Type) != nil }
+
+// sockOf returns the socket an event is about: connect's, or the fd of a
+// Sys event when it is a socket.
+func sockOf(ev *event.Event) *event.Connect {
+	if ev.Type.Class() == event.ClassConnect || (isSys(ev) && ev.Sys.FDKind == event.FDSocket) {
+		return &ev.Connect
+	}
+	return nil
+}
 
 type (
 	strFn  func(c *Ctx, ev *event.Event, a *Arg) (string, bool)
@@ -286,7 +299,8 @@ func capsField(name string, get func(p *event.Process) uint64) *Field {
 }
 
 func isSock(ev *event.Event) bool {
-	return ev.Type.Class() == event.ClassConnect && (ev.Connect.Family == event.AFInet || ev.Connect.Family == event.AFInet6)
+	c := sockOf(ev)
+	return c != nil && (c.Family == event.AFInet || c.Family == event.AFInet6)
 }
 
 // Address accessors for connect: the connecting side is the client and the
@@ -337,10 +351,13 @@ func either(f *Field, a, b func(c *Ctx, ev *event.Event) (Value, bool)) *Field {
 }
 
 func fdName(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-	switch ev.Type.Class() {
-	case event.ClassOpen:
+	if isSys(ev) && ev.Sys.FDKind == event.FDFile {
+		return ev.Sys.FDPath, ev.Sys.FDPath != ""
+	}
+	if ev.Type.Class() == event.ClassOpen {
 		return ev.Open.Path, ev.Open.Path != ""
-	case event.ClassConnect:
+	}
+	if sockOf(ev) != nil {
 		cn := &ev.Connect
 		if cn.Family == event.AFUnix {
 			return cn.UnixPath, cn.UnixPath != ""
@@ -368,13 +385,16 @@ func appendEndpoint(dst []byte, a netip.Addr, port uint16) []byte {
 }
 
 func fdType(ev *event.Event) (string, string, bool) {
-	switch ev.Type.Class() {
-	case event.ClassOpen:
+	if isSys(ev) && ev.Sys.FDKind == event.FDFile {
+		return "file", "f", true
+	}
+	switch {
+	case ev.Type.Class() == event.ClassOpen:
 		if ev.Open.Flags&oDirectory != 0 {
 			return "directory", "d", true
 		}
 		return "file", "f", true
-	case event.ClassConnect:
+	case sockOf(ev) != nil:
 		switch ev.Connect.Family {
 		case event.AFInet:
 			return "ipv4", "4", true
@@ -522,9 +542,9 @@ func catalogue() []*Field {
 		}),
 		fstr("evt.category", clsAll, "event category", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 			switch ev.Type.Class() {
-			case event.ClassOpen:
+			case event.ClassOpen, event.ClassFile:
 				return "file", true
-			case event.ClassConnect:
+			case event.ClassConnect, event.ClassSocket:
 				return "net", true
 			case event.ClassContainer:
 				return "internal", true
@@ -547,7 +567,7 @@ func catalogue() []*Field {
 		timeField("evt.datetime", "event date and time", "2006-01-02 15:04:05.000000000"),
 		timeField("evt.datetime.s", "event date and time without ns", "2006-01-02 15:04:05"),
 		fstr("evt.res", clsArgs, "return value as text: SUCCESS or an errno name", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if c := ev.Type.Class(); c != event.ClassExec && c != event.ClassOpen && c != event.ClassConnect && c != event.ClassFork {
+			if c := ev.Type.Class(); c != event.ClassExec && c != event.ClassOpen && c != event.ClassConnect && c != event.ClassFork && !isSys(ev) {
 				return "", false
 			}
 			if ev.Res >= 0 {
@@ -557,7 +577,7 @@ func catalogue() []*Field {
 		}),
 		fnum("evt.rawres", Int, clsArgs, "return value as a number", func(_ *Ctx, ev *event.Event, _ *Arg) (int64, bool) {
 			c := ev.Type.Class()
-			return ev.Res, c == event.ClassExec || c == event.ClassOpen || c == event.ClassConnect || c == event.ClassFork
+			return ev.Res, c == event.ClassExec || c == event.ClassOpen || c == event.ClassConnect || c == event.ClassFork || isSys(ev)
 		}),
 		fbool("evt.failed", clsArgs, "the syscall failed", func(_ *Ctx, ev *event.Event, _ *Arg) (bool, bool) { return ev.Res < 0, true }),
 		fnum("evt.count", Int, clsAll, "always 1", func(*Ctx, *event.Event, *Arg) (int64, bool) { return 1, true }),
@@ -706,12 +726,12 @@ func catalogue() []*Field {
 		missing("proc.vmswap", Int, "swapped memory"),
 		missing("proc.nthreads", Int, "threads"),
 		missing("proc.nchilds", Int, "child threads"),
-		missing("proc.stdin.type", String, "stdin type"),
-		missing("proc.stdout.type", String, "stdout type"),
-		missing("proc.stderr.type", String, "stderr type"),
-		missing("proc.stdin.name", String, "stdin name"),
-		missing("proc.stdout.name", String, "stdout name"),
-		missing("proc.stderr.name", String, "stderr name"),
+		stdField("proc.stdin.type", 0, "type of fd 0 (ipv4, ipv6, unix, file) as last set by a seen open, socket, connect or dup", false),
+		stdField("proc.stdout.type", 1, "type of fd 1", false),
+		stdField("proc.stderr.type", 2, "type of fd 2", false),
+		stdField("proc.stdin.name", 0, "name of fd 0 (path or connection tuple)", true),
+		stdField("proc.stdout.name", 1, "name of fd 1", true),
+		stdField("proc.stderr.name", 2, "name of fd 2", true),
 		withArg(missing("thread.cgroup", String, "cgroup of a subsystem"), ArgKey, true, false),
 
 		// user.* / group.*
@@ -764,6 +784,9 @@ func catalogue() []*Field {
 				return ev.Res, true
 			case event.ClassConnect:
 				return int64(ev.Connect.FD), true
+			}
+			if isSys(ev) && ev.Sys.FDKind != event.FDNone {
+				return int64(ev.Sys.FD), true
 			}
 			return 0, false
 		}),
@@ -830,7 +853,7 @@ func catalogue() []*Field {
 		filterOnly(fip("fd.lnet", Net, clsNet, "local IP network", lip)),
 		filterOnly(fip("fd.rnet", Net, clsNet, "remote IP network", rip)),
 		fstr("fd.l4proto", clsNet, "tcp, udp, raw, unknown", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if ev.Type.Class() != event.ClassConnect {
+			if sockOf(ev) == nil {
 				return "", false
 			}
 			switch {
@@ -850,7 +873,7 @@ func catalogue() []*Field {
 			return "unknown", true
 		}),
 		fstr("fd.sockfamily", clsNet, "ip or unix", func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
-			if ev.Type.Class() != event.ClassConnect {
+			if sockOf(ev) == nil {
 				return "", false
 			}
 			switch ev.Connect.Family {
@@ -876,6 +899,17 @@ func catalogue() []*Field {
 		fnum("fd.dev", Int, clsOpen, "device of the file", func(_ *Ctx, ev *event.Event, _ *Arg) (int64, bool) {
 			return int64(ev.Open.Dev), ev.Type.Class() == event.ClassOpen && ev.Res >= 0
 		}),
+		fsPath("fs.path.name", "path of a file system call (unlink, mkdir, chmod, umount2, ...), absolute", func(s *event.Sys) string { return s.Path }, true),
+		fsPath("fs.path.nameraw", "path of a file system call as passed", func(s *event.Sys) string { return s.RawPath }, true),
+		fsPath("fs.path.source", "source of rename/link/symlink (the symlink target as stored), or the mount source", func(s *event.Sys) string {
+			if s.Path != "" {
+				return s.Path
+			}
+			return s.RawPath
+		}, false),
+		fsPath("fs.path.sourceraw", "source as passed", func(s *event.Sys) string { return s.RawPath }, false),
+		fsPath("fs.path.target", "target of rename/link/symlink (the new name), or the mount point, absolute", func(s *event.Sys) string { return s.Path2 }, false),
+		fsPath("fs.path.targetraw", "target as passed", func(s *event.Sys) string { return s.RawPath2 }, false),
 		missing("fd.cip.name", String, "client domain name"),
 		missing("fd.sip.name", String, "server domain name"),
 		missing("fd.lip.name", String, "local domain name"),
@@ -998,6 +1032,35 @@ func catalogue() []*Field {
 		missing("k8s.deployment.name", String, "deprecated"),
 	}
 	return append(fs, envFields()...)
+}
+
+// fsPath builds the fs.path.* fields: single-path calls have a name, two-path
+// calls (rename, link, symlink, mount) a source and a target.
+func fsPath(name, desc string, get func(s *event.Sys) string, single bool) *Field {
+	return fstr(name, []event.Class{event.ClassFile, event.ClassMount}, desc, func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
+		if c := ev.Type.Class(); c != event.ClassFile && c != event.ClassMount {
+			return "", false
+		}
+		if (ev.Sys.RawPath2 == "") != single {
+			return "", false
+		}
+		v := get(&ev.Sys)
+		return v, v != ""
+	})
+}
+
+// stdField reads the process table's view of fd 0, 1 or 2 (event.Event.Std).
+func stdField(name string, fd int, desc string, isName bool) *Field {
+	return fstr(name, clsProc, desc, func(_ *Ctx, ev *event.Event, _ *Arg) (string, bool) {
+		s := ev.Std[fd]
+		if s.Type == "" || !hasProc(ev) {
+			return "", false
+		}
+		if isName {
+			return s.Name, true
+		}
+		return s.Type, true
+	})
 }
 
 func filterOnly(f *Field) *Field {

@@ -136,7 +136,7 @@ type Field struct {
 	// proc.aenv, evt.arg.env), extracts the value as alert outputs show it:
 	// values of the variables r hides replaced by Redacted.
 	Redact func(c *Ctx, ev *event.Event, a *Arg, r *Redactor) (Value, bool)
-	mask   uint8
+	mask   uint32
 }
 
 // Supplied reports whether the sensor supplies f for events of class c.

@@ -137,6 +137,15 @@ func evtArg(c *Ctx, ev *event.Event, a *Arg) (string, bool) {
 	if a == nil {
 		return "", false
 	}
+	if isSys(ev) {
+		sa, ok := event.LookupSysArg(ev.Type, a.Text)
+		if !ok {
+			return "", false
+		}
+		start := c.begin()
+		c.buf = event.AppendSysArg(c.buf, ev, sa)
+		return c.end(start), true
+	}
 	start := c.begin()
 	switch ev.Type.Class() {
 	case event.ClassExec:
@@ -249,6 +258,13 @@ func evtRawArg(_ *Ctx, ev *event.Event, a *Arg) (int64, bool) {
 	if a == nil {
 		return 0, false
 	}
+	if isSys(ev) {
+		sa, ok := event.LookupSysArg(ev.Type, a.Text)
+		if !ok {
+			return 0, false
+		}
+		return event.SysRaw(ev, sa)
+	}
 	switch ev.Type.Class() {
 	case event.ClassOpen:
 		switch a.Text {
@@ -313,7 +329,19 @@ func evtArgs(c *Ctx, ev *event.Event, _ *Arg) (string, bool) {
 	case event.ClassConnect:
 		names = connectArgNames[:]
 	default:
-		return "", false
+		if !isSys(ev) {
+			return "", false
+		}
+		start := c.begin()
+		for i, sa := range event.SysArgs(ev.Type) {
+			if i > 0 {
+				c.buf = append(c.buf, ' ')
+			}
+			c.buf = append(c.buf, sa.Name...)
+			c.buf = append(c.buf, '=')
+			c.buf = event.AppendSysArg(c.buf, ev, sa)
+		}
+		return c.end(start), true
 	}
 	start := c.begin()
 	for _, n := range names {

@@ -64,6 +64,10 @@ type entry struct {
 	stamp      int64  // time of the event (or scan) that produced p
 	exitAt     int64  // exit time, 0 while alive
 	pid        uint32
+	// The fd table, fds 0-2 only (see fd.go): what each refers to and
+	// whether it closes on exec. Writer-only, like stamp.
+	std     [3]event.StdFD
+	cloexec uint8
 }
 
 type exitRec struct {
@@ -150,10 +154,14 @@ func (t *Table) Handle(ev *event.Event) {
 		}
 	}
 	t.lineage(ev, e)
+	if e != nil {
+		trackStd(e, ev)
+		ev.Std = e.std
+	}
 
 	switch ev.Type.Class() {
 	case event.ClassFork:
-		t.fork(ev, now)
+		t.fork(ev, now, e)
 	case event.ClassExit:
 		if !ev.Exit.Thread && e != nil && e.exitAt == 0 {
 			e.exitAt = now
@@ -389,7 +397,7 @@ func merge(s, p *event.Process) {
 const cloneNewPID = 0x20000000
 
 // fork creates the child's entry as a copy of the parent's snapshot.
-func (t *Table) fork(ev *event.Event, now int64) {
+func (t *Table) fork(ev *event.Event, now int64, pe *entry) {
 	f := &ev.Fork
 	if f.IsThread || ev.Failed() {
 		return
@@ -428,7 +436,10 @@ func (t *Table) fork(ev *event.Event, now int64) {
 	s.VTID = s.VPID
 	s.StartTime = now
 	t.forks.Add(1)
-	t.insert(child, &s, now)
+	ce := t.insert(child, &s, now)
+	if pe != nil && pe.pid == ev.Proc.PID { // the child inherits the fds
+		ce.std, ce.cloexec = pe.std, pe.cloexec
+	}
 }
 
 // lineage fills ev.Lineage by walking the parents.

@@ -82,7 +82,7 @@ func TestOptions(t *testing.T) {
   enabled: false
 - rule: d
   desc: d
-  condition: evt.type = ptrace
+  condition: evt.type = kill
   output: o
   priority: NOTICE
 `
