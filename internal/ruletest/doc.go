@@ -14,5 +14,6 @@
 // evaluated by the rules engine exactly as the sensor would, for every event
 // type package event represents (not only those the probes capture). A test
 // whose evt.type is a Falco event type this build has no representation for
-// yet is reported as skipped, not failed.
+// yet, or that sets a Falco field this build never supplies (proc.env), is
+// reported as skipped, not failed.
 package ruletest

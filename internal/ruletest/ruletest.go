@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/rules"
 )
 
@@ -188,19 +189,28 @@ func (r *Runner) RunFile(f *File) ([]Result, error) {
 
 // Unrepresentable says why a test event cannot be built by this build even
 // though it is valid Falco: its evt.type is a Falco event type that package
-// event has no Type for yet. Such tests are skipped, not failed, so rule
-// files can carry tests for syscalls a later sensor captures. It returns ""
-// when the event type is representable or not a Falco type at all (the
-// latter is an error BuildEvent reports).
-func Unrepresentable(fields map[string]any) string {
-	name, ok := fields["evt.type"].(string)
-	if !ok {
-		return ""
+// event has no Type for yet, or it sets a Falco field this build knows but
+// never supplies (proc.env, ...). Such tests are skipped, not failed, so rule
+// files can carry tests for what a later sensor captures. It returns "" when
+// the event is representable or simply wrong (BuildEvent reports that).
+func Unrepresentable(ev map[string]any) string {
+	if name, ok := ev["evt.type"].(string); ok {
+		if _, known := event.ParseType(name); !known && rules.IsFalcoEventType(name) {
+			return fmt.Sprintf("evt.type %s is not represented by this build", name)
+		}
 	}
-	if _, known := event.ParseType(name); known || !rules.IsFalcoEventType(name) {
-		return ""
+	keys := make([]string, 0, len(ev))
+	for k := range ev {
+		keys = append(keys, k)
 	}
-	return fmt.Sprintf("evt.type %s is not represented by this build", name)
+	sort.Strings(keys)
+	for _, k := range keys {
+		base, _, _ := strings.Cut(k, "[")
+		if f, ok := fields.Lookup(base); ok && len(f.Classes) == 0 {
+			return fmt.Sprintf("field %s is not supplied by this build", base)
+		}
+	}
+	return ""
 }
 
 // Compare fills res by comparing the rules that fired with the expectations.

@@ -126,6 +126,9 @@ tests:
   - name: not a Falco event type
     event: {evt.type: kexec_lod, proc.name: kexec}
     expect: []
+  - name: Falco field this build does not supply
+    event: {evt.type: execve, proc.name: sh, "proc.vmswap": 1}
+    expect: [Shadow read]
 `)
 	f, err := ParseFile(p)
 	if err != nil {
@@ -153,6 +156,9 @@ tests:
 	}
 	if res[5].Err == nil || res[5].Skipped != "" {
 		t.Errorf("unknown type: want an error, got %+v", res[5])
+	}
+	if res[6].Err != nil || !strings.Contains(res[6].Skipped, "proc.vmswap") {
+		t.Errorf("unsupplied field: want skipped, got %+v", res[6])
 	}
 }
 
