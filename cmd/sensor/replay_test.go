@@ -74,7 +74,8 @@ func TestRulesTestCommand(t *testing.T) {
 
 // TestRunLoadsEveryDefaultRule guards the wiring: with containerd
 // enrichment on (the default), container-start posture rules must load, and
-// no default rule may be skipped.
+// no default rule may be skipped for an event type this build represents.
+// (Rules on syscalls package event has no type for yet load as skipped.)
 func TestRunLoadsEveryDefaultRule(t *testing.T) {
 	cfg := config.Default()
 	cfg.Rules = []string{"../../rules"}
@@ -82,8 +83,17 @@ func TestRunLoadsEveryDefaultRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Skipped) != 0 {
-		t.Errorf("default rules skipped: %+v", rep.Skipped)
+	for _, s := range rep.Skipped {
+		_, list, ok := strings.Cut(s.Reason, "not captured by the sensor: ")
+		if !ok {
+			t.Errorf("default rule skipped: %+v", s)
+			continue
+		}
+		for _, name := range strings.Split(list, ", ") {
+			if _, represented := event.ParseType(name); represented {
+				t.Errorf("default rule %q skipped although this build has event type %s: %s", s.Rule, name, s.Reason)
+			}
+		}
 	}
 	if !slices.Contains(rs.Types(), event.TypeContainer) {
 		t.Error("no rule listens to container events")

@@ -232,3 +232,7 @@ func missingTypes(s typeSet, captured []event.Type) []string {
 	}
 	return out
 }
+
+// IsFalcoEventType reports whether name is an evt.type value Falco knows,
+// whether or not this build can represent or capture it.
+func IsFalcoEventType(name string) bool { return knownEventNames()[name] }

@@ -633,6 +633,34 @@ func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, 
 		case "!=":
 			return func(x, y fields.Value) bool { return x.IP.Unmap() != y.IP.Unmap() }, nil
 		}
+	// An address or port held as text (fd.sip = val(proc.env[KUBERNETES_SERVICE_HOST]))
+	// is parsed per event; text that is not one compares false, like a missing value.
+	case a == fields.IP && b == fields.String:
+		switch op {
+		case "=", "in", "intersects":
+			return func(x, y fields.Value) bool {
+				ip, err := netip.ParseAddr(y.Str)
+				return err == nil && x.IP.Unmap() == ip.Unmap()
+			}, nil
+		case "!=":
+			return func(x, y fields.Value) bool {
+				ip, err := netip.ParseAddr(y.Str)
+				return err == nil && x.IP.Unmap() != ip.Unmap()
+			}, nil
+		}
+	case num(a) && b == fields.String:
+		switch op {
+		case "=", "in", "intersects":
+			return func(x, y fields.Value) bool {
+				n, err := strconv.ParseInt(y.Str, 10, 64)
+				return err == nil && x.Num == n
+			}, nil
+		case "!=":
+			return func(x, y fields.Value) bool {
+				n, err := strconv.ParseInt(y.Str, 10, 64)
+				return err == nil && x.Num != n
+			}, nil
+		}
 	}
 	return nil, fmt.Errorf("operator %q cannot compare a %s field with a %s field", op, a, b)
 }

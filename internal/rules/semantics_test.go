@@ -73,6 +73,8 @@ func compileOne(t testing.TB, cond string) *Ruleset {
 
 func TestOperatorSemantics(t *testing.T) {
 	ex, op, cn := execEvent(), openEvent(), connectEvent()
+	nc := connectEvent() // its arguments hold the server address and port as text
+	nc.Proc.Argv = []string{"nc", "10.0.0.5", "443", "not-an-address"}
 	cases := []struct {
 		cond string
 		ev   *event.Event
@@ -212,6 +214,14 @@ func TestOperatorSemantics(t *testing.T) {
 		{"proc.name = val(proc.pname)", ex, false},
 		{"tolower(proc.name) = tolower(proc.name)", ex, true},
 		{"proc.tty > val(proc.pid)", ex, true},
+		{"fd.sip = val(proc.args[0])", nc, true}, // address as text
+		{"fd.sip != val(proc.args[0])", nc, false},
+		{"fd.sport = val(proc.args[1])", nc, true}, // port as text
+		{"fd.sport != val(proc.args[1])", nc, false},
+		{"fd.sip = val(proc.args[2])", nc, false}, // not an address: false both ways
+		{"fd.sip != val(proc.args[2])", nc, false},
+		{"fd.sport = val(proc.args[2])", nc, false},
+		{"fd.sip = val(proc.args[0])", cn, false},
 		// boolean structure and precedence
 		{"proc.name = bash and proc.pid = 100", ex, true},
 		{"proc.name = sh or proc.pid = 100", ex, true},

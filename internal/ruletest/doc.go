@@ -11,5 +11,9 @@
 //	    container: true          # live mode only: run the snippet in a container
 //
 // Offline runs need no privileges: events are built with event.FromFields and
-// evaluated by the rules engine exactly as the sensor would.
+// evaluated by the rules engine exactly as the sensor would, for every event
+// type package event represents (not only those the probes capture). A test
+// whose evt.type is a Falco event type this build has no representation for
+// yet, or that sets a Falco field this build never supplies (proc.env), is
+// reported as skipped, not failed.
 package ruletest
