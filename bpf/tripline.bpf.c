@@ -97,6 +97,8 @@ struct {
 struct tl_scratch {
 	char path[TL_PATH_MAX + 256];
 	char name[256];
+	struct tl_kf_prefix kf_prefix;
+	struct tl_kf_name kf_name;
 };
 
 struct {
@@ -121,6 +123,29 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } tracked SEC(".maps");
+
+/* The rules' kernel filter (see struct tl_kfilter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_kfilter);
+} kf_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_prefix);
+	__type(value, __u64);
+} kf_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__type(key, struct tl_kf_name);
+	__type(value, __u64);
+} kf_names SEC(".maps");
 
 static __always_inline struct tl_config *get_config(void)
 {
@@ -634,6 +659,64 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	return a;
 }
 
+/* kf_open_pass applies the rules' kernel filter to an open of type ty:
+ * false when no rule can match it. pos is where its resolved path starts in
+ * scratch.path (TL_PATH_MAX: none). The path and file name are the bytes
+ * userspace gets as fd.name, so the filter sees what the rules see. */
+static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
+{
+	__u32 z = 0;
+	struct tl_kfilter *k = bpf_map_lookup_elem(&kf_config, &z);
+	if (!k || !(k->types & (1ull << ty)))
+		return true;
+	__u32 acc = TL_ACC_RW;
+	if (ty == TL_CREAT || (oflags & 3) == O_WRONLY)
+		acc = TL_ACC_WO;
+	else if ((oflags & 3) == 0)
+		acc = TL_ACC_RO;
+	__u64 bit = TL_KF_BIT(ty, acc);
+	if (ret < 0) /* no resolved path: the access mode decides */
+		return k->fail_pass & bit;
+	if ((k->any_path & bit) || pos >= TL_PATH_MAX)
+		return true;
+
+	__u32 len = TL_PATH_MAX - pos;
+	if (len > TL_KF_PREFIX_MAX)
+		len = TL_KF_PREFIX_MAX;
+	s->kf_prefix.prefixlen = len * 8;
+	bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[pos & (TL_PATH_MAX - 1)]);
+	__u64 *m = bpf_map_lookup_elem(&kf_prefixes, &s->kf_prefix);
+	if (m && (*m & bit))
+		return true;
+
+	/* The file name: the bytes after the last '/'. */
+	__u32 n = TL_KF_NAME_MAX;
+	for (__u32 i = 1; i <= TL_KF_NAME_MAX; i++) {
+		__u32 p = TL_PATH_MAX - i;
+		if (p < pos)
+			break;
+		if (s->path[p] == '/') {
+			n = i - 1;
+			break;
+		}
+	}
+	if (n >= TL_KF_NAME_MAX)
+		return false; /* longer than any name pushed down */
+	__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
+	bpf_probe_read_kernel(s->kf_name.name, n & (TL_KF_NAME_MAX - 1), &s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)]);
+	m = bpf_map_lookup_elem(&kf_names, &s->kf_name);
+	return m && (*m & bit);
+}
+
+static __always_inline void kf_count(__u8 ty)
+{
+	struct tl_stats *st = get_stats();
+	if (!st)
+		return;
+	__sync_fetch_and_add(&st->filtered, 1);
+	__sync_fetch_and_add(&st->filtered_type[ty & (TL_NTYPES - 1)], 1);
+}
+
 static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	struct tl_event *e = new_event(a->type);
@@ -643,7 +726,6 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return;
-	fill_task(e, t);
 	e->res = ret;
 	switch (a->type) {
 	case TL_OPEN:
@@ -697,6 +779,12 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 			e->flags |= TL_F_PATH_IS_BASE;
 		}
 	}
+	/* Before the task identity is read: a dropped open costs the path. */
+	if (!kf_open_pass(a->type, e->oflags, ret, s, pos)) {
+		kf_count(a->type);
+		return;
+	}
+	fill_task(e, t);
 	off = put_scratch(e, off, TL_S_PATH, s, pos);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
