@@ -398,3 +398,56 @@ func dirPaths(op string, vs []string) *pathSet {
 	}
 	return nil
 }
+
+// Pass is the filter's decision on ev, as the kernel takes it (the
+// reference the BPF code implements): false when no rule can match ev.
+// For a successful open, ev.Open.Path is the resolved path the kernel
+// compares; a failed open is decided on its access mode and result only.
+func (k *KernelFilter) Pass(ev *event.Event) bool {
+	tf := k.For(ev.Type)
+	if tf == nil || tf.PassAll {
+		return true
+	}
+	read, write := true, true
+	switch {
+	case ev.Type == event.TypeCreat:
+		read = false
+	case ev.Open.Flags&3 == 0:
+		write = false
+	case ev.Open.Flags&3 == 1:
+		read = false
+	}
+	path := ev.Open.Path
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	for i := range tf.Terms {
+		tm := &tf.Terms[i]
+		if (tm.Access&AccessRead != 0 && !read) || (tm.Access&AccessWrite != 0 && !write) {
+			continue
+		}
+		if ev.Res < 0 {
+			if tm.Result != ResultSuccess {
+				return true
+			}
+			continue
+		}
+		if tm.Result == ResultFailure {
+			continue
+		}
+		if tm.AnyPath || path == "" {
+			return true
+		}
+		for _, p := range tm.Prefixes {
+			if strings.HasPrefix(path, p) {
+				return true
+			}
+		}
+		if len(name) <= KernelNameMax {
+			for _, n := range tm.Names {
+				if n == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
