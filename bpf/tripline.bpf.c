@@ -147,6 +147,16 @@ struct {
 	__type(value, __u64);
 } kf_names SEC(".maps");
 
+/* Texts a path must contain, each starting with '/': looked up as a prefix
+ * of the path's tail at each '/'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_prefix);
+	__type(value, __u64);
+} kf_contains SEC(".maps");
+
 static __always_inline struct tl_config *get_config(void)
 {
 	__u32 z = 0;
@@ -663,6 +673,38 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
  * false when no rule can match it. pos is where its resolved path starts in
  * scratch.path (TL_PATH_MAX: none). The path and file name are the bytes
  * userspace gets as fd.name, so the filter sees what the rules see. */
+struct kf_scan_ctx {
+	__u64 bit;
+	__u32 pos;
+	__u32 found;
+};
+
+/* kf_scan_step looks up the path's tail at byte pos+i when it starts a
+ * component. */
+static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	__u32 p = x->pos + (__u32)i;
+	if (p >= TL_PATH_MAX)
+		return 1;
+	if (s->path[p & (TL_PATH_MAX - 1)] != '/')
+		return 0;
+	__u32 len = TL_PATH_MAX - p;
+	if (len > TL_KF_PREFIX_MAX)
+		len = TL_KF_PREFIX_MAX;
+	s->kf_prefix.prefixlen = len * 8;
+	bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[p & (TL_PATH_MAX - 1)]);
+	__u64 *m = bpf_map_lookup_elem(&kf_contains, &s->kf_prefix);
+	if (m && (*m & x->bit)) {
+		x->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
 static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
 {
 	__u32 z = 0;
@@ -688,6 +730,15 @@ static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct
 	__u64 *m = bpf_map_lookup_elem(&kf_prefixes, &s->kf_prefix);
 	if (m && (*m & bit))
 		return true;
+
+	if (k->contains & bit) {
+		if (TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
+			return true;
+		struct kf_scan_ctx x = {.bit = bit, .pos = pos};
+		bpf_loop(TL_PATH_MAX - pos, kf_scan_step, &x, 0);
+		if (x.found)
+			return true;
+	}
 
 	/* The file name: the bytes after the last '/'. */
 	__u32 n = TL_KF_NAME_MAX;

@@ -146,15 +146,17 @@ enum tl_kf_access {
 #define TL_KF_BIT(ty, acc) (1ull << ((((ty) & (TL_NTYPES - 1)) * 4) + (acc)))
 #define TL_KF_PREFIX_MAX 128 /* bytes of the path compared with the prefixes */
 #define TL_KF_NAME_MAX 64    /* file names up to 63 bytes */
+#define TL_KF_SCAN_MAX 256   /* longer paths pass a 'contains' test */
 #define TL_KF_ENTRIES 4096
 
 struct tl_kfilter {
 	__u64 types;     /* bit per tl_type: types filtered */
 	__u64 fail_pass; /* failed opens that pass */
 	__u64 any_path;  /* successful opens that pass whatever their path */
+	__u64 contains;  /* successful opens worth scanning for kf_contains */
 };
 
-struct tl_kf_prefix { /* LPM trie key: the resolved path */
+struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */
 	__u32 prefixlen;  /* bits */
 	__u8 data[TL_KF_PREFIX_MAX];
 };

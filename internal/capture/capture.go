@@ -71,21 +71,24 @@ type OpenFilter struct {
 // OpenTerm is one way an open passes: its access mode allows Read/Write
 // when they are required; a failed open passes unless Success is required;
 // a successful one unless Failure is, and only when AnyPath or its resolved
-// path starts with one of Prefixes or its last component is one of Names.
+// path starts with one of Prefixes, contains one of Contains at a '/' (each
+// must begin with '/'), or its last component is one of Names.
 type OpenTerm struct {
-	Read, Write      bool
-	Success, Failure bool
-	AnyPath          bool
-	Prefixes, Names  []string
+	Read, Write               bool
+	Success, Failure          bool
+	AnyPath                   bool
+	Prefixes, Contains, Names []string
 }
 
-// Limits of a Filter: prefixes are compared on at most FilterPrefixMax
-// bytes (longer ones are cut, which lets more pass), names have at most
-// FilterNameMax bytes, and there are at most FilterEntries distinct
-// prefixes and names each.
+// Limits of a Filter: prefixes and contained texts are compared on at most
+// FilterPrefixMax bytes (longer ones are cut, which lets more pass), names
+// have at most FilterNameMax bytes, a path longer than FilterScanMax passes
+// a Contains test, and there are at most FilterEntries distinct prefixes,
+// contained texts and names each.
 const (
 	FilterPrefixMax = 128
 	FilterNameMax   = 63
+	FilterScanMax   = 256
 	FilterEntries   = 4096
 )
 

@@ -40,6 +40,7 @@ func termBits(t event.Type, tm *OpenTerm) uint64 {
 func (c *Capture) programFilter(f *Filter) error {
 	var cfg triplineTlKfilter
 	prefixes := map[string]uint64{}
+	contains := map[string]uint64{}
 	names := map[string]uint64{}
 	for i := range f.Open {
 		of := &f.Open[i]
@@ -70,6 +71,16 @@ func (c *Capture) programFilter(f *Filter) error {
 				}
 				prefixes[p] |= bits
 			}
+			for _, x := range tm.Contains {
+				if !strings.HasPrefix(x, "/") {
+					return fmt.Errorf("%w: contained text %q does not begin with /", ErrFilter, x)
+				}
+				if len(x) > FilterPrefixMax {
+					x = x[:FilterPrefixMax]
+				}
+				contains[x] |= bits
+				cfg.Contains |= bits
+			}
 			for _, n := range tm.Names {
 				if strings.ContainsAny(n, "/\x00") {
 					continue // never a path component: nothing to let pass
@@ -82,24 +93,15 @@ func (c *Capture) programFilter(f *Filter) error {
 			}
 		}
 	}
-	if len(prefixes) > FilterEntries || len(names) > FilterEntries {
-		return fmt.Errorf("%w: %d prefixes and %d names (at most %d each)", ErrFilter, len(prefixes), len(names), FilterEntries)
+	if len(prefixes) > FilterEntries || len(contains) > FilterEntries || len(names) > FilterEntries {
+		return fmt.Errorf("%w: %d prefixes, %d contained texts and %d names (at most %d each)",
+			ErrFilter, len(prefixes), len(contains), len(names), FilterEntries)
 	}
-	// The trie answers with the longest matching prefix only: give each
-	// prefix the bits of the shorter prefixes it extends.
-	for p := range prefixes {
-		bits := prefixes[p]
-		for q, qb := range prefixes {
-			if len(q) < len(p) && strings.HasPrefix(p, q) {
-				bits |= qb
-			}
-		}
-		var k triplineTlKfPrefix
-		k.Prefixlen = uint32(len(p) * 8)
-		copy(k.Data[:], p)
-		if err := c.objs.KfPrefixes.Update(&k, bits, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("capture: programming kernel filter prefixes: %w", err)
-		}
+	if err := fillTrie(c.objs.KfPrefixes, prefixes); err != nil {
+		return fmt.Errorf("capture: programming kernel filter prefixes: %w", err)
+	}
+	if err := fillTrie(c.objs.KfContains, contains); err != nil {
+		return fmt.Errorf("capture: programming kernel filter texts: %w", err)
 	}
 	for n, bits := range names {
 		var k triplineTlKfName
@@ -112,6 +114,27 @@ func (c *Capture) programFilter(f *Filter) error {
 	}
 	if err := c.objs.KfConfig.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("capture: programming kernel filter: %w", err)
+	}
+	return nil
+}
+
+// fillTrie writes prefixes into an LPM trie. The trie answers with the
+// longest matching prefix only, so each prefix also carries the bits of the
+// shorter prefixes it extends.
+func fillTrie(m *ebpf.Map, prefixes map[string]uint64) error {
+	for p := range prefixes {
+		bits := prefixes[p]
+		for q, qb := range prefixes {
+			if len(q) < len(p) && strings.HasPrefix(p, q) {
+				bits |= qb
+			}
+		}
+		var k triplineTlKfPrefix
+		k.Prefixlen = uint32(len(p) * 8)
+		copy(k.Data[:], p)
+		if err := m.Update(&k, bits, ebpf.UpdateAny); err != nil {
+			return err
+		}
 	}
 	return nil
 }

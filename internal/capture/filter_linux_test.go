@@ -23,7 +23,12 @@ func TestKernelFilter(t *testing.T) {
 	if err := os.Mkdir(wdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"other.txt", "wanted.txt", "w/x"} {
+	for _, d := range []string{"a/deep/dir", "a/xdeep/dir"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"other.txt", "wanted.txt", "w/x", "a/deep/dir/f", "a/xdeep/dir/f"} {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
@@ -32,6 +37,7 @@ func TestKernelFilter(t *testing.T) {
 		filter.Open = append(filter.Open, OpenFilter{Type: ty, Terms: []OpenTerm{
 			{Write: true, Success: true, Prefixes: []string{wdir + "/"}},
 			{Read: true, Success: true, Names: []string{"wanted.txt"}},
+			{Read: true, Success: true, Contains: []string{"/deep/dir/"}},
 		}})
 	}
 	ops := []struct {
@@ -48,6 +54,9 @@ func TestKernelFilter(t *testing.T) {
 		{"w", p("w/new.txt"), true},       // created below the prefix
 		{"r", p("w"), false},              // the directory itself is not below it
 		{"r", p("wanted.txt.bak"), false}, // names match whole components
+		{"r", p("a/deep/dir/f"), true},    // contains, at a component
+		{"r", p("a/xdeep/dir/f"), false},  // not at a component
+		{"w", p("a/deep/dir/f"), false},   // contains wants reads
 	}
 	var list []string
 	for _, o := range ops {

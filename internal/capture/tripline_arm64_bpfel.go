@@ -108,6 +108,7 @@ type triplineTlKfilter struct {
 	Types    uint64
 	FailPass uint64
 	AnyPath  uint64
+	Contains uint64
 }
 
 type triplineTlScratch struct {
@@ -140,6 +141,7 @@ const (
 	triplineMapEvbuf        = "evbuf"
 	triplineMapEvents       = "events"
 	triplineMapKfConfig     = "kf_config"
+	triplineMapKfContains   = "kf_contains"
 	triplineMapKfNames      = "kf_names"
 	triplineMapKfPrefixes   = "kf_prefixes"
 	triplineMapScratch      = "scratch"
@@ -209,6 +211,7 @@ type triplineMapSpecs struct {
 	Evbuf      *ebpf.MapSpec `ebpf:"evbuf"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	KfConfig   *ebpf.MapSpec `ebpf:"kf_config"`
+	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
 	KfNames    *ebpf.MapSpec `ebpf:"kf_names"`
 	KfPrefixes *ebpf.MapSpec `ebpf:"kf_prefixes"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
@@ -248,6 +251,7 @@ type triplineMaps struct {
 	Evbuf      *ebpf.Map `ebpf:"evbuf"`
 	Events     *ebpf.Map `ebpf:"events"`
 	KfConfig   *ebpf.Map `ebpf:"kf_config"`
+	KfContains *ebpf.Map `ebpf:"kf_contains"`
 	KfNames    *ebpf.Map `ebpf:"kf_names"`
 	KfPrefixes *ebpf.Map `ebpf:"kf_prefixes"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
@@ -263,6 +267,7 @@ func (m *triplineMaps) Close() error {
 		m.Evbuf,
 		m.Events,
 		m.KfConfig,
+		m.KfContains,
 		m.KfNames,
 		m.KfPrefixes,
 		m.Scratch,

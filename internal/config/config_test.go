@@ -62,6 +62,7 @@ func TestFileErrors(t *testing.T) {
 		{"nested", "output: {a: b}\n", "must be a scalar or a list"},
 		{"bad output", "output: [smtp]\n", "unknown output \"smtp\""},
 		{"ring", "ring-size: 1000\n", "not a power of two"},
+		{"kernel filter", "kernel-filter: maybe\n", "kernel-filter \"maybe\": want on or off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

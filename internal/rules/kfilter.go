@@ -44,19 +44,22 @@ func (r Result) String() string {
 const (
 	KernelPrefixMax = 128
 	KernelNameMax   = 63
+	KernelScanMax   = 256 // contains is tested on paths up to this length
 	kernelMaxKeys   = 4096
 )
 
 // OpenTerm is a necessary condition of one rule on one open type: an open
 // the rule matches passes Access and Result and, when it succeeded, has a
-// path (fd.name) starting with one of Prefixes or a file name (fd.filename)
-// in Names, unless AnyPath.
+// path (fd.name) starting with one of Prefixes, containing one of Contains
+// (each begins with '/', so it starts at a path component) or a file name
+// (fd.filename) in Names, unless AnyPath.
 type OpenTerm struct {
 	Rule     string
 	Access   Access
 	Result   Result
 	AnyPath  bool
 	Prefixes []string
+	Contains []string
 	Names    []string
 }
 
@@ -109,9 +112,9 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 			if f.paths == nil {
 				term.AnyPath = true
 			} else {
-				term.Prefixes, term.Names = f.paths.sorted()
+				term.Prefixes, term.Contains, term.Names = f.paths.sorted()
 			}
-			keys += len(term.Prefixes) + len(term.Names)
+			keys += len(term.Prefixes) + len(term.Contains) + len(term.Names)
 			if term.AnyPath && term.Access == 0 && term.Result == ResultAny {
 				tf.PassAll, tf.Reason = true, "rule "+strconv.Quote(r.Name)+" has no path, access or result condition the kernel can test"
 			}
@@ -139,28 +142,34 @@ type facts struct {
 // pathSet is a disjunction of path facts on a successful open.
 type pathSet struct {
 	prefixes map[string]bool
+	contains map[string]bool
 	names    map[string]bool
 }
 
-func (p *pathSet) size() int { return len(p.prefixes) + len(p.names) }
+// size ranks path sets for 'and': a contains test costs the kernel a scan.
+func (p *pathSet) size() int { return len(p.prefixes) + 8*len(p.contains) + len(p.names) }
 
-func (p *pathSet) sorted() (prefixes, names []string) {
-	for k := range p.prefixes {
-		prefixes = append(prefixes, k)
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
 	}
-	for k := range p.names {
-		names = append(names, k)
-	}
-	sort.Strings(prefixes)
-	sort.Strings(names)
-	return prefixes, names
+	sort.Strings(out)
+	return out
+}
+
+func (p *pathSet) sorted() (prefixes, contains, names []string) {
+	return sortedKeys(p.prefixes), sortedKeys(p.contains), sortedKeys(p.names)
 }
 
 func unionPaths(a, b *pathSet) *pathSet {
-	out := &pathSet{prefixes: map[string]bool{}, names: map[string]bool{}}
+	out := &pathSet{prefixes: map[string]bool{}, contains: map[string]bool{}, names: map[string]bool{}}
 	for _, s := range []*pathSet{a, b} {
 		for k := range s.prefixes {
 			out.prefixes[k] = true
+		}
+		for k := range s.contains {
+			out.contains[k] = true
 		}
 		for k := range s.names {
 			out.names[k] = true
@@ -368,6 +377,17 @@ func namePaths(op string, vs []string) *pathSet {
 			}
 		}
 		return prefixSet(ps)
+	case "contains":
+		// Only text starting at a component: the kernel looks for it at
+		// each '/' of the path.
+		c := vs[0]
+		if !strings.HasPrefix(c, "/") {
+			return nil
+		}
+		if len(c) > KernelPrefixMax {
+			c = c[:KernelPrefixMax]
+		}
+		return &pathSet{contains: map[string]bool{c: true}}
 	case "endswith":
 		// A suffix "/x" names the file: fd.filename is x.
 		s := vs[0]
@@ -438,6 +458,11 @@ func (k *KernelFilter) Pass(ev *event.Event) bool {
 		}
 		for _, p := range tm.Prefixes {
 			if strings.HasPrefix(path, p) {
+				return true
+			}
+		}
+		for _, c := range tm.Contains {
+			if len(path) > KernelScanMax || strings.Contains(path, c) {
 				return true
 			}
 		}

@@ -170,6 +170,12 @@ func TestKernelFilterDefaults(t *testing.T) {
 		want  bool
 	}{
 		{event.TypeOpenat, "/tmp/x", 0o1101, 3, false},
+		{event.TypeOpenat, "/tmp/x", 0, 3, false},
+		{event.TypeOpenat, "/usr/lib/x86_64-linux-gnu/libc.so.6", 0o2000000, 3, false},
+		{event.TypeOpenat, "/home/a/.aws/credentials", 0, 3, true},
+		{event.TypeOpenat, "/home/a/.config/gcloud/legacy_credentials/me/adc.json", 0, 3, true},
+		{event.TypeOpenat, "/home/a/.ssh/id_rsa", 0, 3, true},
+		{event.TypeOpenat, "/proc/1/environ", 0, 3, true},
 		{event.TypeCreat, "/tmp/x", 0o1101, 3, false},
 		{event.TypeOpenat, "/etc/passwd", 1, 3, true},
 		{event.TypeOpenat, "/home/a/.ssh/authorized_keys", 2, 3, true},
