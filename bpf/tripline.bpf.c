@@ -705,6 +705,29 @@ static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
 	return 0;
 }
 
+struct kf_name_ctx {
+	__u32 pos;
+	__u32 n;
+};
+
+/* kf_name_step finds the last '/' of the path, i bytes before its end:
+ * the file name is the n = i bytes after it. */
+static long kf_name_step(__u64 i, struct kf_name_ctx *x)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	__u32 p = TL_PATH_MAX - 1 - (__u32)i;
+	if (p < x->pos || p >= TL_PATH_MAX)
+		return 1;
+	if (s->path[p & (TL_PATH_MAX - 1)] == '/') {
+		x->n = i;
+		return 1;
+	}
+	return 0;
+}
+
 static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
 {
 	__u32 z = 0;
@@ -741,16 +764,9 @@ static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct
 	}
 
 	/* The file name: the bytes after the last '/'. */
-	__u32 n = TL_KF_NAME_MAX;
-	for (__u32 i = 1; i <= TL_KF_NAME_MAX; i++) {
-		__u32 p = TL_PATH_MAX - i;
-		if (p < pos)
-			break;
-		if (s->path[p] == '/') {
-			n = i - 1;
-			break;
-		}
-	}
+	struct kf_name_ctx nx = {.pos = pos, .n = TL_KF_NAME_MAX};
+	bpf_loop(TL_KF_NAME_MAX, kf_name_step, &nx, 0);
+	__u32 n = nx.n;
 	if (n >= TL_KF_NAME_MAX)
 		return false; /* longer than any name pushed down */
 	__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
