@@ -675,32 +675,48 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
  * userspace gets as fd.name, so the filter sees what the rules see. */
 struct kf_scan_ctx {
 	__u64 bit;
+	__u64 first[4]; /* tl_kfilter.contains_first */
 	__u32 pos;
 	__u32 found;
 };
 
-/* kf_scan_step looks up the path's tail at byte pos+i when it starts a
- * component. */
+/* kf_scan_step scans the 8 path bytes at pos+8i: at each '/' followed by a
+ * byte some text starts with, it looks the path's tail up in kf_contains. */
 static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
 {
 	__u32 z = 0;
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return 1;
-	__u32 p = x->pos + (__u32)i;
+	__u32 p = x->pos + (__u32)i * 8;
 	if (p >= TL_PATH_MAX)
 		return 1;
-	if (s->path[p & (TL_PATH_MAX - 1)] != '/')
-		return 0;
-	__u32 len = TL_PATH_MAX - p;
-	if (len > TL_KF_PREFIX_MAX)
-		len = TL_KF_PREFIX_MAX;
-	s->kf_prefix.prefixlen = len * 8;
-	bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[p & (TL_PATH_MAX - 1)]);
-	__u64 *m = bpf_map_lookup_elem(&kf_contains, &s->kf_prefix);
-	if (m && (*m & x->bit)) {
-		x->found = 1;
-		return 1;
+	p &= TL_PATH_MAX - 1;
+	__u64 v;
+	__builtin_memcpy(&v, &s->path[p], 8); /* scratch.path has slack past TL_PATH_MAX */
+	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
+	if (!((t - 0x0101010101010101ull) & ~t & 0x8080808080808080ull))
+		return 0; /* no '/' in these 8 bytes */
+#pragma unroll
+	for (int j = 0; j < 8; j++) {
+		__u32 q = p + j;
+		if (q >= TL_PATH_MAX)
+			return 1;
+		if (s->path[q & (TL_PATH_MAX - 1)] != '/')
+			continue;
+		__u8 c = s->path[(q & (TL_PATH_MAX - 1)) + 1];
+		if (!(x->first[(c >> 6) & 3] & (1ull << (c & 63))))
+			continue;
+		__u32 len = TL_PATH_MAX - q;
+		if (len > TL_KF_PREFIX_MAX)
+			len = TL_KF_PREFIX_MAX;
+		s->kf_prefix.prefixlen = len * 8;
+		bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[q & (TL_PATH_MAX - 1)]);
+		__u64 *m = bpf_map_lookup_elem(&kf_contains, &s->kf_prefix);
+		if (m && (*m & x->bit)) {
+			x->found = 1;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -728,21 +744,50 @@ static long kf_name_step(__u64 i, struct kf_name_ctx *x)
 	return 0;
 }
 
-static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
+/* kf_bit returns the filter bit of an open of type ty (0: type not
+ * filtered). */
+static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
 {
-	__u32 z = 0;
-	struct tl_kfilter *k = bpf_map_lookup_elem(&kf_config, &z);
 	if (!k || !(k->types & (1ull << ty)))
-		return true;
+		return 0;
 	__u32 acc = TL_ACC_RW;
 	if (ty == TL_CREAT || (oflags & 3) == O_WRONLY)
 		acc = TL_ACC_WO;
 	else if ((oflags & 3) == 0)
 		acc = TL_ACC_RO;
-	__u64 bit = TL_KF_BIT(ty, acc);
+	return TL_KF_BIT(ty, acc);
+}
+
+static __always_inline struct tl_kfilter *get_kfilter(void)
+{
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&kf_config, &z);
+}
+
+/* kf_open_early decides what needs no path: false drops the open before
+ * its path is walked (a failed open, or an access mode no rule with a path
+ * condition wants). */
+static __always_inline bool kf_open_early(__u8 ty, __u32 oflags, long ret)
+{
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!bit || !k)
+		return true;
 	if (ret < 0) /* no resolved path: the access mode decides */
 		return k->fail_pass & bit;
-	if ((k->any_path & bit) || pos >= TL_PATH_MAX)
+	return (k->any_path | k->path_bits) & bit;
+}
+
+/* kf_open_pass applies the rules' kernel filter to a successful open that
+ * passed kf_open_early: false when no rule can match it. pos is where its
+ * resolved path starts in scratch.path (TL_PATH_MAX: none). The path and
+ * file name are the bytes userspace gets as fd.name, so the filter sees
+ * what the rules see. */
+static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
+{
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!bit || !k || ret < 0 || (k->any_path & bit) || pos >= TL_PATH_MAX)
 		return true;
 
 	__u32 len = TL_PATH_MAX - pos;
@@ -754,25 +799,26 @@ static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct
 	if (m && (*m & bit))
 		return true;
 
-	if (k->contains & bit) {
-		if (TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
-			return true;
-		struct kf_scan_ctx x = {.bit = bit, .pos = pos};
-		bpf_loop(TL_PATH_MAX - pos, kf_scan_step, &x, 0);
-		if (x.found)
-			return true;
-	}
-
 	/* The file name: the bytes after the last '/'. */
 	struct kf_name_ctx nx = {.pos = pos, .n = TL_KF_NAME_MAX};
 	bpf_loop(TL_KF_NAME_MAX, kf_name_step, &nx, 0);
 	__u32 n = nx.n;
-	if (n >= TL_KF_NAME_MAX)
-		return false; /* longer than any name pushed down */
-	__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
-	bpf_probe_read_kernel(s->kf_name.name, n & (TL_KF_NAME_MAX - 1), &s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)]);
-	m = bpf_map_lookup_elem(&kf_names, &s->kf_name);
-	return m && (*m & bit);
+	if (n < TL_KF_NAME_MAX) { /* longer names are never pushed down */
+		__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
+		bpf_probe_read_kernel(s->kf_name.name, n & (TL_KF_NAME_MAX - 1), &s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)]);
+		m = bpf_map_lookup_elem(&kf_names, &s->kf_name);
+		if (m && (*m & bit))
+			return true;
+	}
+
+	if (!(k->contains & bit))
+		return false;
+	if (len > TL_KF_SCAN_MAX || TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
+		return true;
+	struct kf_scan_ctx x = {.bit = bit, .pos = pos};
+	__builtin_memcpy(x.first, k->contains_first, sizeof(x.first));
+	bpf_loop((TL_PATH_MAX - pos + 7) / 8, kf_scan_step, &x, 0);
+	return x.found;
 }
 
 static __always_inline void kf_count(__u8 ty)
@@ -811,6 +857,10 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		e->mode = a->args[3];
 		if (a->type == TL_OPENAT2)
 			e->resolve = a->args[4];
+	}
+	if (!kf_open_early(a->type, e->oflags, ret)) {
+		kf_count(a->type);
+		return;
 	}
 	if (a->trunc)
 		e->flags |= TL_F_RAW_TRUNC;

@@ -154,6 +154,8 @@ struct tl_kfilter {
 	__u64 fail_pass; /* failed opens that pass */
 	__u64 any_path;  /* successful opens that pass whatever their path */
 	__u64 contains;  /* successful opens worth scanning for kf_contains */
+	__u64 path_bits; /* successful opens some prefix, text or name may let pass */
+	__u64 contains_first[4]; /* bitmap: bytes that follow the '/' of a kf_contains text */
 };
 
 struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */

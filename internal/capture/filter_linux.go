@@ -70,6 +70,7 @@ func (c *Capture) programFilter(f *Filter) error {
 					p = p[:FilterPrefixMax]
 				}
 				prefixes[p] |= bits
+				cfg.PathBits |= bits
 			}
 			for _, x := range tm.Contains {
 				if !strings.HasPrefix(x, "/") {
@@ -78,8 +79,14 @@ func (c *Capture) programFilter(f *Filter) error {
 				if len(x) > FilterPrefixMax {
 					x = x[:FilterPrefixMax]
 				}
+				if len(x) < 2 { // every path contains "/"
+					cfg.AnyPath |= bits
+					continue
+				}
 				contains[x] |= bits
 				cfg.Contains |= bits
+				cfg.PathBits |= bits
+				cfg.ContainsFirst[x[1]>>6] |= 1 << (x[1] & 63)
 			}
 			for _, n := range tm.Names {
 				if strings.ContainsAny(n, "/\x00") {
@@ -90,6 +97,7 @@ func (c *Capture) programFilter(f *Filter) error {
 					continue
 				}
 				names[n] |= bits
+				cfg.PathBits |= bits
 			}
 		}
 	}

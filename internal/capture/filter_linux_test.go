@@ -23,12 +23,12 @@ func TestKernelFilter(t *testing.T) {
 	if err := os.Mkdir(wdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"a/deep/dir", "a/xdeep/dir"} {
+	for _, d := range []string{"a/deep/dir", "a/xdeep/dir", "a/deeper"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"other.txt", "wanted.txt", "w/x", "a/deep/dir/f", "a/xdeep/dir/f"} {
+	for _, n := range []string{"other.txt", "wanted.txt", "w/x", "a/deep/dir/f", "a/xdeep/dir/f", "a/deeper/f"} {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
@@ -57,6 +57,7 @@ func TestKernelFilter(t *testing.T) {
 		{"r", p("a/deep/dir/f"), true},    // contains, at a component
 		{"r", p("a/xdeep/dir/f"), false},  // not at a component
 		{"w", p("a/deep/dir/f"), false},   // contains wants reads
+		{"r", p("a/deeper/f"), false},     // a component starting like the text
 	}
 	var list []string
 	for _, o := range ops {

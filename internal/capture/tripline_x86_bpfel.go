@@ -104,11 +104,13 @@ type triplineTlKfPrefix struct {
 }
 
 type triplineTlKfilter struct {
-	_        structs.HostLayout
-	Types    uint64
-	FailPass uint64
-	AnyPath  uint64
-	Contains uint64
+	_             structs.HostLayout
+	Types         uint64
+	FailPass      uint64
+	AnyPath       uint64
+	Contains      uint64
+	PathBits      uint64
+	ContainsFirst [4]uint64
 }
 
 type triplineTlScratch struct {

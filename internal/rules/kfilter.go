@@ -381,7 +381,7 @@ func namePaths(op string, vs []string) *pathSet {
 		// Only text starting at a component: the kernel looks for it at
 		// each '/' of the path.
 		c := vs[0]
-		if !strings.HasPrefix(c, "/") {
+		if !strings.HasPrefix(c, "/") || len(c) < 2 {
 			return nil
 		}
 		if len(c) > KernelPrefixMax {
