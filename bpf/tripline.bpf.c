@@ -99,6 +99,8 @@ struct {
 struct tl_scratch {
 	char path[TL_PATH_MAX + 256];
 	char name[256];
+	struct tl_kf_prefix kf_prefix;
+	struct tl_kf_name kf_name;
 };
 
 struct {
@@ -123,6 +125,39 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } tracked SEC(".maps");
+
+/* The rules' kernel filter (see struct tl_kfilter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_kfilter);
+} kf_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_prefix);
+	__type(value, __u64);
+} kf_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__type(key, struct tl_kf_name);
+	__type(value, __u64);
+} kf_names SEC(".maps");
+
+/* Texts a path must contain, each starting with '/': looked up as a prefix
+ * of the path's tail at each '/'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_prefix);
+	__type(value, __u64);
+} kf_contains SEC(".maps");
 
 static __always_inline struct tl_config *get_config(void)
 {
@@ -669,6 +704,167 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	return a;
 }
 
+/* kf_open_pass applies the rules' kernel filter to an open of type ty:
+ * false when no rule can match it. pos is where its resolved path starts in
+ * scratch.path (TL_PATH_MAX: none). The path and file name are the bytes
+ * userspace gets as fd.name, so the filter sees what the rules see. */
+struct kf_scan_ctx {
+	__u64 bit;
+	__u64 first[4]; /* tl_kfilter.contains_first */
+	__u32 pos;
+	__u32 found;
+};
+
+/* kf_scan_step scans the 8 path bytes at pos+8i: at each '/' followed by a
+ * byte some text starts with, it looks the path's tail up in kf_contains. */
+static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	__u32 p = x->pos + (__u32)i * 8;
+	if (p >= TL_PATH_MAX)
+		return 1;
+	p &= TL_PATH_MAX - 1;
+	__u64 v;
+	__builtin_memcpy(&v, &s->path[p], 8); /* scratch.path has slack past TL_PATH_MAX */
+	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
+	if (!((t - 0x0101010101010101ull) & ~t & 0x8080808080808080ull))
+		return 0; /* no '/' in these 8 bytes */
+#pragma unroll
+	for (int j = 0; j < 8; j++) {
+		__u32 q = p + j;
+		if (q >= TL_PATH_MAX)
+			return 1;
+		if (s->path[q & (TL_PATH_MAX - 1)] != '/')
+			continue;
+		__u8 c = s->path[(q & (TL_PATH_MAX - 1)) + 1];
+		if (!(x->first[(c >> 6) & 3] & (1ull << (c & 63))))
+			continue;
+		__u32 len = TL_PATH_MAX - q;
+		if (len > TL_KF_PREFIX_MAX)
+			len = TL_KF_PREFIX_MAX;
+		s->kf_prefix.prefixlen = len * 8;
+		bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[q & (TL_PATH_MAX - 1)]);
+		__u64 *m = bpf_map_lookup_elem(&kf_contains, &s->kf_prefix);
+		if (m && (*m & x->bit)) {
+			x->found = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct kf_name_ctx {
+	__u32 pos;
+	__u32 n;
+};
+
+/* kf_name_step finds the last '/' of the path, i bytes before its end:
+ * the file name is the n = i bytes after it. */
+static long kf_name_step(__u64 i, struct kf_name_ctx *x)
+{
+	__u32 z = 0;
+	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	if (!s)
+		return 1;
+	__u32 p = TL_PATH_MAX - 1 - (__u32)i;
+	if (p < x->pos || p >= TL_PATH_MAX)
+		return 1;
+	if (s->path[p & (TL_PATH_MAX - 1)] == '/') {
+		x->n = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* kf_bit returns the filter bit of an open of type ty (0: type not
+ * filtered). */
+static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
+{
+	if (!k || !(k->types & (1ull << ty)))
+		return 0;
+	__u32 acc = TL_ACC_RW;
+	if (ty == TL_CREAT || (oflags & 3) == O_WRONLY)
+		acc = TL_ACC_WO;
+	else if ((oflags & 3) == 0)
+		acc = TL_ACC_RO;
+	return TL_KF_BIT(ty, acc);
+}
+
+static __always_inline struct tl_kfilter *get_kfilter(void)
+{
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&kf_config, &z);
+}
+
+/* kf_open_early decides what needs no path: false drops the open before
+ * its path is walked (a failed open, or an access mode no rule with a path
+ * condition wants). */
+static __always_inline bool kf_open_early(__u8 ty, __u32 oflags, long ret)
+{
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!bit || !k)
+		return true;
+	if (ret < 0) /* no resolved path: the access mode decides */
+		return k->fail_pass & bit;
+	return (k->any_path | k->path_bits) & bit;
+}
+
+/* kf_open_pass applies the rules' kernel filter to a successful open that
+ * passed kf_open_early: false when no rule can match it. pos is where its
+ * resolved path starts in scratch.path (TL_PATH_MAX: none). The path and
+ * file name are the bytes userspace gets as fd.name, so the filter sees
+ * what the rules see. */
+static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
+{
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!bit || !k || ret < 0 || (k->any_path & bit) || pos >= TL_PATH_MAX)
+		return true;
+
+	__u32 len = TL_PATH_MAX - pos;
+	if (len > TL_KF_PREFIX_MAX)
+		len = TL_KF_PREFIX_MAX;
+	s->kf_prefix.prefixlen = len * 8;
+	bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[pos & (TL_PATH_MAX - 1)]);
+	__u64 *m = bpf_map_lookup_elem(&kf_prefixes, &s->kf_prefix);
+	if (m && (*m & bit))
+		return true;
+
+	/* The file name: the bytes after the last '/'. */
+	struct kf_name_ctx nx = {.pos = pos, .n = TL_KF_NAME_MAX};
+	bpf_loop(TL_KF_NAME_MAX, kf_name_step, &nx, 0);
+	__u32 n = nx.n;
+	if (n < TL_KF_NAME_MAX) { /* longer names are never pushed down */
+		__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
+		bpf_probe_read_kernel(s->kf_name.name, n & (TL_KF_NAME_MAX - 1), &s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)]);
+		m = bpf_map_lookup_elem(&kf_names, &s->kf_name);
+		if (m && (*m & bit))
+			return true;
+	}
+
+	if (!(k->contains & bit))
+		return false;
+	if (len > TL_KF_SCAN_MAX || TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
+		return true;
+	struct kf_scan_ctx x = {.bit = bit, .pos = pos};
+	__builtin_memcpy(x.first, k->contains_first, sizeof(x.first));
+	bpf_loop((TL_PATH_MAX - pos + 7) / 8, kf_scan_step, &x, 0);
+	return x.found;
+}
+
+static __always_inline void kf_count(__u8 ty)
+{
+	struct tl_stats *st = get_stats();
+	if (!st)
+		return;
+	__sync_fetch_and_add(&st->filtered, 1);
+	__sync_fetch_and_add(&st->filtered_type[ty & (TL_NTYPES - 1)], 1);
+}
+
 static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	struct tl_event *e = new_event(a->type);
@@ -678,7 +874,6 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return;
-	fill_task(e, t);
 	e->res = ret;
 	switch (a->type) {
 	case TL_OPEN:
@@ -697,6 +892,10 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		e->mode = a->args[3];
 		if (a->type == TL_OPENAT2)
 			e->resolve = a->args[4];
+	}
+	if (!kf_open_early(a->type, e->oflags, ret)) {
+		kf_count(a->type);
+		return;
 	}
 	if (a->trunc)
 		e->flags |= TL_F_RAW_TRUNC;
@@ -732,6 +931,12 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 			e->flags |= TL_F_PATH_IS_BASE;
 		}
 	}
+	/* Before the task identity is read: a dropped open costs the path. */
+	if (!kf_open_pass(a->type, e->oflags, ret, s, pos)) {
+		kf_count(a->type);
+		return;
+	}
+	fill_task(e, t);
 	off = put_scratch(e, off, TL_S_PATH, s, pos);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);

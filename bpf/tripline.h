@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 4
+#define TL_ABI_VERSION 5
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -186,6 +186,41 @@ struct tl_stats {
 	__u64 unwoken;   /* bytes written since this CPU last woke the reader */
 	__u64 seen_type[TL_NTYPES];
 	__u64 lost_type[TL_NTYPES];
+	__u64 filtered;  /* dropped by the rules' kernel filter */
+	__u64 filtered_type[TL_NTYPES];
+};
+
+/* Kernel filter derived from the rules (internal/rules.KernelFilter): an
+ * open of a filtered type is sent only when a rule could match it. Bits are
+ * TL_KF_BIT(type, access class); a path prefix or file name entry holds the
+ * bits it lets pass. */
+enum tl_kf_access {
+	TL_ACC_RO = 0, /* O_RDONLY */
+	TL_ACC_WO,     /* O_WRONLY, creat */
+	TL_ACC_RW,     /* O_RDWR (and access mode 3) */
+};
+#define TL_KF_BIT(ty, acc) (1ull << ((((ty) & (TL_NTYPES - 1)) * 4) + (acc)))
+#define TL_KF_PREFIX_MAX 128 /* bytes of the path compared with the prefixes */
+#define TL_KF_NAME_MAX 64    /* file names up to 63 bytes */
+#define TL_KF_SCAN_MAX 256   /* longer paths pass a 'contains' test */
+#define TL_KF_ENTRIES 4096
+
+struct tl_kfilter {
+	__u64 types;     /* bit per tl_type: types filtered */
+	__u64 fail_pass; /* failed opens that pass */
+	__u64 any_path;  /* successful opens that pass whatever their path */
+	__u64 contains;  /* successful opens worth scanning for kf_contains */
+	__u64 path_bits; /* successful opens some prefix, text or name may let pass */
+	__u64 contains_first[4]; /* bitmap: bytes that follow the '/' of a kf_contains text */
+};
+
+struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */
+	__u32 prefixlen;  /* bits */
+	__u8 data[TL_KF_PREFIX_MAX];
+};
+
+struct tl_kf_name { /* hash key: the last path component, NUL-padded */
+	char name[TL_KF_NAME_MAX];
 };
 
 /* The arguments of the syscall being reported, gathered at sys_exit. */

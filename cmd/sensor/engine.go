@@ -26,12 +26,13 @@ type component struct {
 
 // engine is the event path: capture → process table → enrichment → rules.
 type engine struct {
-	capt  *capture.Capture
-	types []event.Type // what the kernel sends
-	procs *proc.Table
-	enr   *enrich.Enricher // nil without containerd
-	usr   *users.Resolver
-	pipe  *pipeline.Pipeline
+	capt   *capture.Capture
+	types  []event.Type        // what the kernel sends
+	filter *rules.KernelFilter // what the kernel drops; nil: nothing
+	procs  *proc.Table
+	enr    *enrich.Enricher // nil without containerd
+	usr    *users.Resolver
+	pipe   *pipeline.Pipeline
 }
 
 // engineConfig says how to build the event path.
@@ -91,7 +92,11 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	start(component{"users", func(ctx context.Context) error { usr.Run(ctx); return nil }})
 
 	e.types = captureTypes(ec)
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm})
+	var filter *capture.Filter
+	if e.filter = ruleFilter(ec); e.filter != nil {
+		filter = captureFilter(e.filter)
+	}
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -142,6 +147,40 @@ func captureTypes(ec engineConfig) []event.Type {
 		}
 	}
 	return out
+}
+
+// ruleFilter is the kernel filter of the rules, when the sensor evaluates
+// rules on what they ask for and --kernel-filter is not off (nil otherwise).
+func ruleFilter(ec engineConfig) *rules.KernelFilter {
+	if ec.rules == nil || ec.types != nil || ec.cfg.KernelFilter == "off" {
+		return nil
+	}
+	return ec.rules.KernelFilter()
+}
+
+// captureFilter converts the rules' kernel filter for the capture.
+func captureFilter(kf *rules.KernelFilter) *capture.Filter {
+	f := &capture.Filter{}
+	for _, tf := range kf.Types {
+		if tf.PassAll {
+			continue
+		}
+		of := capture.OpenFilter{Type: tf.Type}
+		for _, tm := range tf.Terms {
+			of.Terms = append(of.Terms, capture.OpenTerm{
+				Read:     tm.Access&rules.AccessRead != 0,
+				Write:    tm.Access&rules.AccessWrite != 0,
+				Success:  tm.Result == rules.ResultSuccess,
+				Failure:  tm.Result == rules.ResultFailure,
+				AnyPath:  tm.AnyPath,
+				Prefixes: tm.Prefixes,
+				Contains: tm.Contains,
+				Names:    tm.Names,
+			})
+		}
+		f.Open = append(f.Open, of)
+	}
+	return f
 }
 
 // stopCapture ends the event path: the pipeline's Run returns once the

@@ -21,6 +21,7 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 	metrics.CounterFunc(reg, "kernel_events_seen_total", "Events seen by the BPF programs.", nil, func() float64 { return f(c.Stats().Seen) })
 	metrics.CounterFunc(reg, "kernel_events_delivered_total", "Events written to the ring buffer.", nil, func() float64 { return f(c.Stats().Delivered) })
 	metrics.CounterFunc(reg, "kernel_events_lost_total", "Events lost because the ring buffer was full.", nil, func() float64 { return f(c.Stats().Lost) })
+	metrics.CounterFunc(reg, "kernel_events_filtered_total", "Events dropped in the kernel because no rule could match them.", nil, func() float64 { return f(c.Stats().Filtered) })
 	metrics.CounterFunc(reg, "kernel_events_truncated_total", "Events with a truncated path, argv or environment.", nil, func() float64 { return f(c.Stats().Truncated) })
 	metrics.CounterFunc(reg, "events_malformed_total", "Kernel records that failed validation and were skipped.", nil, func() float64 { return f(c.Stats().Malformed) })
 	for _, r := range rs.Rules() {

@@ -121,9 +121,10 @@ func writeValidateText(w io.Writer, rep *rules.Report, paths int) {
 
 func newRulesListCmd() *cobra.Command {
 	var maxBytes int64
+	var kernel bool
 	cmd := &cobra.Command{
-		Use:   "list PATH...",
-		Short: "List each rule with its priority, tags, event types and state",
+		Use:   "list [--kernel] PATH...",
+		Short: "List each rule with its priority, tags, event types and state, or (--kernel) what the kernel filters",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, rep, err := loadRulesFiles(cmd, args, maxBytes)
@@ -131,24 +132,9 @@ func newRulesListCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RULE\tPRIORITY\tSTATE\tEVENT TYPES\tTAGS")
-			for _, r := range rs.Rules() {
-				state := "enabled"
-				switch {
-				case r.Skipped != "":
-					state = "skipped"
-				case !r.Enabled:
-					state = "disabled"
-				}
-				types := make([]string, 0, len(r.Types()))
-				for _, t := range r.Types() {
-					types = append(types, t.String())
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rulesTermSafe(r.Name), r.Priority, state,
-					rulesOrDash(strings.Join(types, ",")), rulesOrDash(rulesTermSafe(strings.Join(r.Tags, ","))))
-			}
-			if err := tw.Flush(); err != nil {
+			if kernel {
+				writeKernelFilter(out, rs.KernelFilter())
+			} else if err := writeRulesTable(out, rs); err != nil {
 				return err
 			}
 			for _, d := range rep.Errors {
@@ -161,7 +147,82 @@ func newRulesListCmd() *cobra.Command {
 		},
 	}
 	addRulesMaxBytes(cmd, &maxBytes)
+	cmd.Flags().BoolVar(&kernel, "kernel", false, "print the filter pushed into the kernel per event type instead (sensor run --kernel-filter=off disables it)")
 	return cmd
+}
+
+func writeRulesTable(out io.Writer, rs *rules.Ruleset) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tPRIORITY\tSTATE\tEVENT TYPES\tTAGS")
+	for _, r := range rs.Rules() {
+		state := "enabled"
+		switch {
+		case r.Skipped != "":
+			state = "skipped"
+		case !r.Enabled:
+			state = "disabled"
+		}
+		types := make([]string, 0, len(r.Types()))
+		for _, t := range r.Types() {
+			types = append(types, t.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rulesTermSafe(r.Name), r.Priority, state,
+			rulesOrDash(strings.Join(types, ",")), rulesOrDash(rulesTermSafe(strings.Join(r.Tags, ","))))
+	}
+	return tw.Flush()
+}
+
+// writeKernelFilter prints, per open type, the terms an open must pass to
+// be sent: one per rule evaluated on the type.
+func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
+	fmt.Fprintln(out, "Kernel filter: an open of a filtered type is sent when it passes one rule's line.")
+	fmt.Fprintln(out, "Failed opens are decided on access and result only. Other event types are not filtered.")
+	if len(kf.Types) == 0 {
+		fmt.Fprintln(out, "\nno open rules: nothing filtered")
+	}
+	for _, tf := range kf.Types {
+		fmt.Fprintf(out, "\n%s: ", tf.Type)
+		if tf.PassAll {
+			fmt.Fprintf(out, "not filtered (%s)\n", rulesTermSafe(tf.Reason))
+			continue
+		}
+		fmt.Fprintf(out, "filtered, %d rules\n", len(tf.Terms))
+		for _, tm := range tf.Terms {
+			var parts []string
+			switch tm.Access {
+			case rules.AccessRead:
+				parts = append(parts, "read")
+			case rules.AccessWrite:
+				parts = append(parts, "write")
+			case rules.AccessRead | rules.AccessWrite:
+				parts = append(parts, "read+write")
+			}
+			if tm.Result != rules.ResultAny {
+				parts = append(parts, tm.Result.String())
+			}
+			switch {
+			case tm.Result == rules.ResultFailure:
+			case tm.AnyPath:
+				parts = append(parts, "any path")
+			default:
+				var alt []string
+				if len(tm.Prefixes) > 0 {
+					alt = append(alt, "path starts with "+strings.Join(tm.Prefixes, " | "))
+				}
+				if len(tm.Contains) > 0 {
+					alt = append(alt, "path contains "+strings.Join(tm.Contains, " | "))
+				}
+				if len(tm.Names) > 0 {
+					alt = append(alt, "file name in "+strings.Join(tm.Names, " | "))
+				}
+				parts = append(parts, strings.Join(alt, " or "))
+			}
+			if len(parts) == 0 {
+				parts = append(parts, "anything")
+			}
+			fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(tm.Rule), rulesTermSafe(strings.Join(parts, "; ")))
+		}
+	}
 }
 
 func rulesOrDash(s string) string {

@@ -192,6 +192,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer eng.close()
 	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
+	logKernelFilter(log, eng.filter)
 
 	var pipeStopped atomic.Bool
 	if cfg.MetricsAddr != "" {
@@ -243,6 +244,24 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return errors.Join(perr, gerr)
 }
 
+// logKernelFilter says per open type whether the rules' kernel filter is on
+// (nil: turned off or not applicable).
+func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter) {
+	if kf == nil {
+		log.Info("kernel filter off")
+		return
+	}
+	var on, all []string
+	for _, tf := range kf.Types {
+		if tf.PassAll {
+			all = append(all, tf.Type.String())
+		} else {
+			on = append(on, tf.Type.String())
+		}
+	}
+	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all)
+}
+
 // logSummary logs the final counters. capt must be read after the capture
 // is closed (its last kernel figures) and pipe after the pipeline returned.
 func logSummary(log *slog.Logger, capt capture.Stats, pipe pipeline.Stats) {
@@ -253,6 +272,7 @@ func logSummary(log *slog.Logger, capt capture.Stats, pipe pipeline.Stats) {
 	log.Info("stopped",
 		"events_seen", capt.Seen, // passed the in-kernel filters
 		"events_lost", capt.Lost, // ring full
+		"events_filtered", capt.Filtered, // dropped in the kernel: no rule could match
 		"events_processed", processed, // through the pipeline, container starts included
 		"events_malformed", capt.Malformed+pipe.Malformed,
 		"alerts", pipe.Alerts)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/testenv"
 )
 
@@ -41,14 +42,54 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 		unix.Close(fd)
 	}
-	b.Run("open-close", func(b *testing.B) { overhead(b, nil, openClose) })
+	b.Run("open-close", func(b *testing.B) { overhead(b, nil, nil, openClose) })
 	// A rule set of open rules only, without and with the process lifecycle
 	// that the sensor always captures for its tables.
 	opens := event.ClassOpen.Types()
-	b.Run("open-close-opentypes", func(b *testing.B) { overhead(b, opens, openClose) })
-	b.Run("open-close-open+lifecycle", func(b *testing.B) { overhead(b, append(Lifecycle(), opens...), openClose) })
+	b.Run("open-close-opentypes", func(b *testing.B) { overhead(b, opens, nil, openClose) })
+	b.Run("open-close-open+lifecycle", func(b *testing.B) { overhead(b, append(Lifecycle(), opens...), nil, openClose) })
+
+	// The default rules as the sensor runs them: their types plus the
+	// lifecycle, without and with their kernel filter, on a file no rule
+	// matches and on one a rule matches (a name in "Read cloud or
+	// Kubernetes credentials").
+	rs, _, err := rules.LoadFiles([]string{"../../rules"}, rules.Options{Captured: Capturable()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ruleTypes []event.Type
+	for _, t := range Capturable() {
+		if slices.Contains(rs.Types(), t) || slices.Contains(Lifecycle(), t) {
+			ruleTypes = append(ruleTypes, t)
+		}
+	}
+	filter := benchFilter(rs.KernelFilter())
+	watched := filepath.Join(dir, ".aws", "credentials")
+	if err := os.MkdirAll(filepath.Dir(watched), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(watched, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	openWatched := func() {
+		fd, err := unix.Open(watched, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	b.Run("open-close-defaults-nofilter", func(b *testing.B) { overhead(b, ruleTypes, nil, openClose) })
+	b.Run("open-close-defaults-filter", func(b *testing.B) { overhead(b, ruleTypes, filter, openClose) })
+	b.Run("open-close-defaults-filter-match", func(b *testing.B) { overhead(b, ruleTypes, filter, openWatched) })
+	b.Run("fork-exec-defaults-filter", func(b *testing.B) {
+		overhead(b, ruleTypes, filter, func() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 	b.Run("fork-exec", func(b *testing.B) {
-		overhead(b, nil, func() {
+		overhead(b, nil, nil, func() {
 			if err := exec.Command("/bin/true").Run(); err != nil {
 				b.Fatal(err)
 			}
@@ -63,7 +104,7 @@ func BenchmarkOverhead(b *testing.B) {
 		acceptAndClose(l)
 		port := l.Addr().(*net.TCPAddr).Port
 		sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
-		overhead(b, nil, func() {
+		overhead(b, nil, nil, func() {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
 				b.Fatal(err)
@@ -88,8 +129,30 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// overhead runs op with the capture of types (nil: every type) on and off.
-func overhead(b *testing.B, types []event.Type, op func()) {
+// benchFilter converts the rules' kernel filter as the sensor does
+// (cmd/sensor captureFilter; a main package cannot be imported).
+func benchFilter(kf *rules.KernelFilter) *Filter {
+	f := &Filter{}
+	for _, tf := range kf.Types {
+		if tf.PassAll {
+			continue
+		}
+		of := OpenFilter{Type: tf.Type}
+		for _, tm := range tf.Terms {
+			of.Terms = append(of.Terms, OpenTerm{
+				Read: tm.Access&rules.AccessRead != 0, Write: tm.Access&rules.AccessWrite != 0,
+				Success: tm.Result == rules.ResultSuccess, Failure: tm.Result == rules.ResultFailure,
+				AnyPath: tm.AnyPath, Prefixes: tm.Prefixes, Contains: tm.Contains, Names: tm.Names,
+			})
+		}
+		f.Open = append(f.Open, of)
+	}
+	return f
+}
+
+// overhead runs op with the capture of types (nil: every type), filtered
+// by filter (nil: none), on and off.
+func overhead(b *testing.B, types []event.Type, filter *Filter, op func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const rounds = 6
@@ -97,7 +160,7 @@ func overhead(b *testing.B, types []event.Type, op func()) {
 	var base, with time.Duration
 	var wallRatios, cpuRatios []float64
 	var events atomic.Uint64
-	var lost, seen uint64
+	var lost, seen, filtered uint64
 	for range rounds {
 		start, cpu := time.Now(), threadCPU()
 		for range per {
@@ -106,7 +169,7 @@ func overhead(b *testing.B, types []event.Type, op func()) {
 		bWall, bCPU := time.Since(start), threadCPU()-cpu
 		base += bWall
 
-		c, err := New(Config{Types: types, PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
+		c, err := New(Config{Types: types, Filter: filter, PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -135,6 +198,7 @@ func overhead(b *testing.B, types []event.Type, op func()) {
 		s := c.Stats()
 		lost += s.Lost
 		seen += s.Seen
+		filtered += s.Filtered
 		cancel()
 		<-done
 		c.Close()
@@ -148,6 +212,7 @@ func overhead(b *testing.B, types []event.Type, op func()) {
 	b.ReportMetric(float64(with.Nanoseconds())/n, "capture-ns/op")
 	b.ReportMetric(float64(lost), "lost")
 	b.ReportMetric(float64(seen)/with.Seconds(), "events/s")
+	b.ReportMetric(float64(filtered)/n, "filtered/op")
 }
 
 func median(v []float64) float64 {

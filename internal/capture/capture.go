@@ -58,7 +58,47 @@ type Config struct {
 	// WakeupBytes bounds the data queued before the reader is woken: each
 	// CPU wakes it after writing WakeupBytes/NumCPU. Default RingSize/16.
 	WakeupBytes int
+	// Filter, when set, drops in the kernel the opens no rule can match
+	// (counted in Stats.Filtered). Nil sends everything.
+	Filter *Filter
 }
+
+// Filter is a kernel filter on the open family, derived from the rules
+// (cmd/sensor converts rules.KernelFilter): per type, an open is sent when
+// it passes one of the type's terms. Types without an entry pass.
+type Filter struct {
+	Open []OpenFilter
+}
+
+// OpenFilter is the filter of one open type.
+type OpenFilter struct {
+	Type  event.Type
+	Terms []OpenTerm
+}
+
+// OpenTerm is one way an open passes: its access mode allows Read/Write
+// when they are required; a failed open passes unless Success is required;
+// a successful one unless Failure is, and only when AnyPath or its resolved
+// path starts with one of Prefixes, contains one of Contains at a '/' (each
+// must begin with '/'), or its last component is one of Names.
+type OpenTerm struct {
+	Read, Write               bool
+	Success, Failure          bool
+	AnyPath                   bool
+	Prefixes, Contains, Names []string
+}
+
+// Limits of a Filter: prefixes and contained texts are compared on at most
+// FilterPrefixMax bytes (longer ones are cut, which lets more pass), names
+// have at most FilterNameMax bytes, a path longer than FilterScanMax passes
+// a Contains test, and there are at most FilterEntries distinct prefixes,
+// contained texts and names each.
+const (
+	FilterPrefixMax = 128
+	FilterNameMax   = 63
+	FilterScanMax   = 256
+	FilterEntries   = 4096
+)
 
 // Stats are capture counters since New.
 type Stats struct {
@@ -68,9 +108,11 @@ type Stats struct {
 	Truncated uint64 // delivered records with a truncated argv, environment, path or cgroup
 	Malformed uint64 // records that failed validation in userspace
 	Decoded   uint64 // records decoded and returned by Read
+	Filtered  uint64 // opens dropped in the kernel by Config.Filter
 
-	SeenByType [event.NumTypes]uint64
-	LostByType [event.NumTypes]uint64
+	SeenByType     [event.NumTypes]uint64
+	LostByType     [event.NumTypes]uint64
+	FilteredByType [event.NumTypes]uint64
 }
 
 // Lifecycle returns the capturable event types that keep the process table

@@ -169,6 +169,12 @@ func New(cfg Config) (*Capture, error) {
 		c.objs.Close()
 		return nil, err
 	}
+	if cfg.Filter != nil {
+		if err := c.programFilter(cfg.Filter); err != nil {
+			c.objs.Close()
+			return nil, err
+		}
+	}
 
 	c.dec.bootOffset = bootOffset()
 	c.rd, err = ringbuf.NewReader(c.objs.Events)
@@ -341,9 +347,11 @@ func (c *Capture) kernelStats() Stats {
 		s.Delivered += p.Delivered
 		s.Lost += p.Lost
 		s.Truncated += p.Truncated
+		s.Filtered += p.Filtered
 		for t := range event.NumTypes {
 			s.SeenByType[t] += p.SeenType[t]
 			s.LostByType[t] += p.LostType[t]
+			s.FilteredByType[t] += p.FilteredType[t]
 		}
 	}
 	return s

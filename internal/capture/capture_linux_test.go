@@ -88,6 +88,18 @@ func runHelper(scenario, arg string) error {
 		return blockingConnect(network, addr)
 	case "memfd":
 		return execMemfd()
+	case "openlist": // comma-separated r:PATH (read) or w:PATH (write) opens
+		for _, op := range strings.Split(arg, ",") {
+			mode, p, _ := strings.Cut(op, ":")
+			flags := unix.O_RDONLY
+			if mode == "w" {
+				flags = unix.O_WRONLY | unix.O_CREAT
+			}
+			if fd, err := unix.Open(p, flags|unix.O_CLOEXEC, 0o644); err == nil {
+				unix.Close(fd)
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown scenario %q", scenario)
 }

@@ -53,6 +53,10 @@
 //     may sit in non-container groups (e.g. "/process_api/<32 hex>").
 //   - Paths come from bounded dentry walks (128 components, 4095 bytes) up to
 //     the root of the task's mount namespace; FlagPathTruncated marks a cut.
+//   - Config.Filter drops, before the record is built, the opens that pass
+//     none of its terms (access mode, result, and for a successful open the
+//     resolved path's prefix, a '/'-led text in it or its last component:
+//     the bytes Open.Path gets). They are counted in Filtered, not Seen.
 //   - Kernel-side counters (Stats) satisfy Seen == Delivered + Lost.
 //     Records that fail validation in userspace are counted as Malformed
 //     and skipped, never returned.

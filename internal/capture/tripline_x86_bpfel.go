@@ -95,21 +95,46 @@ type triplineTlEvent struct {
 	Data [24576]int8
 }
 
-type triplineTlScratch struct {
+type triplineTlKfName struct {
 	_    structs.HostLayout
-	Path [4352]int8
-	Name [256]int8
+	Name [64]int8
+}
+
+type triplineTlKfPrefix struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Data      [128]uint8
+}
+
+type triplineTlKfilter struct {
+	_             structs.HostLayout
+	Types         uint64
+	FailPass      uint64
+	AnyPath       uint64
+	Contains      uint64
+	PathBits      uint64
+	ContainsFirst [4]uint64
+}
+
+type triplineTlScratch struct {
+	_        structs.HostLayout
+	Path     [4352]int8
+	Name     [256]int8
+	KfPrefix triplineTlKfPrefix
+	KfName   triplineTlKfName
 }
 
 type triplineTlStats struct {
-	_         structs.HostLayout
-	Seen      uint64
-	Delivered uint64
-	Lost      uint64
-	Truncated uint64
-	Unwoken   uint64
-	SeenType  [64]uint64
-	LostType  [64]uint64
+	_            structs.HostLayout
+	Seen         uint64
+	Delivered    uint64
+	Lost         uint64
+	Truncated    uint64
+	Unwoken      uint64
+	SeenType     [64]uint64
+	LostType     [64]uint64
+	Filtered     uint64
+	FilteredType [64]uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -120,6 +145,10 @@ const (
 	triplineMapConfig       = "config"
 	triplineMapEvbuf        = "evbuf"
 	triplineMapEvents       = "events"
+	triplineMapKfConfig     = "kf_config"
+	triplineMapKfContains   = "kf_contains"
+	triplineMapKfNames      = "kf_names"
+	triplineMapKfPrefixes   = "kf_prefixes"
 	triplineMapScratch      = "scratch"
 	triplineMapStats        = "stats"
 	triplineMapSyscalls     = "syscalls"
@@ -182,14 +211,18 @@ type triplineProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type triplineMapSpecs struct {
-	Argbuf   *ebpf.MapSpec `ebpf:"argbuf"`
-	Config   *ebpf.MapSpec `ebpf:"config"`
-	Evbuf    *ebpf.MapSpec `ebpf:"evbuf"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Stats    *ebpf.MapSpec `ebpf:"stats"`
-	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
-	Tracked  *ebpf.MapSpec `ebpf:"tracked"`
+	Argbuf     *ebpf.MapSpec `ebpf:"argbuf"`
+	Config     *ebpf.MapSpec `ebpf:"config"`
+	Evbuf      *ebpf.MapSpec `ebpf:"evbuf"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	KfConfig   *ebpf.MapSpec `ebpf:"kf_config"`
+	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
+	KfNames    *ebpf.MapSpec `ebpf:"kf_names"`
+	KfPrefixes *ebpf.MapSpec `ebpf:"kf_prefixes"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	Syscalls   *ebpf.MapSpec `ebpf:"syscalls"`
+	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // triplineVariableSpecs contains global variables before they are loaded into the kernel.
@@ -218,14 +251,18 @@ func (o *triplineObjects) Close() error {
 //
 // It can be passed to loadTriplineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type triplineMaps struct {
-	Argbuf   *ebpf.Map `ebpf:"argbuf"`
-	Config   *ebpf.Map `ebpf:"config"`
-	Evbuf    *ebpf.Map `ebpf:"evbuf"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Stats    *ebpf.Map `ebpf:"stats"`
-	Syscalls *ebpf.Map `ebpf:"syscalls"`
-	Tracked  *ebpf.Map `ebpf:"tracked"`
+	Argbuf     *ebpf.Map `ebpf:"argbuf"`
+	Config     *ebpf.Map `ebpf:"config"`
+	Evbuf      *ebpf.Map `ebpf:"evbuf"`
+	Events     *ebpf.Map `ebpf:"events"`
+	KfConfig   *ebpf.Map `ebpf:"kf_config"`
+	KfContains *ebpf.Map `ebpf:"kf_contains"`
+	KfNames    *ebpf.Map `ebpf:"kf_names"`
+	KfPrefixes *ebpf.Map `ebpf:"kf_prefixes"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Stats      *ebpf.Map `ebpf:"stats"`
+	Syscalls   *ebpf.Map `ebpf:"syscalls"`
+	Tracked    *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *triplineMaps) Close() error {
@@ -234,6 +271,10 @@ func (m *triplineMaps) Close() error {
 		m.Config,
 		m.Evbuf,
 		m.Events,
+		m.KfConfig,
+		m.KfContains,
+		m.KfNames,
+		m.KfPrefixes,
 		m.Scratch,
 		m.Stats,
 		m.Syscalls,

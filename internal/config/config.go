@@ -46,6 +46,7 @@ type Config struct {
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
 	LogLevel         string        // debug | info | warn | error
+	KernelFilter     string        // on | off: drop in the kernel the opens no rule can match
 }
 
 // Default returns the documented defaults.
@@ -69,6 +70,7 @@ func Default() Config {
 		RingSize:         16 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
+		KernelFilter:     "on",
 	}
 }
 
@@ -97,6 +99,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens no rule can match (see 'sensor rules list --kernel'); off: send every event")
 }
 
 // ApplyFile reads a YAML mapping of flag names to values from path and sets
@@ -221,6 +224,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.KernelFilter != "on" && c.KernelFilter != "off" {
+		errs = append(errs, fmt.Errorf("kernel-filter %q: want on or off", c.KernelFilter))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

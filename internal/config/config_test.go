@@ -65,6 +65,7 @@ func TestFileErrors(t *testing.T) {
 		{"env cap", "env-max: 9000\n", "env-max 9000 must be within 0..8191"},
 		{"redact pattern", "redact-env: ['*TOKEN*', 'A=B']\n", "redact-env"},
 		{"rules size", "rules-max-bytes: 0\n", "rules-max-bytes 0 must be positive"},
+		{"kernel filter", "kernel-filter: maybe\n", "kernel-filter \"maybe\": want on or off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

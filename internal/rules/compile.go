@@ -530,6 +530,7 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 	}
 	rule.prog = prog
 	rule.pre = l.prefilter(ordered)
+	rule.cond = res
 	rule.compiled = true
 	return rule
 }

@@ -28,6 +28,12 @@
 //     necessary condition derived from it (negations relaxed to true); on
 //     typical events no program runs at all. Predicate results and
 //     expensive field values (proc.cmdline, ...) are computed once per event.
+//   - KernelFilter derives, per open type, a condition every event an
+//     enabled rule matches satisfies (access mode, result, path prefixes,
+//     '/'-led texts, file names) from the positive checks at the top of each
+//     condition; a rule with none makes the type unfiltered. Pass is its
+//     reference semantics, which the capture's BPF filter implements; a
+//     property test checks it never drops an event a rule matches.
 //   - A Ruleset is immutable once SetRedaction (if called) has returned, and
 //     safe to share; an Evaluator (one per goroutine) matches events without
 //     allocating.

@@ -22,6 +22,7 @@ type Rule struct {
 	types    []event.Type
 	prog     *vm.Program
 	pre      preNode
+	cond     node // resolved condition, for KernelFilter
 	out      []outSeg
 	compiled bool
 	redact   *fields.Redactor // nil: fields.DefaultRedactor

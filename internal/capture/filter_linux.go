@@ -1,0 +1,148 @@
+//go:build linux && (amd64 || arm64)
+
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// ErrFilter reports a Filter the kernel maps cannot hold.
+var ErrFilter = errors.New("capture: invalid kernel filter")
+
+// Access classes of an open (enum tl_kf_access).
+const (
+	accRO = iota
+	accWO
+	accRW
+)
+
+func kfBit(t event.Type, acc int) uint64 { return 1 << (uint(t)%16*4 + uint(acc)) }
+
+// termBits are the (type, access class) bits a term lets pass.
+func termBits(t event.Type, tm *OpenTerm) uint64 {
+	var b uint64
+	if !tm.Write {
+		b |= kfBit(t, accRO)
+	}
+	if !tm.Read {
+		b |= kfBit(t, accWO)
+	}
+	return b | kfBit(t, accRW)
+}
+
+// programFilter writes f into the kernel filter maps. Called from New only.
+func (c *Capture) programFilter(f *Filter) error {
+	var cfg triplineTlKfilter
+	prefixes := map[string]uint64{}
+	contains := map[string]uint64{}
+	names := map[string]uint64{}
+	for i := range f.Open {
+		of := &f.Open[i]
+		if of.Type.Class() != event.ClassOpen {
+			return fmt.Errorf("%w: type %s is not an open", ErrFilter, of.Type)
+		}
+		cfg.Types |= 1 << of.Type
+		for j := range of.Terms {
+			tm := &of.Terms[j]
+			bits := termBits(of.Type, tm)
+			if !tm.Success {
+				cfg.FailPass |= bits
+			}
+			if tm.Failure {
+				continue
+			}
+			if tm.AnyPath {
+				cfg.AnyPath |= bits
+				continue
+			}
+			for _, p := range tm.Prefixes {
+				if p == "" {
+					cfg.AnyPath |= bits
+					continue
+				}
+				if len(p) > FilterPrefixMax {
+					p = p[:FilterPrefixMax]
+				}
+				prefixes[p] |= bits
+				cfg.PathBits |= bits
+			}
+			for _, x := range tm.Contains {
+				if !strings.HasPrefix(x, "/") {
+					return fmt.Errorf("%w: contained text %q does not begin with /", ErrFilter, x)
+				}
+				if len(x) > FilterPrefixMax {
+					x = x[:FilterPrefixMax]
+				}
+				if len(x) < 2 { // every path contains "/"
+					cfg.AnyPath |= bits
+					continue
+				}
+				contains[x] |= bits
+				cfg.Contains |= bits
+				cfg.PathBits |= bits
+				cfg.ContainsFirst[x[1]>>6] |= 1 << (x[1] & 63)
+			}
+			for _, n := range tm.Names {
+				if strings.ContainsAny(n, "/\x00") {
+					continue // never a path component: nothing to let pass
+				}
+				if len(n) > FilterNameMax {
+					cfg.AnyPath |= bits // the kernel compares shorter names only
+					continue
+				}
+				names[n] |= bits
+				cfg.PathBits |= bits
+			}
+		}
+	}
+	if len(prefixes) > FilterEntries || len(contains) > FilterEntries || len(names) > FilterEntries {
+		return fmt.Errorf("%w: %d prefixes, %d contained texts and %d names (at most %d each)",
+			ErrFilter, len(prefixes), len(contains), len(names), FilterEntries)
+	}
+	if err := fillTrie(c.objs.KfPrefixes, prefixes); err != nil {
+		return fmt.Errorf("capture: programming kernel filter prefixes: %w", err)
+	}
+	if err := fillTrie(c.objs.KfContains, contains); err != nil {
+		return fmt.Errorf("capture: programming kernel filter texts: %w", err)
+	}
+	for n, bits := range names {
+		var k triplineTlKfName
+		for i := range len(n) {
+			k.Name[i] = int8(n[i])
+		}
+		if err := c.objs.KfNames.Update(&k, bits, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("capture: programming kernel filter names: %w", err)
+		}
+	}
+	if err := c.objs.KfConfig.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("capture: programming kernel filter: %w", err)
+	}
+	return nil
+}
+
+// fillTrie writes prefixes into an LPM trie. The trie answers with the
+// longest matching prefix only, so each prefix also carries the bits of the
+// shorter prefixes it extends.
+func fillTrie(m *ebpf.Map, prefixes map[string]uint64) error {
+	for p := range prefixes {
+		bits := prefixes[p]
+		for q, qb := range prefixes {
+			if len(q) < len(p) && strings.HasPrefix(p, q) {
+				bits |= qb
+			}
+		}
+		var k triplineTlKfPrefix
+		k.Prefixlen = uint32(len(p) * 8)
+		copy(k.Data[:], p)
+		if err := m.Update(&k, bits, ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,478 @@
+package rules
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tripline/tripline/internal/event"
+)
+
+// Access is what an open must be for to match a term (a bit set).
+type Access uint8
+
+// Access bits: evt.is_open_read = true needs AccessRead, evt.is_open_write
+// = true needs AccessWrite.
+const (
+	AccessRead Access = 1 << iota
+	AccessWrite
+)
+
+// Result says whether a term needs the syscall to succeed or fail.
+type Result uint8
+
+// Results.
+const (
+	ResultAny Result = iota
+	ResultSuccess
+	ResultFailure
+)
+
+func (r Result) String() string {
+	switch r {
+	case ResultSuccess:
+		return "success"
+	case ResultFailure:
+		return "failure"
+	}
+	return "any"
+}
+
+// Bounds of what is pushed into the kernel. A longer prefix is cut (a
+// shorter prefix matches more, so the filter stays sound); a longer file
+// name makes its term match any path.
+const (
+	KernelPrefixMax = 128
+	KernelNameMax   = 63
+	KernelScanMax   = 256 // contains is tested on paths up to this length
+	kernelMaxKeys   = 4096
+)
+
+// OpenTerm is a necessary condition of one rule on one open type: an open
+// the rule matches passes Access and Result and, when it succeeded, has a
+// path (fd.name) starting with one of Prefixes, containing one of Contains
+// (each begins with '/', so it starts at a path component) or a file name
+// (fd.filename) in Names, unless AnyPath.
+type OpenTerm struct {
+	Rule     string
+	Access   Access
+	Result   Result
+	AnyPath  bool
+	Prefixes []string
+	Contains []string
+	Names    []string
+}
+
+// TypeFilter is the kernel filter of one event type: an event passes when
+// it passes one of Terms. PassAll (with the Reason) disables it.
+type TypeFilter struct {
+	Type    event.Type
+	PassAll bool
+	Reason  string
+	Terms   []OpenTerm
+}
+
+// KernelFilter is what the loaded rules let the kernel drop: per event
+// type, a disjunction over the rules evaluated on it of conditions that
+// every event the rule matches satisfies. It is a sound over-approximation:
+// an event it drops matches no enabled rule. Types without an entry (and
+// every type but the open family) pass unfiltered.
+type KernelFilter struct {
+	Types []TypeFilter
+}
+
+// For returns the filter of type t (nil when t is not filtered).
+func (k *KernelFilter) For(t event.Type) *TypeFilter {
+	for i := range k.Types {
+		if k.Types[i].Type == t {
+			return &k.Types[i]
+		}
+	}
+	return nil
+}
+
+// KernelFilter derives the kernel filter of the enabled rules. Only
+// positive checks at the top of a condition (through 'and', and 'or' of
+// summarizable operands) are used: negated checks are not necessary
+// conditions, and anything the kernel cannot test relaxes to "any".
+func (rs *Ruleset) KernelFilter() *KernelFilter {
+	kf := &KernelFilter{}
+	for _, t := range rs.types {
+		if t.Class() != event.ClassOpen {
+			continue
+		}
+		tf := TypeFilter{Type: t}
+		keys := 0
+		for _, r := range rs.byType[t] {
+			f := openFacts(r.cond, t)
+			if f.never {
+				continue
+			}
+			term := OpenTerm{Rule: r.Name, Access: f.access, Result: f.result}
+			if f.paths == nil {
+				term.AnyPath = true
+			} else {
+				term.Prefixes, term.Contains, term.Names = f.paths.sorted()
+			}
+			keys += len(term.Prefixes) + len(term.Contains) + len(term.Names)
+			if term.AnyPath && term.Access == 0 && term.Result == ResultAny {
+				tf.PassAll, tf.Reason = true, "rule "+strconv.Quote(r.Name)+" has no path, access or result condition the kernel can test"
+			}
+			tf.Terms = append(tf.Terms, term)
+		}
+		if !tf.PassAll && keys > kernelMaxKeys {
+			tf.PassAll, tf.Reason = true, "too many paths and names for the kernel maps"
+		}
+		if tf.PassAll {
+			tf.Terms = nil
+		}
+		kf.Types = append(kf.Types, tf)
+	}
+	return kf
+}
+
+// facts is a necessary condition of a (sub)condition on one event type.
+type facts struct {
+	never  bool     // cannot match this type
+	access Access   // required access bits
+	result Result   // required result
+	paths  *pathSet // nil: any path
+}
+
+// pathSet is a disjunction of path facts on a successful open.
+type pathSet struct {
+	prefixes map[string]bool
+	contains map[string]bool
+	names    map[string]bool
+}
+
+// size ranks path sets for 'and': a contains test costs the kernel a scan.
+func (p *pathSet) size() int { return len(p.prefixes) + 8*len(p.contains) + len(p.names) }
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *pathSet) sorted() (prefixes, contains, names []string) {
+	return sortedKeys(p.prefixes), sortedKeys(p.contains), sortedKeys(p.names)
+}
+
+func unionPaths(a, b *pathSet) *pathSet {
+	out := &pathSet{prefixes: map[string]bool{}, contains: map[string]bool{}, names: map[string]bool{}}
+	for _, s := range []*pathSet{a, b} {
+		for k := range s.prefixes {
+			out.prefixes[k] = true
+		}
+		for k := range s.contains {
+			out.contains[k] = true
+		}
+		for k := range s.names {
+			out.names[k] = true
+		}
+	}
+	return out
+}
+
+func andFacts(a, b facts) facts {
+	if a.never || b.never {
+		return facts{never: true}
+	}
+	out := facts{access: a.access | b.access, result: a.result}
+	switch {
+	case b.result == ResultAny:
+	case a.result == ResultAny:
+		out.result = b.result
+	case a.result != b.result:
+		return facts{never: true}
+	}
+	switch {
+	case a.paths == nil:
+		out.paths = b.paths
+	case b.paths == nil:
+		out.paths = a.paths
+	case b.paths.size() < a.paths.size():
+		out.paths = b.paths // either is necessary: keep the smaller
+	default:
+		out.paths = a.paths
+	}
+	return out
+}
+
+func orFacts(a, b facts) facts {
+	if a.never {
+		return b
+	}
+	if b.never {
+		return a
+	}
+	out := facts{access: a.access & b.access}
+	if a.result == b.result {
+		out.result = a.result
+	}
+	if a.paths != nil && b.paths != nil {
+		out.paths = unionPaths(a.paths, b.paths)
+	}
+	return out
+}
+
+// openFacts summarizes the resolved condition n on open type t.
+func openFacts(n node, t event.Type) facts {
+	switch n := n.(type) {
+	case *andNode:
+		acc := facts{}
+		for _, k := range n.kids {
+			acc = andFacts(acc, openFacts(k, t))
+		}
+		return acc
+	case *orNode:
+		acc := facts{never: true}
+		for _, k := range n.kids {
+			acc = orFacts(acc, openFacts(k, t))
+		}
+		return acc
+	case *checkNode:
+		return checkFacts(n, t)
+	}
+	return facts{} // not, or anything else: no constraint
+}
+
+func vals(c *checkNode) []string {
+	out := make([]string, len(c.vals))
+	for i, v := range c.vals {
+		out[i] = v.text
+	}
+	return out
+}
+
+// checkFacts summarizes one positive check on open type t.
+func checkFacts(c *checkNode, t event.Type) facts {
+	if c.lhs.xform != "" || c.rhs != nil || c.lhs.hasArg || len(c.vals) == 0 {
+		return facts{}
+	}
+	op := c.op
+	if op == "==" {
+		op = "="
+	}
+	vs := vals(c)
+	one := func() (string, bool) { return vs[0], len(vs) == 1 && !c.list }
+	switch c.lhs.field {
+	case "evt.type":
+		switch op {
+		case "=", "in":
+			for _, v := range vs {
+				if v == t.String() {
+					return facts{}
+				}
+			}
+			return facts{never: true}
+		case "!=":
+			if v, ok := one(); ok && v == t.String() {
+				return facts{never: true}
+			}
+		}
+	case "evt.is_open_read", "evt.is_open_write":
+		if v, ok := one(); ok && op == "=" && strings.EqualFold(v, "true") {
+			if c.lhs.field == "evt.is_open_read" {
+				return facts{access: AccessRead}
+			}
+			return facts{access: AccessWrite}
+		}
+	case "evt.failed":
+		if v, ok := one(); ok && op == "=" {
+			switch strings.ToLower(v) {
+			case "true":
+				return facts{result: ResultFailure}
+			case "false":
+				return facts{result: ResultSuccess}
+			}
+		}
+	case "evt.res":
+		if op == "=" || op == "in" {
+			for _, v := range vs {
+				if v == "SUCCESS" {
+					if len(vs) == 1 {
+						return facts{result: ResultSuccess}
+					}
+					return facts{}
+				}
+			}
+			return facts{result: ResultFailure}
+		}
+	case "fd.num", "evt.rawres":
+		// fd.num is the result on success and -1 on failure; evt.rawres is
+		// the result: a bound on either says which of the two it was.
+		v, ok := one()
+		if !ok {
+			return facts{}
+		}
+		x, err := strconv.ParseInt(v, 0, 64)
+		if err != nil {
+			return facts{}
+		}
+		switch {
+		case (op == ">=" && x >= 0) || (op == ">" && x >= -1) || (op == "=" && x >= 0):
+			return facts{result: ResultSuccess}
+		case (op == "<" && x <= 0) || (op == "<=" && x <= -1) || (op == "=" && x < 0):
+			return facts{result: ResultFailure}
+		}
+	case "fd.name":
+		return facts{paths: namePaths(op, vs)}
+	case "fd.directory":
+		return facts{paths: dirPaths(op, vs)}
+	case "fd.filename":
+		if op == "=" || op == "in" {
+			p := &pathSet{names: map[string]bool{}}
+			for _, v := range vs {
+				if len(v) > KernelNameMax {
+					return facts{}
+				}
+				p.names[v] = true
+			}
+			return facts{paths: p}
+		}
+	}
+	return facts{}
+}
+
+func prefixSet(ps []string) *pathSet {
+	p := &pathSet{prefixes: map[string]bool{}}
+	for _, s := range ps {
+		if len(s) > KernelPrefixMax {
+			s = s[:KernelPrefixMax]
+		}
+		if s == "" {
+			return nil
+		}
+		p.prefixes[s] = true
+	}
+	return p
+}
+
+// globPrefix is the literal text before the first glob metacharacter.
+func globPrefix(g string) string {
+	if i := strings.IndexAny(g, "*?[\\"); i >= 0 {
+		return g[:i]
+	}
+	return g
+}
+
+// namePaths summarizes a check on fd.name (nil: any path).
+func namePaths(op string, vs []string) *pathSet {
+	switch op {
+	case "=", "in", "startswith":
+		return prefixSet(vs)
+	case "glob":
+		return prefixSet([]string{globPrefix(vs[0])})
+	case "pmatch":
+		ps := make([]string, len(vs))
+		for i, v := range vs {
+			ps[i] = globPrefix(v)
+			if len(ps[i]) > 1 {
+				ps[i] = strings.TrimRight(ps[i], "/")
+			}
+		}
+		return prefixSet(ps)
+	case "contains":
+		// Only text starting at a component: the kernel looks for it at
+		// each '/' of the path.
+		c := vs[0]
+		if !strings.HasPrefix(c, "/") || len(c) < 2 {
+			return nil
+		}
+		if len(c) > KernelPrefixMax {
+			c = c[:KernelPrefixMax]
+		}
+		return &pathSet{contains: map[string]bool{c: true}}
+	case "endswith":
+		// A suffix "/x" names the file: fd.filename is x.
+		s := vs[0]
+		i := strings.LastIndexByte(s, '/')
+		if i < 0 || i == len(s)-1 || len(s)-i-1 > KernelNameMax {
+			return nil
+		}
+		return &pathSet{names: map[string]bool{s[i+1:]: true}}
+	}
+	return nil
+}
+
+// dirPaths summarizes a check on fd.directory: the path is below it.
+func dirPaths(op string, vs []string) *pathSet {
+	switch op {
+	case "=", "in":
+		ps := make([]string, len(vs))
+		for i, v := range vs {
+			if strings.HasSuffix(v, "/") {
+				ps[i] = v
+			} else {
+				ps[i] = v + "/"
+			}
+		}
+		return prefixSet(ps)
+	case "startswith":
+		return prefixSet(vs)
+	}
+	return nil
+}
+
+// Pass is the filter's decision on ev, as the kernel takes it (the
+// reference the BPF code implements): false when no rule can match ev.
+// For a successful open, ev.Open.Path is the resolved path the kernel
+// compares; a failed open is decided on its access mode and result only.
+func (k *KernelFilter) Pass(ev *event.Event) bool {
+	tf := k.For(ev.Type)
+	if tf == nil || tf.PassAll {
+		return true
+	}
+	read, write := true, true
+	switch {
+	case ev.Type == event.TypeCreat:
+		read = false
+	case ev.Open.Flags&3 == 0:
+		write = false
+	case ev.Open.Flags&3 == 1:
+		read = false
+	}
+	path := ev.Open.Path
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	for i := range tf.Terms {
+		tm := &tf.Terms[i]
+		if (tm.Access&AccessRead != 0 && !read) || (tm.Access&AccessWrite != 0 && !write) {
+			continue
+		}
+		if ev.Res < 0 {
+			if tm.Result != ResultSuccess {
+				return true
+			}
+			continue
+		}
+		if tm.Result == ResultFailure {
+			continue
+		}
+		if tm.AnyPath || path == "" {
+			return true
+		}
+		for _, p := range tm.Prefixes {
+			if strings.HasPrefix(path, p) {
+				return true
+			}
+		}
+		for _, c := range tm.Contains {
+			if len(path) > KernelScanMax || strings.Contains(path, c) {
+				return true
+			}
+		}
+		if len(name) <= KernelNameMax {
+			for _, n := range tm.Names {
+				if n == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
