@@ -95,29 +95,29 @@ func BenchmarkOverhead(b *testing.B) {
 			}
 		})
 	})
-	b.Run("tcp-connect", func(b *testing.B) {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	acceptAndClose(l)
+	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: l.Addr().(*net.TCPAddr).Port}
+	connect := func() {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer l.Close()
-		acceptAndClose(l)
-		port := l.Addr().(*net.TCPAddr).Port
-		sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
-		overhead(b, nil, nil, func() {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := unix.Connect(fd, sa); err != nil {
-				b.Fatal(err)
-			}
-			// Close with a reset: no TIME_WAIT sockets pile up and skew
-			// later rounds (ephemeral ports, hash chains).
-			_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-			unix.Close(fd)
-		})
-	})
+		if err := unix.Connect(fd, sa); err != nil {
+			b.Fatal(err)
+		}
+		// Close with a reset: no TIME_WAIT sockets pile up and skew
+		// later rounds (ephemeral ports, hash chains).
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Close(fd)
+	}
+	b.Run("tcp-connect", func(b *testing.B) { overhead(b, nil, nil, connect) })
+	// Every type reports socket() too; the default rules do not need it.
+	b.Run("tcp-connect-defaults-filter", func(b *testing.B) { overhead(b, ruleTypes, filter, connect) })
 }
 
 // threadCPU returns the CPU time of the calling OS thread: unlike wall time
