@@ -43,18 +43,27 @@ func startTestContainerd(t testing.TB, dir string) string {
 	return sock
 }
 
+// containerTestEnv is the setup of the container tests: root, a private
+// containerd (its socket) and a busybox root filesystem, all removed when
+// the test ends; dir is the test's own folder.
+func containerTestEnv(t *testing.T) (dir, sock, rootfs string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir = t.TempDir()
+	sock = startTestContainerd(t, dir)
+	rootfs, cleanup, err := busyboxRootfs()
+	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
+	t.Cleanup(cleanup)
+	return dir, sock, rootfs
+}
+
 // TestContainerAlertsEndToEnd runs a short-lived privileged container under a
 // real containerd + runc while `sensor run` watches with the default rules
 // and the product brief's seed rules: posture rules fire once for the
 // container start, and its exec/open alerts carry its metadata although it
 // exits at once.
 func TestContainerAlertsEndToEnd(t *testing.T) {
-	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	sock := startTestContainerd(t, dir)
-	rootfs, cleanup, err := busyboxRootfs()
-	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
-	defer cleanup()
+	dir, sock, rootfs := containerTestEnv(t)
 
 	d := startSensor(t, "run", "--rules", "../../rules", "--rules", "../../rules/examples/seed",
 		"--data-dir", filepath.Join(dir, "data"), "--output", "stdout", "--metrics-addr", "",

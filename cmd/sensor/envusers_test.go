@@ -131,12 +131,7 @@ func TestEnvAndUserRulesEndToEnd(t *testing.T) {
 // 1000 "app" (the host's uid 1000 has another name) and checks that alerts
 // of its processes name the container's user and group.
 func TestContainerUserName(t *testing.T) {
-	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	sock := startTestContainerd(t, dir)
-	rootfs, cleanup, err := busyboxRootfs()
-	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
-	defer cleanup()
+	dir, sock, rootfs := containerTestEnv(t)
 	if err := os.Chmod(rootfs, 0o755); err != nil { // uid 1000 walks it
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/tripline/tripline/internal/testenv"
 )
 
 // narrowRules are rule sets that use no exec, fork or exit event: the
@@ -50,12 +48,7 @@ var narrowRules = []struct {
 // while `sensor run` loads a rule set of only open (or only connect) rules:
 // the alert names the container and the process's parent inside it.
 func TestContainerIdentityNarrowRules(t *testing.T) {
-	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	sock := startTestContainerd(t, dir)
-	rootfs, cleanup, err := busyboxRootfs()
-	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
-	defer cleanup()
+	_, sock, rootfs := containerTestEnv(t)
 
 	for i, tc := range narrowRules {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,12 +89,7 @@ func TestContainerIdentityNarrowRules(t *testing.T) {
 // opens, and they carry the container and parent of a process that the
 // trace saw start only through the (unprinted) lifecycle events.
 func TestTraceTypesKeepsIdentity(t *testing.T) {
-	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	sock := startTestContainerd(t, dir)
-	rootfs, cleanup, err := busyboxRootfs()
-	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
-	defer cleanup()
+	_, sock, rootfs := containerTestEnv(t)
 
 	_, stdout := startTrace(t, "--types", "open", "--json", "--containerd-socket", sock)
 	events := scanJSON(bufio.NewScanner(stdout))

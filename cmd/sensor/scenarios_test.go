@@ -56,12 +56,7 @@ const netSetup = "ip link set lo up; ip addr add 10.250.0.1/32 dev lo; "
 // above (Error for writes below system directories), and the ordinary
 // activity must raise nothing at Warning or above.
 func TestAttackScenariosInContainers(t *testing.T) {
-	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	sock := startTestContainerd(t, dir)
-	rootfs, cleanup, err := busyboxRootfs()
-	testenv.Require(t, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
-	defer cleanup()
+	dir, sock, rootfs := containerTestEnv(t)
 	have := map[string]bool{}
 	for _, bin := range []string{"bash", "perl", "python3"} {
 		have[bin] = addHostProgram(rootfs, bin) == nil
