@@ -242,7 +242,7 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 			o.Path = o.RawPath
 		}
 	case event.ClassConnect:
-		d.decodeConnect(rec, strs[strRaw], &ev.Connect)
+		d.decodeSock(rec, strs[strRaw], int32(u32(rec, offSockFd)), ev)
 	case event.ClassFork:
 		f := &ev.Fork
 		f.ChildPID = u32(rec, offChildPid)
@@ -272,7 +272,7 @@ func (d *decoder) decodeSys(rec []byte, flags uint32, strs *[numStr][]byte, ev *
 	switch {
 	case flags&recFDSock != 0:
 		s.FDKind = event.FDSocket
-		d.decodeSock(rec, strs[strAux], ev)
+		d.decodeSock(rec, strs[strAux], s.FD, ev)
 	case flags&recFDFile != 0:
 		s.FDKind = event.FDFile
 		s.FDPath = str(strs[strPath])
@@ -284,7 +284,7 @@ func (d *decoder) decodeSys(rec []byte, flags uint32, strs *[numStr][]byte, ev *
 		} else if ev.Type == event.TypeBind || ev.Type == event.TypeSendto || ev.Type == event.TypeSendmsg || ev.Type == event.TypeSocket {
 			// No socket behind the fd (a bad fd, a failed socket()): the
 			// caller's address or domain.
-			d.decodeSock(rec, strs[strAux], ev)
+			d.decodeSock(rec, strs[strAux], s.FD, ev)
 		}
 	}
 	if flags&recFDFile == 0 {
@@ -319,13 +319,14 @@ func pathArg(typ event.Type) bool {
 	return true
 }
 
-// decodeSock fills ev.Connect from the socket fields of a socket, dup or
-// send record; sa is the address: the kernel's for a unix socket, else the
-// caller's (bind: the local address asked for; sendto/sendmsg: the
-// destination).
-func (d *decoder) decodeSock(rec, sa []byte, ev *event.Event) {
+// decodeSock fills ev.Connect from the socket fields of a connect, socket,
+// dup or send record on fd; sa is the address: the kernel's for a unix
+// socket, else the caller's (connect: the destination, used only when the
+// socket holds none, as after a failed connect; bind: the local address
+// asked for; sendto/sendmsg: the destination).
+func (d *decoder) decodeSock(rec, sa []byte, fd int32, ev *event.Event) {
 	c := &ev.Connect
-	c.FD = ev.Sys.FD
+	c.FD = fd
 	c.Family = u16(rec, offFamily)
 	c.SockType = u16(rec, offSockType)
 	if pr := u16(rec, offProto); pr == event.ProtoTCP || pr == event.ProtoUDP {
@@ -359,6 +360,11 @@ func (d *decoder) decodeSock(rec, sa []byte, ev *event.Event) {
 		addr, _ := netip.AddrFromSlice(sa[saOff : saOff+n])
 		port := binary.BigEndian.Uint16(sa[2:])
 		switch ev.Type {
+		case event.TypeConnect:
+			// The socket's destination is what the kernel connected to.
+			if c.RemotePort == 0 {
+				c.RemoteAddr, c.RemotePort = addr, port
+			}
 		case event.TypeBind:
 			if c.LocalPort == 0 { // failed bind: the address asked for
 				c.LocalAddr, c.LocalPort = addr, port
@@ -388,42 +394,6 @@ func splitNUL(dst []string, b []byte) []string {
 		}
 	}
 	return append(dst, str(b[start:]))
-}
-
-func (d *decoder) decodeConnect(rec, sa []byte, c *event.Connect) {
-	c.FD = int32(u32(rec, offSockFd))
-	c.Family = u16(rec, offFamily)
-	c.SockType = u16(rec, offSockType)
-	if pr := u16(rec, offProto); pr == event.ProtoTCP || pr == event.ProtoUDP {
-		c.Proto = uint8(pr)
-	}
-	var saFam uint16
-	if len(sa) >= 2 {
-		saFam = le.Uint16(sa)
-	}
-	if c.Family == 0 {
-		c.Family = saFam
-	}
-	switch c.Family {
-	case event.AFInet, event.AFInet6:
-		n, saOff := 4, 4 // address bytes; their offset in sockaddr_in
-		if c.Family == event.AFInet6 {
-			n, saOff = 16, 8 // sockaddr_in6
-		}
-		c.LocalAddr, _ = netip.AddrFromSlice(rec[offLaddr : offLaddr+n])
-		c.LocalPort = u16(rec, offLport)
-		// The socket's destination is what the kernel connected to. The
-		// caller's sockaddr, read after the call, fills in only when the
-		// socket holds none (a failed connect).
-		c.RemoteAddr, _ = netip.AddrFromSlice(rec[offRaddr : offRaddr+n])
-		c.RemotePort = u16(rec, offRport)
-		if c.RemotePort == 0 && saFam == c.Family && len(sa) >= saOff+n {
-			c.RemoteAddr, _ = netip.AddrFromSlice(sa[saOff : saOff+n])
-			c.RemotePort = binary.BigEndian.Uint16(sa[2:])
-		}
-	case event.AFUnix:
-		d.unixPath(sa, c)
-	}
 }
 
 // unixPath sets c.UnixPath from the sockaddr_un bytes sa.
