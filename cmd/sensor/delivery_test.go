@@ -58,7 +58,7 @@ var metricLine = regexp.MustCompile(`(?m)^(tripline_[a-z_]+)(\{[^}]*\})? ([0-9.e
 
 func metricValue(t testing.TB, addr, name string) float64 {
 	t.Helper()
-	for _, m := range metricLine.FindAllStringSubmatch(httpGet(t.(*testing.T), "http://"+addr+"/metrics"), -1) {
+	for _, m := range metricLine.FindAllStringSubmatch(httpGet(t, "http://"+addr+"/metrics"), -1) {
 		if m[1] == name {
 			v, _ := strconv.ParseFloat(m[3], 64)
 			return v

@@ -284,7 +284,7 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 }
 
 // stopSummary returns the numeric fields of the sensor's "stopped" log line.
-func stopSummary(t *testing.T, log string) map[string]uint64 {
+func stopSummary(t testing.TB, log string) map[string]uint64 {
 	t.Helper()
 	for _, line := range strings.Split(log, "\n") {
 		if !strings.Contains(line, "msg=stopped") {
@@ -303,7 +303,7 @@ func stopSummary(t *testing.T, log string) map[string]uint64 {
 	return nil
 }
 
-func httpGet(t *testing.T, url string) string {
+func httpGet(t testing.TB, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
