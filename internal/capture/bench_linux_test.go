@@ -147,6 +147,26 @@ func benchFilter(kf *rules.KernelFilter) *Filter {
 		}
 		f.Open = append(f.Open, of)
 	}
+	for _, sf := range kf.Sock {
+		if sf.PassAll {
+			continue
+		}
+		cf := SockFilter{Type: sf.Type}
+		for _, tm := range sf.Terms {
+			ct := SockTerm{Families: uint8(tm.Families), Results: uint8(tm.Results), Container: tm.Container,
+				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
+			if tm.Ports != nil {
+				ct.Ports = make([]PortRange, len(tm.Ports))
+				for i, p := range tm.Ports {
+					ct.Ports[i] = PortRange{Lo: p.Lo, Hi: p.Hi}
+				}
+			}
+			cf.Terms = append(cf.Terms, ct)
+		}
+		f.Sock = append(f.Sock, cf)
+	}
+	f.HostDrop = kf.Host.Types
+	f.HostMntNS, _ = HostMntNS() // 0 (off) when unknown, as in the sensor
 	return f
 }
 
