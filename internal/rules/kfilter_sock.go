@@ -225,17 +225,44 @@ func sockFactsOf(n node, t event.Type, neg bool) sockFacts {
 	return anyFacts
 }
 
+// ctrOnly are the fields without a value outside containers.
+var ctrOnly = map[string]bool{
+	"container.image": true, "container.image.repository": true, "container.image.tag": true,
+	"container.image.digest": true, "container.type": true, "container.privileged": true, "container.mounts": true,
+}
+
+// ipFields are the address and port fields: a value only for an IPv4 or
+// IPv6 socket.
+var ipFields = map[string]bool{
+	"fd.sip": true, "fd.rip": true, "fd.dip": true, "fd.snet": true, "fd.rnet": true, "fd.ip": true, "fd.net": true,
+	"fd.sport": true, "fd.rport": true, "fd.dport": true, "fd.port": true,
+	"fd.cip": true, "fd.lip": true, "fd.cnet": true, "fd.lnet": true, "fd.cport": true, "fd.lport": true,
+}
+
 // sockCheck summarizes one check (negated when neg) on type t.
 func sockCheck(c *checkNode, t event.Type, neg bool) sockFacts {
-	if c.lhs.xform != "" || c.rhs != nil || c.lhs.hasArg || len(c.vals) == 0 {
+	if c.lhs.xform != "" || c.rhs != nil || c.lhs.hasArg {
 		return anyFacts
 	}
 	op := c.op
 	if op == "==" {
 		op = "="
 	}
-	vs := vals(c)
 	f := anyFacts
+	if op == "exists" {
+		switch field := c.lhs.field; {
+		case neg:
+		case ctrOnly[field]:
+			f.ctr = true
+		case t == event.TypeConnect && ipFields[field]:
+			f.fams = FamIP
+		}
+		return f
+	}
+	if len(c.vals) == 0 {
+		return anyFacts
+	}
+	vs := vals(c)
 	switch field := c.lhs.field; field {
 	case "evt.type":
 		in := false
@@ -261,8 +288,8 @@ func sockCheck(c *checkNode, t event.Type, neg bool) sockFacts {
 		// negations not = host, not != a container id.
 		f.ctr = (eq && host == neg) || (op == "!=" && host != neg)
 		return f
-	case "container.image", "container.image.repository", "container.image.tag", "container.image.digest",
-		"container.type", "container.privileged", "container.mounts":
+	}
+	if ctrOnly[c.lhs.field] {
 		// No value outside containers: any comparison is false there.
 		f.ctr = !neg
 		return f
