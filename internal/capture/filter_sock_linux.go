@@ -5,6 +5,7 @@ package capture
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -18,8 +19,10 @@ import (
 const initPidNS = 0xEFFFFFFC
 
 // HostMntNS returns the inode number of the host's mount namespace: pid
-// 1's, provided the caller is in the initial pid namespace (else /proc/1
-// is some container's init and ErrHostNS is returned).
+// 1's or, when that cannot be read (pid 1 may hold capabilities the caller
+// lacks), kthreadd's, which is the kernel's initial one. The caller must
+// be in the initial pid namespace, else /proc/1 is some container's init
+// and ErrHostNS is returned.
 func HostMntNS() (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
@@ -28,10 +31,16 @@ func HostMntNS() (uint64, error) {
 	if st.Ino != initPidNS {
 		return 0, fmt.Errorf("%w: not in the host's pid namespace", ErrHostNS)
 	}
-	if err := unix.Stat("/proc/1/ns/mnt", &st); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrHostNS, err)
+	err := unix.Stat("/proc/1/ns/mnt", &st)
+	if err == nil {
+		return st.Ino, nil
 	}
-	return st.Ino, nil
+	if comm, cerr := os.ReadFile("/proc/2/comm"); cerr == nil && string(comm) == "kthreadd\n" {
+		if kerr := unix.Stat("/proc/2/ns/mnt", &st); kerr == nil {
+			return st.Ino, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %w", ErrHostNS, err)
 }
 
 // sockTermKey identifies a term: equal terms share a bit.
