@@ -3,6 +3,7 @@
 package capture
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -213,5 +214,32 @@ func TestKernelFilterHostDrop(t *testing.T) {
 				t.Errorf("no mkdir counted as filtered")
 			}
 		})
+	}
+}
+
+// TestSockFilterInvalid checks that New refuses what the kernel maps
+// cannot hold or must never drop.
+func TestSockFilterInvalid(t *testing.T) {
+	testenv.RequireRoot(t)
+	many := make([]SockTerm, FilterSockTerms+1)
+	for i := range many {
+		many[i] = SockTerm{Families: SockFamInet, Results: SockResOK, Ports: []PortRange{{uint16(i), uint16(i)}}}
+	}
+	for _, tc := range []struct {
+		name string
+		f    Filter
+	}{
+		{"exec dropped for host processes", Filter{HostDrop: []event.Type{event.TypeExecve}, HostMntNS: 1}},
+		{"exit dropped for host processes", Filter{HostDrop: []event.Type{event.TypeProcexit}, HostMntNS: 1}},
+		{"socket filter on open", Filter{Sock: []SockFilter{{Type: event.TypeOpenat}}}},
+		{"too many terms", Filter{Sock: []SockFilter{{Type: event.TypeConnect, Terms: many}}}},
+	} {
+		c, err := New(Config{PID: uint32(os.Getpid()), Filter: &tc.f})
+		if err == nil {
+			c.Close()
+		}
+		if !errors.Is(err, ErrFilter) {
+			t.Errorf("%s: err=%v, want ErrFilter", tc.name, err)
+		}
 	}
 }
