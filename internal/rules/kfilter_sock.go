@@ -180,9 +180,9 @@ func orSock(a, b sockFacts) sockFacts {
 		if a.addrs != nil && b.addrs != nil {
 			out.addrs = unionPrefixes(a.addrs, b.addrs)
 		}
-		out.notAddrs = intersectPrefixes(a.notAddrs, b.notAddrs)
-		if out.notAddrs == nil {
-			out.notAddrs = []netip.Prefix{}
+		// Excluded by both (nil here is no exclusion, not "any").
+		if a.notAddrs != nil && b.notAddrs != nil {
+			out.notAddrs = intersectPrefixes(a.notAddrs, b.notAddrs)
 		}
 	}
 	if len(out.notAddrs) == 0 {
