@@ -4,6 +4,8 @@ package capture
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/testenv"
 )
 
@@ -243,3 +246,117 @@ func TestSockFilterInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelFilterConnectReference compares the BPF socket filter with its
+// reference semantics (rules.KernelFilter.Passes) on real loopback
+// connects: TCP (accepted and refused) and UDP, IPv4, IPv6 and
+// IPv4-mapped, to addresses across 127.0.0.0/8, under random filters. The
+// events of an unfiltered run are what the reference decides on.
+func TestKernelFilterConnectReference(t *testing.T) {
+	testenv.RequireRoot(t)
+	host, err := HostMntNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := listen(t, "tcp4", "127.0.0.1:0")
+	v6 := listen(t, "tcp6", "[::1]:0")
+	closed := closedPort(t)
+	marker := closedPort(t) // a UDP connect to it ends each run
+	for marker == closed {
+		marker = closedPort(t)
+	}
+	ports := []uint16{v4, v6, closed}
+	addrs := []string{"127.0.0.1", "127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::ffff:127.0.0.9"}
+	var list []string
+	for _, network := range []string{"tcp", "udp"} {
+		for _, a := range addrs {
+			for _, p := range ports {
+				list = append(list, network+","+netip.AddrPortFrom(netip.MustParseAddr(a), p).String())
+			}
+		}
+	}
+	markerOp := "udp," + netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), marker).String()
+	list = append(list, markerOp)
+	cfg := Config{PID: uint32(os.Getpid()), Types: []event.Type{event.TypeConnect}}
+	key := func(e *event.Event) string {
+		c := &e.Connect
+		return fmt.Sprint(c.Family, c.SockType, c.RemoteAddr, c.RemotePort, e.Res)
+	}
+	isMarker := func(e *event.Event) bool { return e.Connect.RemotePort == marker }
+	run := func(t *testing.T, f *Filter) map[string]*event.Event {
+		c := cfg
+		c.Filter = f
+		col := startCapture(t, c)
+		pid := helper(t, "connectlist", strings.Join(list, ";"))
+		col.wait(t, "the marker connect", func(e *event.Event) bool { return e.Proc.PID == pid && isMarker(e) })
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		out := map[string]*event.Event{}
+		for _, e := range col.evs {
+			if e.Proc.PID == pid && e.Type == event.TypeConnect && !isMarker(e) {
+				out[key(e)] = e
+			}
+		}
+		return out
+	}
+	all := run(t, nil)
+	if len(all) < len(list)-1 {
+		t.Fatalf("%d distinct connects without a filter, want %d", len(all), len(list)-1)
+	}
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	prefixes := []string{"127.0.0.1/32", "127.0.0.0/24", "127.1.0.0/16", "127.0.0.0/8", "0.0.0.0/0", "::1/128", "::/0", "127.0.0.9/32"}
+	randPrefixes := func() []netip.Prefix {
+		if rng.IntN(2) == 0 {
+			return nil
+		}
+		var out []netip.Prefix
+		for range 1 + rng.IntN(2) {
+			out = append(out, netip.MustParsePrefix(prefixes[rng.IntN(len(prefixes))]))
+		}
+		return out
+	}
+	for round := range 6 {
+		var kt []SockTerm
+		var rt []rules.SockTerm
+		for range 1 + rng.IntN(4) {
+			tm := SockTerm{Families: uint8(1 + rng.IntN(15)), Results: uint8(1 + rng.IntN(7)), Container: rng.IntN(4) == 0,
+				Addrs: randPrefixes()}
+			if rng.IntN(2) == 0 {
+				tm.NotAddrs = randPrefixes()
+			}
+			if rng.IntN(2) == 0 {
+				p := ports[rng.IntN(len(ports))]
+				tm.Ports = []PortRange{{p, p}}
+				if rng.IntN(2) == 0 {
+					tm.Ports = append(tm.Ports, PortRange{0, min(v4, v6) - 1})
+				}
+			}
+			r := rules.SockTerm{Families: rules.Families(tm.Families), Results: rules.Results(tm.Results), Container: tm.Container,
+				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
+			for _, p := range tm.Ports {
+				r.Ports = append(r.Ports, rules.PortRange{Lo: p.Lo, Hi: p.Hi})
+			}
+			kt, rt = append(kt, tm), append(rt, r)
+		}
+		// The marker passes every filter.
+		kt = append(kt, SockTerm{Families: SockFamInet, Results: SockResOK, Ports: []PortRange{{marker, marker}}, Addrs: ip4("127.0.0.1/32")})
+		ref := &rules.KernelFilter{Sock: []rules.SockFilter{{Type: event.TypeConnect, Terms: rt}}}
+		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
+			got := run(t, &Filter{HostMntNS: host, Sock: []SockFilter{{Type: event.TypeConnect, Terms: kt}}})
+			passed := 0
+			for k, e := range all {
+				want := ref.Passes(e, true)
+				if _, sent := got[k]; sent != want {
+					t.Errorf("connect %s res=%d: sent=%v, reference says %v (terms %+v)", k, e.Res, sent, want, rt)
+				}
+				if want {
+					passed++
+				}
+			}
+			t.Logf("%d of %d connects pass", passed, len(all))
+		})
+	}
+}
+
+func ip4(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
