@@ -27,6 +27,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define EINPROGRESS 115
 #define UNIX_ADDR_MAX 110 /* sizeof(struct sockaddr_un) */
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define SB_RDONLY 1
@@ -158,6 +159,47 @@ struct {
 	__type(key, struct tl_kf_prefix);
 	__type(value, __u64);
 } kf_contains SEC(".maps");
+
+/* The rules' socket filter (see struct tl_kf_sock). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_kf_sock);
+} kf_sock SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TL_KF_PORT_IVS);
+	__type(key, __u32);
+	__type(value, struct tl_kf_port_iv);
+} kf_port_ivs SEC(".maps");
+
+/* Remote addresses: the terms an address in the prefix passes (kf_addrs)
+ * or fails (kf_notaddrs); each prefix carries the bits of the shorter
+ * ones that contain it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_addr);
+	__type(value, __u64);
+} kf_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tl_kf_addr);
+	__type(value, __u64);
+} kf_notaddrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tl_kf_host);
+} kf_host SEC(".maps");
 
 static __always_inline struct tl_config *get_config(void)
 {
@@ -990,17 +1032,150 @@ static __always_inline bool fill_sock(struct tl_event *e, struct file *f, bool o
 	return true;
 }
 
+/* in_host_mntns tells whether t is in the host's mount namespace (false
+ * when that is not known). */
+static __always_inline bool in_host_mntns(struct tl_kf_host *h, struct task_struct *t)
+{
+	return h && h->mntns && t->nsproxy->mnt_ns->ns.inum == h->mntns;
+}
+
+/* kf_host_drops tells whether the event of type ty of t is dropped: only
+ * container rules use the type and t is in the host's mount namespace. */
+static __always_inline bool kf_host_drops(__u8 ty, struct task_struct *t)
+{
+	__u32 z = 0;
+	struct tl_kf_host *h = bpf_map_lookup_elem(&kf_host, &z);
+	if (!h || !(h->types & (1ull << (ty & (TL_NTYPES - 1)))))
+		return false;
+	return in_host_mntns(h, t);
+}
+
+/* kf_port_bits returns the terms port passes: the kf_port_ivs entry
+ * holding it, found by binary search. */
+static __always_inline __u64 kf_port_bits(struct tl_kf_sock *k, __u16 port)
+{
+	__u32 lo = 0, hi = k->port_ivs;
+	if (hi > TL_KF_PORT_IVS)
+		hi = TL_KF_PORT_IVS;
+#pragma unroll
+	for (int i = 0; i < 11; i++) { /* 2^10 = TL_KF_PORT_IVS */
+		if (hi - lo <= 1)
+			break;
+		__u32 mid = (lo + hi) / 2;
+		struct tl_kf_port_iv *v = bpf_map_lookup_elem(&kf_port_ivs, &mid);
+		if (!v)
+			return ~0ull;
+		if (v->lo <= port)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	struct tl_kf_port_iv *v = bpf_map_lookup_elem(&kf_port_ivs, &lo);
+	return v ? v->bits : ~0ull;
+}
+
+/* kf_sock_pass applies the rules' socket filter to a connect of t whose
+ * socket fields are in e and whose address is raw[0..rawlen): false when
+ * no rule can match it. Family, remote address and port are the ones the
+ * decoder gives userspace (decodeSock): the socket's, or the caller's
+ * address when the socket holds no remote port (a failed connect), and an
+ * IPv4-mapped IPv6 address is looked up as IPv4, as userspace unmaps it. */
+static __always_inline bool kf_sock_pass(struct tl_event *e, const void *raw, __u32 rawlen, long ret, struct task_struct *t)
+{
+	__u32 z = 0;
+	struct tl_kf_sock *k = bpf_map_lookup_elem(&kf_sock, &z);
+	if (!k || !(k->types & (1ull << TL_CONNECT)))
+		return true;
+	__u8 sa[32] = {}; /* sockaddr_in6 is 28 bytes; the decoder reads 24 */
+	if (rawlen > 24)
+		rawlen = 24;
+	__u32 n = rawlen;
+	asm volatile("" : "+r"(n)); /* keep the mask: the verifier needs it */
+	if (n >= 2)
+		bpf_probe_read_kernel(sa, n & 31, raw);
+	__u16 safam = rawlen >= 2 ? *(__u16 *)sa : 0;
+	__u16 fam = e->family ? e->family : safam;
+	__u32 fc = TL_KF_FAM_OTHER;
+	if (fam == AF_UNIX)
+		fc = TL_KF_FAM_UNIX;
+	else if (fam == AF_INET)
+		fc = TL_KF_FAM_INET;
+	else if (fam == AF_INET6)
+		fc = TL_KF_FAM_INET6;
+	__u32 rc = TL_KF_RES_FAILED;
+	if (ret >= 0)
+		rc = TL_KF_RES_OK;
+	else if (ret == -EINPROGRESS)
+		rc = TL_KF_RES_INPROGRESS;
+	__u64 bits = k->type_terms[TL_CONNECT] & k->fam_terms[fc & 3] & k->res_terms[rc & 3];
+	if (bits & ~k->host_terms) {
+		struct tl_kf_host *h = bpf_map_lookup_elem(&kf_host, &z);
+		if (in_host_mntns(h, t))
+			bits &= k->host_terms;
+	}
+	if (!bits || (fc != TL_KF_FAM_INET && fc != TL_KF_FAM_INET6))
+		return bits;
+
+	struct tl_kf_addr key = {};
+	__u16 port = e->rport;
+	bool v4 = fc == TL_KF_FAM_INET;
+	__builtin_memcpy(&key.data[1], e->raddr, 16);
+	if (port == 0 && safam == fam && rawlen >= (v4 ? 8 : 24)) {
+		port = ((__u16)sa[2] << 8) | sa[3];
+		if (v4)
+			__builtin_memcpy(&key.data[1], &sa[4], 4);
+		else
+			__builtin_memcpy(&key.data[1], &sa[8], 16);
+	}
+	bits &= kf_port_bits(k, port);
+	if (!bits)
+		return false;
+	if (!v4) {
+		__u64 hi;
+		__u32 mid, lo4;
+		__builtin_memcpy(&hi, &key.data[1], 8);
+		__builtin_memcpy(&mid, &key.data[9], 4);
+		__builtin_memcpy(&lo4, &key.data[13], 4);
+		if (hi == 0 && mid == 0xffff0000u) { /* ::ffff:a.b.c.d, little endian */
+			v4 = true;
+			__builtin_memcpy(&key.data[1], &lo4, 4);
+		}
+	}
+	if (v4) {
+		__builtin_memset(&key.data[5], 0, 12);
+		key.data[0] = 4;
+		key.prefixlen = 8 + 32;
+	} else {
+		key.data[0] = 6;
+		key.prefixlen = 8 + 128;
+	}
+	__u64 *m = bpf_map_lookup_elem(&kf_addrs, &key);
+	bits &= k->any_addr | (m ? *m : 0);
+	if (!bits)
+		return false;
+	m = bpf_map_lookup_elem(&kf_notaddrs, &key);
+	if (m)
+		bits &= ~*m;
+	return bits;
+}
+
 static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	struct tl_event *e = new_event(TL_CONNECT);
 	if (!e)
 		return;
-	fill_task(e, t);
 	e->res = ret;
 	e->sock_fd = a->args[0];
 	const void *raw = a->buf;
 	__u32 rawlen = a->len;
 	fill_sock(e, fd_file(t, (int)a->args[0]), false, &raw, &rawlen);
+	/* Before the task identity is read: a dropped connect costs the
+	 * socket's fields only. */
+	if (!kf_sock_pass(e, raw, rawlen, ret, t)) {
+		kf_count(TL_CONNECT);
+		return;
+	}
+	fill_task(e, t);
 	__u32 off = put_bytes(e, 0, TL_S_RAW, raw, rawlen);
 	submit(e, off, c);
 }
@@ -1261,6 +1436,13 @@ int tl_sys_exit(__u64 *ctx)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (in_compat_syscall(t) || !pass_filters(c, t, t->tgid))
 		return 0;
+	/* Before the arguments are read: only container rules use the type. */
+	if (!is_exec(ty) && kf_host_drops(ty, t)) {
+		__u8 cty = ty;
+		asm volatile("" : "+r"(cty)); /* keep kf_count's mask: the verifier lost the bound */
+		kf_count(cty);
+		return 0;
+	}
 	struct tl_args *a = read_args(ty, id, regs);
 	if (!a)
 		return 0;

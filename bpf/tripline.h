@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 5
+#define TL_ABI_VERSION 6
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -221,6 +221,54 @@ struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */
 
 struct tl_kf_name { /* hash key: the last path component, NUL-padded */
 	char name[TL_KF_NAME_MAX];
+};
+
+/* Socket filter derived from the rules (internal/rules.SockFilter): a
+ * connect of a filtered type is sent when one term, a bit of these masks,
+ * lets it pass: its family, outcome and (host processes) term masks, and
+ * for IPv4/IPv6 the masks its remote port and address look up. */
+enum tl_kf_fam {
+	TL_KF_FAM_OTHER = 0, /* or none */
+	TL_KF_FAM_UNIX,
+	TL_KF_FAM_INET,
+	TL_KF_FAM_INET6,
+};
+enum tl_kf_res {
+	TL_KF_RES_OK = 0,     /* res >= 0 */
+	TL_KF_RES_INPROGRESS, /* -EINPROGRESS */
+	TL_KF_RES_FAILED,     /* any other failure */
+};
+#define TL_KF_PORT_IVS 1024 /* port intervals */
+
+struct tl_kf_sock {
+	__u64 types;                 /* bit per tl_type: socket types filtered */
+	__u64 type_terms[TL_NTYPES]; /* the terms of each type */
+	__u64 fam_terms[4];          /* terms a family passes (enum tl_kf_fam) */
+	__u64 res_terms[4];          /* terms an outcome passes (enum tl_kf_res) */
+	__u64 host_terms;            /* terms a process in the host's mount namespace passes */
+	__u64 any_addr;              /* terms without an address set (kf_addrs) */
+	__u32 port_ivs;              /* entries of kf_port_ivs, >= 1 */
+	__u32 _pad;
+};
+
+/* kf_port_ivs[i]: the terms ports lo.. (up to the next entry's lo) pass;
+ * sorted, entry 0 has lo 0. */
+struct tl_kf_port_iv {
+	__u32 lo;
+	__u32 _pad;
+	__u64 bits;
+};
+
+struct tl_kf_addr { /* LPM trie key: family byte (4 or 6) then the address */
+	__u32 prefixlen; /* bits: 8 + the prefix length */
+	__u8 data[20];
+};
+
+/* Types only container rules use: their events from processes in the
+ * host's mount namespace are dropped (never exec, fork or exit). */
+struct tl_kf_host {
+	__u64 mntns; /* inode number of the host's mount namespace; 0: off */
+	__u64 types; /* bit per tl_type */
 };
 
 /* The arguments of the syscall being reported, gathered at sys_exit. */

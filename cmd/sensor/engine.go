@@ -29,6 +29,7 @@ type engine struct {
 	capt   *capture.Capture
 	types  []event.Type        // what the kernel sends
 	filter *rules.KernelFilter // what the kernel drops; nil: nothing
+	hostNS uint64              // host mount namespace for the container-only filter; 0: off
 	procs  *proc.Table
 	enr    *enrich.Enricher // nil without containerd
 	usr    *users.Resolver
@@ -95,6 +96,13 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	var filter *capture.Filter
 	if e.filter = ruleFilter(ec); e.filter != nil {
 		filter = captureFilter(e.filter)
+		if cfg.KernelFilterHost == "on" {
+			ns, err := capture.HostMntNS()
+			if err != nil {
+				log.Warn("container-only kernel filter off", "err", err)
+			}
+			filter.HostMntNS, e.hostNS = ns, ns
+		}
 	}
 	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter})
 	if err != nil {
@@ -180,6 +188,25 @@ func captureFilter(kf *rules.KernelFilter) *capture.Filter {
 		}
 		f.Open = append(f.Open, of)
 	}
+	for _, sf := range kf.Sock {
+		if sf.PassAll {
+			continue
+		}
+		cf := capture.SockFilter{Type: sf.Type}
+		for _, tm := range sf.Terms {
+			ct := capture.SockTerm{Families: uint8(tm.Families), Results: uint8(tm.Results), Container: tm.Container,
+				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
+			if tm.Ports != nil {
+				ct.Ports = make([]capture.PortRange, len(tm.Ports))
+				for i, p := range tm.Ports {
+					ct.Ports[i] = capture.PortRange{Lo: p.Lo, Hi: p.Hi}
+				}
+			}
+			cf.Terms = append(cf.Terms, ct)
+		}
+		f.Sock = append(f.Sock, cf)
+	}
+	f.HostDrop = kf.Host.Types
 	return f
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tripline/tripline/internal/capture"
 	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/rules"
@@ -61,5 +62,53 @@ func TestRuleFilter(t *testing.T) {
 	}
 	if !slices.Equal(types, []event.Type{event.TypeOpen, event.TypeOpenat, event.TypeOpenat2}) {
 		t.Errorf("filtered types %v", types)
+	}
+}
+
+func TestRulesListKernelConnect(t *testing.T) {
+	out, errOut, err := runCLI(t, "rules", "list", "--kernel", "../../rules")
+	if err != nil {
+		t.Fatalf("rules list --kernel: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"connect: filtered, 5 rules",
+		"  Outbound connection from shell: family ipv4|ipv6; result success|EINPROGRESS; address not in 0.0.0.0/32 | 127.0.0.0/8 | ::/128 | ::1/128\n",
+		"  Container runtime socket accessed from container: family unix; in a container\n",
+		"Only container rules: dropped for processes in the host's mount namespace (--kernel-filter-container=off keeps them): ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestCaptureFilterSock checks the conversion of the connect filter and
+// of the host drop, and that the rules' family and outcome bits are the
+// capture's.
+func TestCaptureFilterSock(t *testing.T) {
+	if rules.FamOther != capture.SockFamOther || rules.FamUnix != capture.SockFamUnix || rules.FamInet != capture.SockFamInet ||
+		rules.FamInet6 != capture.SockFamInet6 || rules.ResOK != capture.SockResOK || rules.ResInProgress != capture.SockResInProgress ||
+		rules.ResFailed != capture.SockResFailed {
+		t.Fatal("family or outcome bits differ between rules and capture")
+	}
+	rs, _, err := rules.LoadFiles([]string{"../../rules"}, rules.Options{Captured: capture.Capturable()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := rs.KernelFilter()
+	f := captureFilter(kf)
+	if len(f.Sock) != 1 || f.Sock[0].Type != event.TypeConnect || len(f.Sock[0].Terms) != len(kf.Sock[0].Terms) {
+		t.Fatalf("sock filter %+v", f.Sock)
+	}
+	for i, ct := range f.Sock[0].Terms {
+		rt := kf.Sock[0].Terms[i]
+		if ct.Families != uint8(rt.Families) || ct.Results != uint8(rt.Results) || ct.Container != rt.Container ||
+			len(ct.Ports) != len(rt.Ports) || (ct.Ports == nil) != (rt.Ports == nil) ||
+			!slices.Equal(ct.Addrs, rt.Addrs) || !slices.Equal(ct.NotAddrs, rt.NotAddrs) {
+			t.Errorf("term %d: %+v from %+v", i, ct, rt)
+		}
+	}
+	if !slices.Equal(f.HostDrop, kf.Host.Types) || len(f.HostDrop) == 0 || f.HostMntNS != 0 {
+		t.Errorf("host drop %v (mntns %d), want %v", f.HostDrop, f.HostMntNS, kf.Host.Types)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 
@@ -176,7 +177,7 @@ func writeRulesTable(out io.Writer, rs *rules.Ruleset) error {
 // be sent: one per rule evaluated on the type.
 func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 	fmt.Fprintln(out, "Kernel filter: an open of a filtered type is sent when it passes one rule's line.")
-	fmt.Fprintln(out, "Failed opens are decided on access and result only. Other event types are not filtered.")
+	fmt.Fprintln(out, "Failed opens are decided on access and result only. A connect is sent when it passes one rule's line.")
 	if len(kf.Types) == 0 {
 		fmt.Fprintln(out, "\nno open rules: nothing filtered")
 	}
@@ -223,6 +224,65 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 			fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(tm.Rule), rulesTermSafe(strings.Join(parts, "; ")))
 		}
 	}
+	for _, sf := range kf.Sock {
+		fmt.Fprintf(out, "\n%s: ", sf.Type)
+		if sf.PassAll {
+			fmt.Fprintf(out, "not filtered (%s)\n", rulesTermSafe(sf.Reason))
+			continue
+		}
+		fmt.Fprintf(out, "filtered, %d rules (ports and addresses are the remote end's, tested on IPv4/IPv6 only)\n", len(sf.Terms))
+		for _, tm := range sf.Terms {
+			fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(tm.Rule), rulesTermSafe(sockTermText(tm)))
+		}
+	}
+	fmt.Fprintln(out)
+	switch {
+	case len(kf.Host.Types) > 0:
+		fmt.Fprintf(out, "Only container rules: dropped for processes in the host's mount namespace (--kernel-filter-container=off keeps them): %s\n",
+			strings.Join(typeNames(kf.Host.Types), ", "))
+	case kf.Host.Reason != "":
+		fmt.Fprintf(out, "No type is dropped for host processes: %s\n", rulesTermSafe(kf.Host.Reason))
+	default:
+		fmt.Fprintln(out, "No type has only container rules: nothing is dropped for host processes.")
+	}
+}
+
+// sockTermText describes one rule's connect term.
+func sockTermText(tm rules.SockTerm) string {
+	var parts []string
+	if tm.Families != rules.FamAll {
+		parts = append(parts, "family "+tm.Families.String())
+	}
+	if tm.Results != rules.ResAll {
+		parts = append(parts, "result "+tm.Results.String())
+	}
+	if tm.Container {
+		parts = append(parts, "in a container")
+	}
+	if tm.Ports != nil {
+		ps := make([]string, len(tm.Ports))
+		for i, p := range tm.Ports {
+			ps[i] = p.String()
+		}
+		parts = append(parts, "port in "+strings.Join(ps, " | "))
+	}
+	prefixes := func(ps []netip.Prefix) string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.String()
+		}
+		return strings.Join(out, " | ")
+	}
+	if tm.Addrs != nil {
+		parts = append(parts, "address in "+prefixes(tm.Addrs))
+	}
+	if len(tm.NotAddrs) > 0 {
+		parts = append(parts, "address not in "+prefixes(tm.NotAddrs))
+	}
+	if len(parts) == 0 {
+		return "anything"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func rulesOrDash(s string) string {

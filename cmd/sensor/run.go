@@ -192,7 +192,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer eng.close()
 	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
-	logKernelFilter(log, eng.filter)
+	logKernelFilter(log, eng.filter, eng.hostNS != 0)
 
 	var pipeStopped atomic.Bool
 	if cfg.MetricsAddr != "" {
@@ -244,9 +244,10 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return errors.Join(perr, gerr)
 }
 
-// logKernelFilter says per open type whether the rules' kernel filter is on
-// (nil: turned off or not applicable).
-func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter) {
+// logKernelFilter says per open and connect type whether the rules' kernel
+// filter is on (nil: turned off or not applicable), and which types only
+// container rules use (dropped for host processes when hostFilter).
+func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter, hostFilter bool) {
 	if kf == nil {
 		log.Info("kernel filter off")
 		return
@@ -259,7 +260,15 @@ func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter) {
 			on = append(on, tf.Type.String())
 		}
 	}
-	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all)
+	for _, sf := range kf.Sock {
+		if sf.PassAll {
+			all = append(all, sf.Type.String())
+		} else {
+			on = append(on, sf.Type.String())
+		}
+	}
+	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all,
+		"container_only_types", typeNames(kf.Host.Types), "container_filter", hostFilter)
 }
 
 // logSummary logs the final counters. capt must be read after the capture

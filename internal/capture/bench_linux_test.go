@@ -117,6 +117,9 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	b.Run("tcp-connect", func(b *testing.B) { overhead(b, nil, nil, connect) })
 	// Every type reports socket() too; the default rules do not need it.
+	// A loopback connect from the host matches no default rule: the filter
+	// drops it in the kernel.
+	b.Run("tcp-connect-defaults-nofilter", func(b *testing.B) { overhead(b, ruleTypes, nil, connect) })
 	b.Run("tcp-connect-defaults-filter", func(b *testing.B) { overhead(b, ruleTypes, filter, connect) })
 }
 
@@ -147,6 +150,26 @@ func benchFilter(kf *rules.KernelFilter) *Filter {
 		}
 		f.Open = append(f.Open, of)
 	}
+	for _, sf := range kf.Sock {
+		if sf.PassAll {
+			continue
+		}
+		cf := SockFilter{Type: sf.Type}
+		for _, tm := range sf.Terms {
+			ct := SockTerm{Families: uint8(tm.Families), Results: uint8(tm.Results), Container: tm.Container,
+				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
+			if tm.Ports != nil {
+				ct.Ports = make([]PortRange, len(tm.Ports))
+				for i, p := range tm.Ports {
+					ct.Ports[i] = PortRange{Lo: p.Lo, Hi: p.Hi}
+				}
+			}
+			cf.Terms = append(cf.Terms, ct)
+		}
+		f.Sock = append(f.Sock, cf)
+	}
+	f.HostDrop = kf.Host.Types
+	f.HostMntNS, _ = HostMntNS() // 0 (off) when unknown, as in the sensor
 	return f
 }
 

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/tripline/tripline/internal/event"
@@ -13,6 +14,7 @@ var (
 	ErrUnsupported = errors.New("capture: unsupported platform (needs linux on amd64 or arm64)")
 	ErrNoBTF       = errors.New("capture: kernel BTF not found (/sys/kernel/btf/vmlinux; needs CONFIG_DEBUG_INFO_BTF)")
 	ErrPrivilege   = errors.New("capture: not permitted (needs root, or CAP_BPF with CAP_PERFMON)")
+	ErrHostNS      = errors.New("capture: the host's mount namespace is unknown")
 )
 
 // Defaults and limits of Config.
@@ -58,17 +60,65 @@ type Config struct {
 	// WakeupBytes bounds the data queued before the reader is woken: each
 	// CPU wakes it after writing WakeupBytes/NumCPU. Default RingSize/16.
 	WakeupBytes int
-	// Filter, when set, drops in the kernel the opens no rule can match
+	// Filter, when set, drops in the kernel the events no rule can match
 	// (counted in Stats.Filtered). Nil sends everything.
 	Filter *Filter
 }
 
-// Filter is a kernel filter on the open family, derived from the rules
-// (cmd/sensor converts rules.KernelFilter): per type, an open is sent when
-// it passes one of the type's terms. Types without an entry pass.
+// Filter is a kernel filter derived from the rules (cmd/sensor converts
+// rules.KernelFilter): per type, an open or connect is sent when it passes
+// one of the type's terms. Types without an entry pass.
 type Filter struct {
 	Open []OpenFilter
+	Sock []SockFilter
+	// HostDrop are the types whose events from processes in the mount
+	// namespace HostMntNS are dropped (only container rules use them).
+	// Exec, fork and exit are refused: the process table needs them.
+	HostDrop []event.Type
+	// HostMntNS is the inode number of the host's mount namespace (see
+	// HostMntNS); 0 turns HostDrop and the Container terms off.
+	HostMntNS uint64
 }
+
+// SockFilter is the filter of one socket type (connect only).
+type SockFilter struct {
+	Type  event.Type
+	Terms []SockTerm
+}
+
+// SockTerm is one way a connect passes: its family is in Families and its
+// outcome in Results (SockFam*, SockRes* bits); when Container, its caller
+// is not in the host's mount namespace; for IPv4/IPv6, its remote port is
+// in one of Ports (nil: any), its remote address in one of Addrs (nil:
+// any) and in none of NotAddrs. The family, address and port are those
+// the decoder reports in event.Connect; an IPv4-mapped IPv6 address is
+// compared as IPv4 (IPv4 prefixes), other IPv6 addresses with IPv6
+// prefixes.
+type SockTerm struct {
+	Families, Results uint8
+	Container         bool
+	Ports             []PortRange
+	Addrs, NotAddrs   []netip.Prefix
+}
+
+// PortRange is the ports Lo..Hi, both included.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Family bits of SockTerm.Families: SockFamOther is any other family or
+// none.
+const (
+	SockFamOther = 1 << iota
+	SockFamUnix
+	SockFamInet
+	SockFamInet6
+)
+
+// Outcome bits of SockTerm.Results: success, -EINPROGRESS, other failures.
+const (
+	SockResOK = 1 << iota
+	SockResInProgress
+	SockResFailed
+)
 
 // OpenFilter is the filter of one open type.
 type OpenFilter struct {
@@ -87,6 +137,14 @@ type OpenTerm struct {
 	AnyPath                   bool
 	Prefixes, Contains, Names []string
 }
+
+// Limits of the socket filter: at most FilterSockTerms distinct terms in
+// all; beyond FilterPortIntervals port intervals the ports are not
+// filtered.
+const (
+	FilterSockTerms     = 64
+	FilterPortIntervals = 1024
+)
 
 // Limits of a Filter: prefixes and contained texts are compared on at most
 // FilterPrefixMax bytes (longer ones are cut, which lets more pass), names
@@ -108,7 +166,7 @@ type Stats struct {
 	Truncated uint64 // delivered records with a truncated argv, environment, path or cgroup
 	Malformed uint64 // records that failed validation in userspace
 	Decoded   uint64 // records decoded and returned by Read
-	Filtered  uint64 // opens dropped in the kernel by Config.Filter
+	Filtered  uint64 // events dropped in the kernel by Config.Filter
 
 	SeenByType     [event.NumTypes]uint64
 	LostByType     [event.NumTypes]uint64

@@ -86,6 +86,14 @@ func runHelper(scenario, arg string) error {
 		// arg: network,address
 		network, addr, _ := strings.Cut(arg, ",")
 		return blockingConnect(network, addr)
+	case "connectlist": // semicolon-separated network,address connects, in order
+		for _, op := range strings.Split(arg, ";") {
+			network, addr, _ := strings.Cut(op, ",")
+			if err := blockingConnect(network, addr); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "memfd":
 		return execMemfd()
 	case "openlist": // comma-separated r:PATH (read) or w:PATH (write) opens

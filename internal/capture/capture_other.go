@@ -31,3 +31,6 @@ func (c *Capture) Close() error { return nil }
 
 // Capturable returns nil: nothing can be captured on this platform.
 func Capturable() []event.Type { return nil }
+
+// HostMntNS returns ErrUnsupported on this platform.
+func HostMntNS() (uint64, error) { return 0, ErrUnsupported }

@@ -56,7 +56,13 @@
 //   - Config.Filter drops, before the record is built, the opens that pass
 //     none of its terms (access mode, result, and for a successful open the
 //     resolved path's prefix, a '/'-led text in it or its last component:
-//     the bytes Open.Path gets). They are counted in Filtered, not Seen.
+//     the bytes Open.Path gets). Its Sock part drops, before the task
+//     identity is read, the connects that pass none of their terms
+//     (family, outcome, caller outside the host's mount namespace, remote
+//     port and address: the values event.Connect gets), and HostDrop the
+//     events of its types from processes in the mount namespace HostMntNS,
+//     before the arguments are read (never exec, fork or exit). They are
+//     counted in Filtered, not Seen.
 //   - Kernel-side counters (Stats) satisfy Seen == Delivered + Lost.
 //     Records that fail validation in userspace are counted as Malformed
 //     and skipped, never returned.

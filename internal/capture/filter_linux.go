@@ -123,7 +123,7 @@ func (c *Capture) programFilter(f *Filter) error {
 	if err := c.objs.KfConfig.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("capture: programming kernel filter: %w", err)
 	}
-	return nil
+	return c.programSock(f)
 }
 
 // fillTrie writes prefixes into an LPM trie. The trie answers with the

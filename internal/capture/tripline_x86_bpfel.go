@@ -95,15 +95,46 @@ type triplineTlEvent struct {
 	Data [24576]int8
 }
 
+type triplineTlKfAddr struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Data      [20]uint8
+}
+
+type triplineTlKfHost struct {
+	_     structs.HostLayout
+	Mntns uint64
+	Types uint64
+}
+
 type triplineTlKfName struct {
 	_    structs.HostLayout
 	Name [64]int8
+}
+
+type triplineTlKfPortIv struct {
+	_    structs.HostLayout
+	Lo   uint32
+	Pad  uint32
+	Bits uint64
 }
 
 type triplineTlKfPrefix struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Data      [128]uint8
+}
+
+type triplineTlKfSock struct {
+	_         structs.HostLayout
+	Types     uint64
+	TypeTerms [64]uint64
+	FamTerms  [4]uint64
+	ResTerms  [4]uint64
+	HostTerms uint64
+	AnyAddr   uint64
+	PortIvs   uint32
+	Pad       uint32
 }
 
 type triplineTlKfilter struct {
@@ -145,10 +176,15 @@ const (
 	triplineMapConfig       = "config"
 	triplineMapEvbuf        = "evbuf"
 	triplineMapEvents       = "events"
+	triplineMapKfAddrs      = "kf_addrs"
 	triplineMapKfConfig     = "kf_config"
 	triplineMapKfContains   = "kf_contains"
+	triplineMapKfHost       = "kf_host"
 	triplineMapKfNames      = "kf_names"
+	triplineMapKfNotaddrs   = "kf_notaddrs"
+	triplineMapKfPortIvs    = "kf_port_ivs"
 	triplineMapKfPrefixes   = "kf_prefixes"
+	triplineMapKfSock       = "kf_sock"
 	triplineMapScratch      = "scratch"
 	triplineMapStats        = "stats"
 	triplineMapSyscalls     = "syscalls"
@@ -215,10 +251,15 @@ type triplineMapSpecs struct {
 	Config     *ebpf.MapSpec `ebpf:"config"`
 	Evbuf      *ebpf.MapSpec `ebpf:"evbuf"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	KfAddrs    *ebpf.MapSpec `ebpf:"kf_addrs"`
 	KfConfig   *ebpf.MapSpec `ebpf:"kf_config"`
 	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
+	KfHost     *ebpf.MapSpec `ebpf:"kf_host"`
 	KfNames    *ebpf.MapSpec `ebpf:"kf_names"`
+	KfNotaddrs *ebpf.MapSpec `ebpf:"kf_notaddrs"`
+	KfPortIvs  *ebpf.MapSpec `ebpf:"kf_port_ivs"`
 	KfPrefixes *ebpf.MapSpec `ebpf:"kf_prefixes"`
+	KfSock     *ebpf.MapSpec `ebpf:"kf_sock"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Syscalls   *ebpf.MapSpec `ebpf:"syscalls"`
@@ -255,10 +296,15 @@ type triplineMaps struct {
 	Config     *ebpf.Map `ebpf:"config"`
 	Evbuf      *ebpf.Map `ebpf:"evbuf"`
 	Events     *ebpf.Map `ebpf:"events"`
+	KfAddrs    *ebpf.Map `ebpf:"kf_addrs"`
 	KfConfig   *ebpf.Map `ebpf:"kf_config"`
 	KfContains *ebpf.Map `ebpf:"kf_contains"`
+	KfHost     *ebpf.Map `ebpf:"kf_host"`
 	KfNames    *ebpf.Map `ebpf:"kf_names"`
+	KfNotaddrs *ebpf.Map `ebpf:"kf_notaddrs"`
+	KfPortIvs  *ebpf.Map `ebpf:"kf_port_ivs"`
 	KfPrefixes *ebpf.Map `ebpf:"kf_prefixes"`
+	KfSock     *ebpf.Map `ebpf:"kf_sock"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Syscalls   *ebpf.Map `ebpf:"syscalls"`
@@ -271,10 +317,15 @@ func (m *triplineMaps) Close() error {
 		m.Config,
 		m.Evbuf,
 		m.Events,
+		m.KfAddrs,
 		m.KfConfig,
 		m.KfContains,
+		m.KfHost,
 		m.KfNames,
+		m.KfNotaddrs,
+		m.KfPortIvs,
 		m.KfPrefixes,
+		m.KfSock,
 		m.Scratch,
 		m.Stats,
 		m.Syscalls,

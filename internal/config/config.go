@@ -46,7 +46,8 @@ type Config struct {
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
 	LogLevel         string        // debug | info | warn | error
-	KernelFilter     string        // on | off: drop in the kernel the opens no rule can match
+	KernelFilter     string        // on | off: drop in the kernel the events no rule can match
+	KernelFilterHost string        // on | off: drop host processes' events of types only container rules use
 }
 
 // Default returns the documented defaults.
@@ -71,6 +72,7 @@ func Default() Config {
 		ProcMax:          65536,
 		LogLevel:         "info",
 		KernelFilter:     "on",
+		KernelFilterHost: "on",
 	}
 }
 
@@ -99,7 +101,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
-	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens no rule can match (see 'sensor rules list --kernel'); off: send every event")
+	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens and connects no rule can match (see 'sensor rules list --kernel'); off: send every event")
+	fs.StringVar(&c.KernelFilterHost, "kernel-filter-container", c.KernelFilterHost, "on: with --kernel-filter, drop in the kernel the events of host processes (host mount namespace) of types and connects only container rules match; off: keep them")
 }
 
 // ApplyFile reads a YAML mapping of flag names to values from path and sets
@@ -227,6 +230,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KernelFilter != "on" && c.KernelFilter != "off" {
 		errs = append(errs, fmt.Errorf("kernel-filter %q: want on or off", c.KernelFilter))
+	}
+	if c.KernelFilterHost != "on" && c.KernelFilterHost != "off" {
+		errs = append(errs, fmt.Errorf("kernel-filter-container %q: want on or off", c.KernelFilterHost))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

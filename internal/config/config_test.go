@@ -66,6 +66,7 @@ func TestFileErrors(t *testing.T) {
 		{"redact pattern", "redact-env: ['*TOKEN*', 'A=B']\n", "redact-env"},
 		{"rules size", "rules-max-bytes: 0\n", "rules-max-bytes 0 must be positive"},
 		{"kernel filter", "kernel-filter: maybe\n", "kernel-filter \"maybe\": want on or off"},
+		{"container filter", "kernel-filter-container: no\n", "kernel-filter-container \"no\": want on or off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,12 @@
 //     '/'-led texts, file names) from the positive checks at the top of each
 //     condition; a rule with none makes the type unfiltered. Pass is its
 //     reference semantics, which the capture's BPF filter implements; a
-//     property test checks it never drops an event a rule matches.
+//     property test checks it never drops an event a rule matches. For
+//     connect it derives per rule the family, outcome, remote port and
+//     address sets and the container requirement, from exact checks under
+//     'not' too; Host lists the types only container rules use. Passes is
+//     the whole filter's reference, given whether the process is in the
+//     host's mount namespace (never true of a container process).
 //   - A Ruleset is immutable once SetRedaction (if called) has returned, and
 //     safe to share; an Evaluator (one per goroutine) matches events without
 //     allocating.

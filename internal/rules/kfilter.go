@@ -75,10 +75,14 @@ type TypeFilter struct {
 // KernelFilter is what the loaded rules let the kernel drop: per event
 // type, a disjunction over the rules evaluated on it of conditions that
 // every event the rule matches satisfies. It is a sound over-approximation:
-// an event it drops matches no enabled rule. Types without an entry (and
-// every type but the open family) pass unfiltered.
+// an event it drops matches no enabled rule. Types (the open family) and
+// Sock (connect) without an entry pass unfiltered, except that the events
+// of the Host types are dropped for processes in the host's mount
+// namespace.
 type KernelFilter struct {
 	Types []TypeFilter
+	Sock  []SockFilter
+	Host  HostDrop
 }
 
 // For returns the filter of type t (nil when t is not filtered).
@@ -128,6 +132,11 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 		}
 		kf.Types = append(kf.Types, tf)
 	}
+	std := usesStdFDs(rs)
+	if len(rs.byType[event.TypeConnect]) > 0 {
+		kf.Sock = append(kf.Sock, rs.sockFilter(event.TypeConnect, std))
+	}
+	kf.Host = rs.hostDrop(std)
 	return kf
 }
 

@@ -2,7 +2,10 @@ package rules
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,31 +35,55 @@ func TestKernelFilterSound(t *testing.T) {
 			ev := rs.NewEvaluator()
 			words := ruleWords(rs)
 			rng := rand.New(rand.NewPCG(11, uint64(len(words))))
-			matched, dropped := 0, 0
+			addrs, ports := netWords(words)
+			others := otherTypes(rs)
+			// Per kind of event: open, connect, another type of the rules.
+			var matched, dropped [3]int
 			var dst []*Rule
-			for range 150000 {
-				e := randomOpen(rng, words)
+			for i := range 300000 {
+				var e *event.Event
+				kind := i % 3
+				switch kind {
+				case 0:
+					e = randomOpen(rng, words)
+				case 1:
+					e = randomConnect(rng, words, addrs, ports)
+				default:
+					if len(others) == 0 {
+						continue
+					}
+					e = randomOther(rng, words, addrs, ports, others)
+				}
+				// Container processes are never in the host's mount
+				// namespace; host ones may be in it or in another.
+				hostMnt := e.Container == nil && rng.IntN(4) != 0
 				dst = ev.Match(e, dst[:0])
-				pass := kf.Pass(e)
+				pass := kf.Passes(e, hostMnt)
 				if !pass {
-					dropped++
+					dropped[kind]++
 				}
 				if len(dst) == 0 {
 					continue
 				}
-				matched++
+				matched[kind]++
 				// Each matching rule's own terms must let it pass, not just
 				// some other rule's.
 				for _, r := range dst {
-					if !pass || !ruleOnly(kf, r.Name).Pass(e) {
-						t.Fatalf("rule %q matches %s %q flags=%#o res=%d proc=%q, but the kernel filter drops it",
-							r.Name, e.Type, e.Open.Path, e.Open.Flags, e.Res, e.Proc.Comm)
+					if !pass || !ruleOnly(kf, r.Name).Passes(e, hostMnt) {
+						t.Fatalf("rule %q matches %s %q flags=%#o res=%d proc=%q connect=%+v container=%v hostmnt=%v, but the kernel filter drops it",
+							r.Name, e.Type, e.Open.Path, e.Open.Flags, e.Res, e.Proc.Comm, e.Connect, e.Container != nil, hostMnt)
 					}
 				}
 			}
-			t.Logf("%d matched, %d dropped", matched, dropped)
-			if matched < 500 || (name != "seed" && dropped < 1000) || (name == "facts" && matched < 5000) {
-				t.Errorf("weak test: only %d events matched and %d were dropped", matched, dropped)
+			t.Logf("matched %v, dropped %v (open, connect, other)", matched, dropped)
+			if matched[0] < 500 || (name != "seed" && dropped[0] < 1000) || (name == "facts" && matched[0] < 5000) {
+				t.Errorf("weak test: only %d opens matched and %d were dropped", matched[0], dropped[0])
+			}
+			if name != "seed" && (matched[1] < 300 || dropped[1] < 1000) {
+				t.Errorf("weak test: only %d connects matched and %d were dropped", matched[1], dropped[1])
+			}
+			if name != "seed" && len(kf.Host.Types) > 0 && (matched[2] < 100 || dropped[2] < 1000) {
+				t.Errorf("weak test: only %d events of other types matched and %d were dropped", matched[2], dropped[2])
 			}
 		})
 	}
@@ -64,7 +91,16 @@ func TestKernelFilterSound(t *testing.T) {
 
 // ruleOnly is kf restricted to the terms of one rule.
 func ruleOnly(kf *KernelFilter, rule string) *KernelFilter {
-	out := &KernelFilter{}
+	out := &KernelFilter{Host: kf.Host}
+	for _, sf := range kf.Sock {
+		one := SockFilter{Type: sf.Type, PassAll: sf.PassAll}
+		for _, tm := range sf.Terms {
+			if tm.Rule == rule {
+				one.Terms = append(one.Terms, tm)
+			}
+		}
+		out.Sock = append(out.Sock, one)
+	}
 	for _, tf := range kf.Types {
 		if tf.PassAll {
 			out.Types = append(out.Types, tf)
@@ -153,6 +189,138 @@ func randomOpen(rng *rand.Rand, words []string) *event.Event {
 	return e
 }
 
+// netWords are the addresses (in and at the edges of the networks) and
+// ports the rule words name, with ordinary ones.
+func netWords(words []string) (addrs []netip.Addr, ports []uint16) {
+	for _, s := range []string{"127.0.0.1", "10.1.2.3", "8.8.8.8", "169.254.169.254", "0.0.0.0", "192.168.1.1",
+		"::1", "::", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:8.8.8.8", "::ffff:1.2.3.4", "fd00:ec2::254"} {
+		addrs = append(addrs, netip.MustParseAddr(s))
+	}
+	ports = []uint16{0, 1, 22, 53, 80, 443, 1023, 1024, 4444, 6443, 65535}
+	for _, w := range words {
+		if p, err := parseNet(w); err == nil {
+			a := p.Addr()
+			addrs = append(addrs, a, a.Prev(), a.Next())
+			last := a
+			for range min(a.BitLen()-p.Bits(), 24) {
+				last = last.Next()
+			}
+			addrs = append(addrs, last)
+		}
+		if n, err := strconv.Atoi(w); err == nil && n >= 0 && n <= 65535 {
+			ports = append(ports, uint16(n), uint16(max(n-1, 0)), uint16(min(n+1, 65535)))
+		}
+	}
+	var valid []netip.Addr
+	for _, a := range addrs {
+		if a.IsValid() {
+			valid = append(valid, a)
+		}
+	}
+	return valid, ports
+}
+
+// randomSock fills c with a random socket: family, ends and protocol.
+func randomSock(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uint16, c *event.Connect) {
+	addr := func(v6 bool) netip.Addr {
+		a := addrs[rng.IntN(len(addrs))]
+		switch {
+		case v6 && a.Is4():
+			return netip.AddrFrom16(a.As16()) // IPv4-mapped
+		case !v6 && !a.Unmap().Is4():
+			return netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(256))})
+		case !v6:
+			return a.Unmap()
+		}
+		return a
+	}
+	*c = event.Connect{FD: int32(rng.IntN(8)), SockType: uint16(1 + rng.IntN(3))}
+	if rng.IntN(2) == 0 {
+		c.Proto = []uint8{event.ProtoTCP, event.ProtoUDP}[rng.IntN(2)]
+	}
+	switch rng.IntN(6) {
+	case 0, 1:
+		c.Family = event.AFInet
+	case 2, 3:
+		c.Family = event.AFInet6
+	case 4:
+		c.Family = event.AFUnix
+		c.UnixPath = []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "@abstract", ""}[rng.IntN(4)]
+		if rng.IntN(3) == 0 {
+			c.UnixPath = words[rng.IntN(len(words))]
+		}
+		return
+	default:
+		c.Family = []uint16{0, 16, 17}[rng.IntN(3)]
+		return
+	}
+	v6 := c.Family == event.AFInet6
+	c.RemoteAddr, c.LocalAddr = addr(v6), addr(v6)
+	c.RemotePort, c.LocalPort = ports[rng.IntN(len(ports))], ports[rng.IntN(len(ports))]
+}
+
+// randomProc gives e a process, a parent and, half the time, a container.
+func randomProc(rng *rand.Rand, words []string, e *event.Event) {
+	comm := kfProcs[rng.IntN(len(kfProcs))]
+	if rng.IntN(4) == 0 {
+		comm = words[rng.IntN(len(words))]
+	}
+	e.Proc = *testProc(comm, "/usr/bin/"+comm, 4242, comm, words[rng.IntN(len(words))])
+	e.Proc.Cwd = "/root"
+	if rng.IntN(2) == 0 {
+		e.Container = testContainer
+		e.Proc.ContainerID = testContainer.FullID
+	}
+	e.SetLineage([]*event.Process{testProc(kfProcs[rng.IntN(len(kfProcs))], "/usr/bin/bash", 900, "bash")})
+}
+
+var kfResults = []int64{0, 0, 3, -115, -111, -2, -13, -22}
+
+// randomConnect builds a connect event from the rule words: families,
+// addresses in and around the networks named, ports, outcomes.
+func randomConnect(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uint16) *event.Event {
+	e := &event.Event{Type: event.TypeConnect, Res: kfResults[rng.IntN(len(kfResults))]}
+	randomSock(rng, words, addrs, ports, &e.Connect)
+	randomProc(rng, words, e)
+	return e
+}
+
+// otherTypes are the rule types that are neither open nor connect nor
+// the process lifecycle.
+func otherTypes(rs *Ruleset) []event.Type {
+	var out []event.Type
+	for _, t := range rs.types {
+		switch t.Class() {
+		case event.ClassOpen, event.ClassConnect, event.ClassExec, event.ClassFork, event.ClassExit, event.ClassContainer:
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// randomOther builds an event of one of types: a path, a socket or file
+// fd, arguments and an outcome.
+func randomOther(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uint16, types []event.Type) *event.Event {
+	e := &event.Event{Type: types[rng.IntN(len(types))], Res: kfResults[rng.IntN(len(kfResults))]}
+	s := &e.Sys
+	s.RawPath = words[rng.IntN(len(words))]
+	s.Path = filepath.Join("/", s.RawPath)
+	for i := range s.Args {
+		s.Args[i] = uint64(rng.IntN(4))
+	}
+	switch rng.IntN(3) {
+	case 0:
+		s.FDKind = event.FDSocket
+		randomSock(rng, words, addrs, ports, &e.Connect)
+		s.FD = e.Connect.FD
+	case 1:
+		s.FDKind, s.FD, s.FDPath = event.FDFile, int32(rng.IntN(8)), s.Path
+	}
+	randomProc(rng, words, e)
+	return e
+}
+
 // TestKernelFilterDefaults pins what the default rules push down: writes
 // and reads outside the watched places are dropped, the watched
 // places pass.
@@ -187,6 +355,92 @@ func TestKernelFilterDefaults(t *testing.T) {
 		e := &event.Event{Type: tc.typ, Res: tc.res, Open: event.Open{Path: tc.path, Flags: tc.flags}}
 		if got := kf.Pass(e); got != tc.want {
 			t.Errorf("%s %s flags=%#o res=%d: pass=%v, want %v", tc.typ, tc.path, tc.flags, tc.res, got, tc.want)
+		}
+	}
+}
+
+// TestKernelFilterConnectDefaults pins what the default rules push down
+// for connect and for host processes.
+func TestKernelFilterConnectDefaults(t *testing.T) {
+	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := rs.KernelFilter()
+	ip := func(s string, port uint16) event.Connect {
+		a := netip.MustParseAddr(s)
+		fam := uint16(event.AFInet)
+		if a.Is6() {
+			fam = event.AFInet6
+		}
+		return event.Connect{FD: 3, Family: fam, RemoteAddr: a, RemotePort: port}
+	}
+	unix := event.Connect{FD: 3, Family: event.AFUnix, UnixPath: "/run/containerd/containerd.sock"}
+	for _, tc := range []struct {
+		name    string
+		c       event.Connect
+		res     int64
+		hostMnt bool
+		want    bool
+	}{
+		{"loopback", ip("127.0.0.1", 8080), 0, true, false},
+		{"loopback in a container", ip("127.0.0.1", 8080), 0, false, true}, // the K8S API rule: any address
+		{"v6 loopback", ip("::1", 443), -115, true, false},
+		{"mapped loopback", ip("::ffff:127.0.0.1", 443), 0, true, false},
+		{"public", ip("8.8.8.8", 443), 0, true, true},
+		{"public refused", ip("8.8.8.8", 443), -111, true, false},
+		{"public in progress", ip("2001:db8::1", 443), -115, true, true},
+		{"private", ip("10.1.2.3", 5555), 0, true, true}, // shells: any non-local address
+		{"metadata from the host", ip("169.254.169.254", 80), 0, true, true},
+		{"runtime socket from the host", unix, 0, true, false},
+		{"runtime socket from a container", unix, 0, false, true},
+	} {
+		e := &event.Event{Type: event.TypeConnect, Res: tc.res, Connect: tc.c}
+		if got := kf.Passes(e, tc.hostMnt); got != tc.want {
+			t.Errorf("%s: pass=%v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, typ := range []event.Type{event.TypeDup2, event.TypeListen, event.TypeMount, event.TypeBpf} {
+		e := &event.Event{Type: typ}
+		if kf.Passes(e, true) || !kf.Passes(e, false) {
+			t.Errorf("%s: host processes' events should be dropped, others kept", typ)
+		}
+	}
+	for _, typ := range []event.Type{event.TypeExecve, event.TypeClone, event.TypeProcexit, event.TypeSymlink, event.TypePtrace} {
+		if slices.Contains(kf.Host.Types, typ) {
+			t.Errorf("%s dropped for host processes", typ)
+		}
+	}
+}
+
+// TestKernelFilterStdFDs checks that a rule reading proc.stdin/stdout/
+// stderr keeps every connect and every host process's event: the process
+// table tracks those fds from them.
+func TestKernelFilterStdFDs(t *testing.T) {
+	src := `
+- rule: in container
+  desc: x
+  condition: evt.type in (connect, dup2) and container.id != host and fd.sport = 4444
+  output: x
+  priority: WARNING
+- rule: shell with a socket
+  desc: x
+  condition: evt.type = execve and proc.stdin.type in (ipv4, ipv6)
+  output: x
+  priority: WARNING
+`
+	for _, std := range []bool{false, true} {
+		s := src
+		if !std {
+			s = strings.ReplaceAll(s, "proc.stdin.type", "proc.name")
+		}
+		rs, _, err := Load([]Source{{Name: "x.yaml", Data: []byte(s)}}, Options{Captured: sensorTypes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kf := rs.KernelFilter()
+		if len(kf.Sock) != 1 || kf.Sock[0].PassAll != std || (len(kf.Host.Types) == 0) != std {
+			t.Errorf("std=%v: sock %+v host %+v", std, kf.Sock, kf.Host)
 		}
 	}
 }
