@@ -298,7 +298,7 @@ func (c *Capture) read(ctx context.Context, ev *event.Event) error {
 		}
 		if err := c.dec.decode(c.rec.RawSample, ev); err != nil {
 			c.malformed.Add(1)
-			if err == errNoIdent {
+			if errors.Is(err, errNoIdent) {
 				c.noIdent.Add(1)
 				c.resync(u32(c.rec.RawSample, offEpoch))
 			}
