@@ -97,6 +97,22 @@ struct {
 	__type(value, struct tl_event);
 } evbuf SEC(".maps");
 
+/* The identity each task last sent (see submit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tl_ident_cache);
+} idents SEC(".maps");
+
+/* The last identity generation handed out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} idgen SEC(".maps");
+
 struct tl_scratch {
 	char path[TL_PATH_MAX + 256];
 	char name[256];
@@ -485,15 +501,83 @@ static __always_inline __u32 put_kstr(struct tl_event *e, __u32 off, int idx, co
 	return off + len;
 }
 
+/* wire_section returns where the type's section starts in struct tl_event
+ * and its size (see tripline.h). */
+static __always_inline __u32 wire_section(__u8 ty, __u32 *size)
+{
+	if (ty == TL_EXECVE || ty == TL_EXECVEAT) {
+		*size = 0;
+		return 0;
+	}
+	if (ty >= TL_OPEN && ty <= TL_CREAT) {
+		*size = TL_SEC_OPEN_SIZE;
+		return TL_SEC_OPEN;
+	}
+	if (ty == TL_CONNECT) {
+		*size = TL_SEC_CONNECT_SIZE;
+		return TL_SEC_CONNECT;
+	}
+	if (ty >= TL_CLONE && ty <= TL_PROCEXIT) {
+		*size = TL_SEC_FORK_SIZE;
+		return TL_SEC_FORK;
+	}
+	*size = TL_SEC_SYS_SIZE;
+	return TL_SEC_SYS;
+}
+
+/* ident_same tells whether ic holds e's identity as last sent in the
+ * current epoch. */
+static __always_inline bool ident_same(struct tl_ident_cache *ic, struct tl_event *e)
+{
+	if (!ic->gen || ic->epoch != e->epoch || ic->tid != e->tid)
+		return false;
+	__u64 *id = (__u64 *)&e->pid;
+	__u64 diff = 0;
+#pragma unroll
+	for (int i = 0; i < 15; i++)
+		diff |= id[i] ^ ic->ident[i];
+	return diff == 0;
+}
+
+/* submit writes the record to the ring. The identity (pid .. comm) goes
+ * only into the first record of a task and the first after any of it
+ * changed (credentials, capabilities, namespaces, cgroup, comm, parent,
+ * session, tty) or after userspace bumped config.epoch; other records carry
+ * (tid, gen) naming it. Every record is built for the current task, so its
+ * task storage is not shared. The new identity is committed only once the
+ * ring reservation succeeded: after a lost record the next one resends it. */
 static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_config *c)
 {
 	struct tl_stats *st = get_stats();
 	if (!st)
 		return;
+	if (off > TL_DATA_SIZE)
+		off = TL_DATA_SIZE;
 	e->data_len = off;
-	__u64 size = TL_HDR_SIZE + off;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
+	e->epoch = c->epoch;
+	struct tl_ident_cache *ic = NULL;
+	struct task_struct *cur = bpf_get_current_task_btf();
+	if (cur->pid == e->tid)
+		ic = bpf_task_storage_get(&idents, cur, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	bool full = true;
+	if (ic && ident_same(ic, e)) {
+		full = false;
+		e->gen = ic->gen;
+	} else {
+		e->flags |= TL_F_IDENT;
+		e->gen = 0; /* no storage: sent, not cached */
+		if (ic) {
+			__u32 z = 0;
+			__u64 *g = bpf_map_lookup_elem(&idgen, &z);
+			if (g)
+				e->gen = __sync_fetch_and_add(g, 1) + 1;
+			if (!e->gen) /* wrapped, or no counter */
+				ic = NULL;
+		}
+	}
+	__u32 secsize;
+	__u32 sec = wire_section(e->type, &secsize);
+	__u32 size = TL_WIRE_HDR + (full ? TL_IDENT_SIZE : 0) + secsize + off;
 	/* Each CPU wakes the reader once it has written wakeup_bytes since its
 	 * last wakeup; a quiet ring is read on the reader's short deadline.
 	 * A per-CPU count, because querying the ring's fill level reads cache
@@ -508,10 +592,32 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 	__u32 ty = e->type & (TL_NTYPES - 1);
 	__sync_fetch_and_add(&st->seen, 1);
 	__sync_fetch_and_add(&st->seen_type[ty], 1);
-	if (bpf_ringbuf_output(&events, e, size, wflags)) {
+	struct bpf_dynptr dp;
+	if (bpf_ringbuf_reserve_dynptr(&events, size, 0, &dp)) {
+		bpf_ringbuf_discard_dynptr(&dp, 0);
 		__sync_fetch_and_add(&st->lost, 1);
 		__sync_fetch_and_add(&st->lost_type[ty], 1);
 		return;
+	}
+	/* The sizes add up to the reservation: the writes cannot fail. */
+	__u32 w = TL_WIRE_HDR;
+	bpf_dynptr_write(&dp, 0, e, TL_WIRE_HDR, 0);
+	if (full) {
+		bpf_dynptr_write(&dp, w, &e->pid, TL_IDENT_SIZE, 0);
+		w += TL_IDENT_SIZE;
+	}
+	if (secsize) {
+		bpf_dynptr_write(&dp, w, (void *)e + sec, secsize, 0);
+		w += secsize;
+	}
+	if (off)
+		bpf_dynptr_write(&dp, w, e->data, off, 0);
+	bpf_ringbuf_submit_dynptr(&dp, wflags);
+	if (full && ic) {
+		__builtin_memcpy(ic->ident, &e->pid, TL_IDENT_SIZE);
+		ic->tid = e->tid;
+		ic->epoch = e->epoch;
+		ic->gen = e->gen;
 	}
 	__sync_fetch_and_add(&st->delivered, 1);
 	if (e->flags & (TL_F_ARGV_TRUNC | TL_F_PATH_TRUNC | TL_F_CGROUP_TRUNC | TL_F_RAW_TRUNC | TL_F_ENV_TRUNC))

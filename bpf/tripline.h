@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 6
+#define TL_ABI_VERSION 7
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -87,6 +87,7 @@ enum tl_type {
 #define TL_F_PATH2_IS_BASE (1u << 16) /* S_PATH2 is the directory S_RAW2 is relative to */
 #define TL_F_FD_FILE (1u << 17)      /* the event's fd (sock_fd) is a file: its path is S_PATH */
 #define TL_F_FD_SOCK (1u << 18)      /* the event's fd (sock_fd) is a socket: family.. raddr */
+#define TL_F_IDENT (1u << 19)        /* the record carries the task identity (pid .. comm) */
 
 /* String slots: (offset, length) into data[]. */
 enum tl_str_idx {
@@ -116,7 +117,16 @@ struct tl_str {
 #define TL_SOCKADDR_MAX 128   /* sizeof(struct sockaddr_storage) */
 #define TL_DATA_SIZE 24576
 
+/*
+ * The record is built in a per-CPU struct tl_event and written to the ring
+ * in sections, in this order: the header (ts .. str), the identity (pid ..
+ * comm) when TL_F_IDENT is set, the type's section (see below), then
+ * data_len bytes of data. The identity is sent once per task and change:
+ * a record without it names the identity sent earlier by (tid, gen), which
+ * userspace caches (see submit in tripline.bpf.c).
+ */
 struct tl_event {
+	/* header: every record */
 	__u64 ts;    /* bpf_ktime_get_boot_ns */
 	__s64 res;   /* syscall result */
 	__u8 type;   /* enum tl_type */
@@ -124,20 +134,31 @@ struct tl_event {
 	__u16 data_len;
 	__u32 flags; /* TL_F_* */
 	__u32 cpu;
-	__u32 pid, tid, ppid, vpid, vtid, sid;
+	__u32 tid;
+	__u32 gen;   /* identity generation: unique per identity sent; 0 = not cached */
+	__u32 epoch; /* config.epoch the identity was sent in */
+	struct tl_str str[TL_NSTR];
+	/* identity: only with TL_F_IDENT */
+	__u32 pid, ppid, vpid, vtid, sid;
 	__u32 uid, gid, euid, egid, loginuid, tty;
 	__u32 _pad0;
 	__u64 cap_eff, cap_perm, cap_inh;
 	__u64 pidns, mntns, cgroup_id, start_time; /* start_time: boot ns */
 	char comm[16];
-	/* open */
+	/* fork / exit section */
+	__u32 child_pid;
+	__u32 child_tid;
+	__u64 clone_flags;
+	__s32 exit_code; /* raw wait status */
+	__u32 _pad2;
+	/* open section */
 	__s32 dirfd;
 	__u32 oflags;
 	__u32 mode;
 	__u32 dev;
 	__u64 ino;
 	__u64 resolve;
-	/* connect */
+	/* connect section */
 	__s32 sock_fd;
 	__u16 family;
 	__u16 sock_type;
@@ -147,19 +168,39 @@ struct tl_event {
 	__u16 _pad1;
 	__u8 laddr[16];
 	__u8 raddr[16];
-	/* fork / exit */
-	__u32 child_pid;
-	__u32 child_tid;
-	__u64 clone_flags;
-	__s32 exit_code; /* raw wait status */
-	__u32 _pad2;
 	/* the syscall's argument registers (types after TL_PROCEXIT) */
 	__u64 args[6];
-	struct tl_str str[TL_NSTR];
 	char data[TL_DATA_SIZE];
 };
 
-/* Header size: the record is sizeof(tl_event) - TL_DATA_SIZE + data_len. */
+/* Sections on the wire (offsets in struct tl_event). The type's section:
+ * exec none; open TL_SEC_OPEN; connect TL_SEC_CONNECT; fork and exit
+ * TL_SEC_FORK; the types after TL_PROCEXIT TL_SEC_SYS (open, connect and
+ * args). */
+#define TL_OFF(f) __builtin_offsetof(struct tl_event, f)
+#define TL_WIRE_HDR TL_OFF(pid)
+#define TL_IDENT_SIZE (TL_OFF(child_pid) - TL_OFF(pid))
+#define TL_SEC_FORK TL_OFF(child_pid)
+#define TL_SEC_FORK_SIZE (TL_OFF(dirfd) - TL_OFF(child_pid))
+#define TL_SEC_OPEN TL_OFF(dirfd)
+#define TL_SEC_OPEN_SIZE (TL_OFF(sock_fd) - TL_OFF(dirfd))
+#define TL_SEC_CONNECT TL_OFF(sock_fd)
+#define TL_SEC_CONNECT_SIZE (TL_OFF(args) - TL_OFF(sock_fd))
+#define TL_SEC_SYS TL_OFF(dirfd)
+#define TL_SEC_SYS_SIZE (TL_OFF(data) - TL_OFF(dirfd))
+
+/* The identity last sent for a task (task storage). */
+struct tl_ident_cache {
+	__u32 gen;   /* 0: none sent */
+	__u32 epoch;
+	__u32 tid;
+	__u32 _pad;
+	__u64 ident[15]; /* pid .. comm */
+};
+_Static_assert(TL_IDENT_SIZE == sizeof(((struct tl_ident_cache *)0)->ident), "identity size");
+_Static_assert(TL_WIRE_HDR % 8 == 0, "identity alignment");
+
+/* Size of the build buffer's fixed part. */
 #define TL_HDR_SIZE (sizeof(struct tl_event) - TL_DATA_SIZE)
 
 #define TL_CFG_PID (1u << 0)  /* only config.pid and its descendants */
@@ -174,7 +215,7 @@ struct tl_config {
 	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
 	char comm[16];
 	__u32 env_max;      /* environment bytes captured, < TL_ENV_HARD_MAX; 0: none */
-	__u32 _pad;
+	__u32 epoch;        /* bumped by userspace to have every task resend its identity */
 };
 
 /* Per-CPU counters. */

@@ -164,9 +164,12 @@ type Stats struct {
 	Delivered uint64 // records written to the ring
 	Lost      uint64 // records dropped because the ring was full
 	Truncated uint64 // delivered records with a truncated argv, environment, path or cgroup
-	Malformed uint64 // records that failed validation in userspace
-	Decoded   uint64 // records decoded and returned by Read
-	Filtered  uint64 // events dropped in the kernel by Config.Filter
+	Malformed uint64 // records that failed validation in userspace (NoIdentity included)
+	// NoIdentity counts records skipped because they named a task
+	// identity the decoder no longer held (see package doc).
+	NoIdentity uint64
+	Decoded    uint64 // records decoded and returned by Read
+	Filtered   uint64 // events dropped in the kernel by Config.Filter
 
 	SeenByType     [event.NumTypes]uint64
 	LostByType     [event.NumTypes]uint64

@@ -54,6 +54,7 @@ type Capture struct {
 	closed    atomic.Bool
 	final     Stats // the kernel counters as Close found them
 	malformed atomic.Uint64
+	noIdent   atomic.Uint64
 	decoded   atomic.Uint64
 }
 
@@ -297,11 +298,29 @@ func (c *Capture) read(ctx context.Context, ev *event.Event) error {
 		}
 		if err := c.dec.decode(c.rec.RawSample, ev); err != nil {
 			c.malformed.Add(1)
+			if errors.Is(err, errNoIdent) {
+				c.noIdent.Add(1)
+				c.resync(u32(c.rec.RawSample, offEpoch))
+			}
 			continue
 		}
 		c.decoded.Add(1)
 		return nil
 	}
+}
+
+// resync has every task resend its identity with its next record, after a
+// record named one the decoder does not hold (evicted from the cache, or
+// its record failed validation). Records sent before the new epoch reaches
+// the kernel name the old one and do not bump it again.
+func (c *Capture) resync(epoch uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() || epoch != c.cfg.Epoch {
+		return
+	}
+	c.cfg.Epoch++
+	_ = c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny) // best effort: the next unknown record retries
 }
 
 // Run calls fn for every event until ctx is cancelled (returning nil) or the
@@ -330,7 +349,7 @@ func (c *Capture) Stats() Stats {
 	} else {
 		s = c.kernelStats()
 	}
-	s.Malformed, s.Decoded = c.malformed.Load(), c.decoded.Load()
+	s.Malformed, s.NoIdentity, s.Decoded = c.malformed.Load(), c.noIdent.Load(), c.decoded.Load()
 	return s
 }
 

@@ -96,6 +96,8 @@ func runHelper(scenario, arg string) error {
 		return nil
 	case "memfd":
 		return execMemfd()
+	case "ident":
+		return identChanges(arg)
 	case "openlist": // comma-separated r:PATH (read) or w:PATH (write) opens
 		for _, op := range strings.Split(arg, ",") {
 			mode, p, _ := strings.Cut(op, ":")

@@ -10,9 +10,11 @@ import (
 )
 
 // Record layout of struct tl_event (bpf/tripline.h). TestLayout checks these
-// offsets against the bpf2go-generated mirror of the C struct.
+// offsets against the bpf2go-generated mirror of the C struct. On the wire a
+// record is the header (up to offPid), the identity (offPid..offChildPid)
+// when recIdent is set, the type's section (wireSection), then the data.
 const (
-	abiVersion = 6
+	abiVersion = 7
 
 	offTs        = 0
 	offRes       = 8
@@ -21,51 +23,72 @@ const (
 	offDataLen   = 18
 	offFlags     = 20
 	offCPU       = 24
-	offPid       = 28
-	offTid       = 32
-	offPpid      = 36
-	offVpid      = 40
-	offVtid      = 44
-	offSid       = 48
-	offUID       = 52
-	offGID       = 56
-	offEUID      = 60
-	offEGID      = 64
-	offLoginUID  = 68
-	offTTY       = 72
-	offCapEff    = 80
-	offCapPerm   = 88
-	offCapInh    = 96
-	offPidNS     = 104
-	offMntNS     = 112
-	offCgroupID  = 120
-	offStartTime = 128
-	offComm      = 136
-	offDirfd     = 152
-	offOflags    = 156
-	offMode      = 160
-	offDev       = 164
-	offIno       = 168
-	offResolve   = 176
-	offSockFd    = 184
-	offFamily    = 188
-	offSockType  = 190
-	offProto     = 192
-	offLport     = 194
-	offRport     = 196
-	offLaddr     = 200
-	offRaddr     = 216
-	offChildPid  = 232
-	offChildTid  = 236
-	offCloneFl   = 240
-	offExitCode  = 248
-	offArgs      = 256
-	offStr       = 304
-	hdrSize      = 344
+	offTid       = 28
+	offGen       = 32
+	offEpoch     = 36
+	offStr       = 40
+	offPid       = 80
+	offPpid      = 84
+	offVpid      = 88
+	offVtid      = 92
+	offSid       = 96
+	offUID       = 100
+	offGID       = 104
+	offEUID      = 108
+	offEGID      = 112
+	offLoginUID  = 116
+	offTTY       = 120
+	offCapEff    = 128
+	offCapPerm   = 136
+	offCapInh    = 144
+	offPidNS     = 152
+	offMntNS     = 160
+	offCgroupID  = 168
+	offStartTime = 176
+	offComm      = 184
+	offChildPid  = 200
+	offChildTid  = 204
+	offCloneFl   = 208
+	offExitCode  = 216
+	offDirfd     = 224
+	offOflags    = 228
+	offMode      = 232
+	offDev       = 236
+	offIno       = 240
+	offResolve   = 248
+	offSockFd    = 256
+	offFamily    = 260
+	offSockType  = 262
+	offProto     = 264
+	offLport     = 266
+	offRport     = 268
+	offLaddr     = 272
+	offRaddr     = 288
+	offArgs      = 304
+	hdrSize      = 352
+
+	wireHdr   = offPid               // the header every record starts with
+	identSize = offChildPid - offPid // the identity section
 
 	numStr   = 10
 	dataSize = 24576
 )
+
+// wireSection returns the part of struct tl_event that follows the header
+// (and identity) of a record of type typ, as the kernel's wire_section.
+func wireSection(typ event.Type) (off, size int) {
+	switch typ.Class() {
+	case event.ClassExec:
+		return 0, 0
+	case event.ClassOpen:
+		return offDirfd, offSockFd - offDirfd
+	case event.ClassConnect:
+		return offSockFd, offArgs - offSockFd
+	case event.ClassFork, event.ClassExit:
+		return offChildPid, offDirfd - offChildPid
+	}
+	return offDirfd, hdrSize - offDirfd
+}
 
 // String slots (enum tl_str_idx).
 const (
@@ -97,20 +120,29 @@ const (
 	recPath2IsBase = 1 << 16
 	recFDFile      = 1 << 17
 	recFDSock      = 1 << 18
+	recIdent       = 1 << 19
 )
 
 const atFDCWD = -100
 
-var errMalformed = errors.New("capture: malformed record")
+var (
+	errMalformed = errors.New("capture: malformed record")
+	errNoIdent   = errors.New("capture: record names an identity not cached")
+)
 
 // decoder turns raw ring-buffer records into events without allocating:
-// strings alias the record (which the reader reuses) or the decoder's arena,
-// both valid until the next decode.
+// strings alias the record (which the reader reuses), the decoder's arena
+// or its header copy, all valid until the next decode.
 type decoder struct {
 	bootOffset int64 // CLOCK_REALTIME - CLOCK_BOOTTIME, ns
 	arena      []byte
 	argv       []string
 	env        []string
+	// hdr is the record's fixed part at its struct tl_event offsets: the
+	// header, the identity (from the record or the cache) and the type's
+	// section; the other sections are zero.
+	hdr    [hdrSize]byte
+	idents identCache
 }
 
 var le = binary.LittleEndian
@@ -138,20 +170,28 @@ func cstr(b []byte) string {
 }
 
 // decode fills ev from rec. It validates every length and offset; on error ev
-// is left partially filled and must be ignored.
+// is left partially filled and must be ignored. A record without identity
+// whose (tid, gen) is not cached is errNoIdent.
 func (d *decoder) decode(rec []byte, ev *event.Event) error {
-	if len(rec) < hdrSize || rec[offAbi] != abiVersion {
+	if len(rec) < wireHdr || rec[offAbi] != abiVersion {
 		return errMalformed
 	}
 	typ := event.Type(rec[offType])
 	if typ == event.TypeUnknown || typ >= event.TypeContainer {
 		return errMalformed
 	}
+	flags := u32(rec, offFlags)
+	full := flags&recIdent != 0
+	secOff, secSize := wireSection(typ)
+	fixed := wireHdr + secSize
+	if full {
+		fixed += identSize
+	}
 	dataLen := int(u16(rec, offDataLen))
-	if dataLen > dataSize || hdrSize+dataLen > len(rec) {
+	if dataLen > dataSize || fixed+dataLen > len(rec) {
 		return errMalformed
 	}
-	data := rec[hdrSize : hdrSize+dataLen]
+	data := rec[fixed : fixed+dataLen]
 	var strs [numStr][]byte
 	for i := range numStr {
 		o := int(u16(rec, offStr+4*i))
@@ -165,9 +205,26 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 		strs[i] = data[o : o+n]
 	}
 
+	h := d.hdr[:]
+	copy(h, rec[:wireHdr])
+	tid, gen, epoch := u32(rec, offTid), u32(rec, offGen), u32(rec, offEpoch)
+	if full {
+		copy(h[offPid:offChildPid], rec[wireHdr:])
+	} else if !d.idents.get(tid, gen, epoch, h[offPid:offChildPid]) {
+		return errNoIdent
+	}
+	switch {
+	case typ == event.TypeProcexit:
+		d.idents.drop(tid) // the task's last record
+	case full && gen != 0:
+		d.idents.put(tid, gen, epoch, h[offPid:offChildPid])
+	}
+	clear(h[offChildPid:])
+	copy(h[secOff:secOff+secSize], rec[fixed-secSize:fixed])
+	rec = h
+
 	d.arena = d.arena[:0]
 	*ev = event.Event{}
-	flags := u32(rec, offFlags)
 	ev.Type = typ
 	ev.Flags = event.Flag(flags & (recArgvTrunc | recPathTrunc | recCgroupTrunc))
 	if flags&recRawTrunc != 0 {

@@ -8,11 +8,12 @@ import (
 	"github.com/tripline/tripline/internal/event"
 )
 
-// rec builds a raw record as the BPF side writes it.
+// rec builds a raw record as the BPF side writes it: fields are set at
+// their struct tl_event offsets and bytes() lays out the wire sections.
 type rec struct {
-	b    []byte
-	data []byte
-	nstr int
+	b       []byte
+	data    []byte
+	compact bool // no identity section: (tid, gen) name a cached one
 }
 
 func newRec(typ event.Type) *rec {
@@ -33,9 +34,32 @@ func (r *rec) str(idx int, s string) *rec {
 	return r
 }
 
+// ident makes r a record that names the identity (tid, gen) without
+// carrying it.
+func (r *rec) ident(tid, gen, epoch uint32) *rec {
+	r.u32(offTid, tid).u32(offGen, gen).u32(offEpoch, epoch)
+	return r
+}
+
+// noIdent leaves out the identity section.
+func (r *rec) noIdent() *rec { r.compact = true; return r }
+
 func (r *rec) bytes() []byte {
 	r.u16(offDataLen, uint16(len(r.data)))
-	return append(slices.Clone(r.b), r.data...)
+	flags := binary.LittleEndian.Uint32(r.b[offFlags:])
+	if r.compact {
+		flags &^= recIdent
+	} else {
+		flags |= recIdent
+	}
+	binary.LittleEndian.PutUint32(r.b[offFlags:], flags)
+	out := slices.Clone(r.b[:wireHdr])
+	if !r.compact {
+		out = append(out, r.b[offPid:offChildPid]...)
+	}
+	off, n := wireSection(event.Type(r.b[offType]))
+	out = append(out, r.b[off:off+n]...)
+	return append(out, r.data...)
 }
 
 func TestDecode(t *testing.T) {
@@ -144,12 +168,14 @@ func TestDecode(t *testing.T) {
 func TestDecodeMalformed(t *testing.T) {
 	good := newRec(event.TypeOpenat).str(strPath, "/x").bytes()
 	cases := map[string][]byte{
-		"empty":      nil,
-		"short":      good[:hdrSize-1],
-		"bad abi":    func() []byte { b := slices.Clone(good); b[offAbi] = 99; return b }(),
-		"unknown":    func() []byte { b := slices.Clone(good); b[offType] = 0; return b }(),
-		"type range": func() []byte { b := slices.Clone(good); b[offType] = 200; return b }(),
-		"data_len":   func() []byte { b := slices.Clone(good); binary.LittleEndian.PutUint16(b[offDataLen:], 500); return b }(),
+		"empty":       nil,
+		"short":       good[:wireHdr-1],
+		"short ident": good[:wireHdr+identSize-1],
+		"no ident":    func() []byte { b := slices.Clone(good); b[offFlags+2] &^= recIdent >> 16; return b }(),
+		"bad abi":     func() []byte { b := slices.Clone(good); b[offAbi] = 99; return b }(),
+		"unknown":     func() []byte { b := slices.Clone(good); b[offType] = 0; return b }(),
+		"type range":  func() []byte { b := slices.Clone(good); b[offType] = 200; return b }(),
+		"data_len":    func() []byte { b := slices.Clone(good); binary.LittleEndian.PutUint16(b[offDataLen:], 500); return b }(),
 		"str offset": func() []byte {
 			b := slices.Clone(good)
 			binary.LittleEndian.PutUint16(b[offStr+4*strPath:], 1)

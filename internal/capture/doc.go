@@ -63,6 +63,18 @@
 //     events of its types from processes in the mount namespace HostMntNS,
 //     before the arguments are read (never exec, fork or exit). They are
 //     counted in Filtered, not Seen.
+//   - The task identity travels once: the kernel keeps, per task (task
+//     storage), the identity it last sent and a generation, globally unique,
+//     and sends the identity only in a task's first record and the first
+//     after any of it changed (or after userspace asked for a resend);
+//     other records name it by (tid, generation). A generation is committed
+//     only once its record is in the ring, so a lost record is followed by
+//     another full one. The decoder caches one identity per thread (bounded,
+//     dropped at the thread's exit record) and fills every event as if the
+//     record carried it. A record naming an identity the decoder does not
+//     hold (evicted past the bound) is counted in NoIdentity and Malformed
+//     and skipped, never given another identity; the reader then bumps
+//     config.epoch, which makes every task resend its identity.
 //   - Kernel-side counters (Stats) satisfy Seen == Delivered + Lost.
 //     Records that fail validation in userspace are counted as Malformed
 //     and skipped, never returned.

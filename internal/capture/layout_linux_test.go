@@ -16,6 +16,7 @@ import (
 // struct tl_event, so a change to bpf/tripline.h cannot silently skew them.
 func TestLayout(t *testing.T) {
 	var e triplineTlEvent
+	var ic triplineTlIdentCache
 	cases := []struct {
 		name      string
 		got, want uintptr
@@ -27,8 +28,10 @@ func TestLayout(t *testing.T) {
 		{"data_len", unsafe.Offsetof(e.DataLen), offDataLen},
 		{"flags", unsafe.Offsetof(e.Flags), offFlags},
 		{"cpu", unsafe.Offsetof(e.Cpu), offCPU},
-		{"pid", unsafe.Offsetof(e.Pid), offPid},
 		{"tid", unsafe.Offsetof(e.Tid), offTid},
+		{"gen", unsafe.Offsetof(e.Gen), offGen},
+		{"epoch", unsafe.Offsetof(e.Epoch), offEpoch},
+		{"pid", unsafe.Offsetof(e.Pid), offPid},
 		{"ppid", unsafe.Offsetof(e.Ppid), offPpid},
 		{"vpid", unsafe.Offsetof(e.Vpid), offVpid},
 		{"vtid", unsafe.Offsetof(e.Vtid), offVtid},
@@ -67,6 +70,13 @@ func TestLayout(t *testing.T) {
 		{"exit_code", unsafe.Offsetof(e.ExitCode), offExitCode},
 		{"args", unsafe.Offsetof(e.Args), offArgs},
 		{"str", unsafe.Offsetof(e.Str), offStr},
+		// The wire sections (TL_WIRE_HDR, TL_IDENT_SIZE, TL_SEC_*): the
+		// header ends where the identity starts, the identity where the
+		// first type section (fork) starts, and the sections follow
+		// each other up to the data.
+		{"wire header", unsafe.Offsetof(e.Pid), wireHdr},
+		{"identity", unsafe.Offsetof(e.ChildPid) - unsafe.Offsetof(e.Pid), identSize},
+		{"identity cache", unsafe.Sizeof(ic.Ident), identSize},
 		{"data", unsafe.Offsetof(e.Data), hdrSize},
 		{"sizeof data", unsafe.Sizeof(e.Data), dataSize},
 		{"len str", uintptr(len(e.Str)), numStr},
@@ -74,6 +84,22 @@ func TestLayout(t *testing.T) {
 	for _, c := range cases {
 		if c.got != c.want {
 			t.Errorf("%s: C offset %d, decoder uses %d", c.name, c.got, c.want)
+		}
+	}
+	// Each type's section is a field range of the struct, in the order of
+	// the wire sections.
+	sections := map[event.Class][2]uintptr{
+		event.ClassExec:    {0, 0},
+		event.ClassOpen:    {unsafe.Offsetof(e.Dirfd), unsafe.Offsetof(e.SockFd)},
+		event.ClassConnect: {unsafe.Offsetof(e.SockFd), unsafe.Offsetof(e.Args)},
+		event.ClassFork:    {unsafe.Offsetof(e.ChildPid), unsafe.Offsetof(e.Dirfd)},
+		event.ClassExit:    {unsafe.Offsetof(e.ChildPid), unsafe.Offsetof(e.Dirfd)},
+		event.ClassFile:    {unsafe.Offsetof(e.Dirfd), unsafe.Offsetof(e.Data)},
+	}
+	for cl, want := range sections {
+		off, n := wireSection(cl.Types()[0])
+		if uintptr(off) != want[0] || uintptr(off+n) != want[1] {
+			t.Errorf("%s section [%d,%d), C fields [%d,%d)", cl, off, off+n, want[0], want[1])
 		}
 	}
 	// Every kernel type has a bit in config.type_mask and a per-type counter.

@@ -33,20 +33,27 @@ type triplineTlConfig struct {
 	TypeMask    uint64
 	Comm        [16]int8
 	EnvMax      uint32
-	Pad         uint32
+	Epoch       uint32
 }
 
 type triplineTlEvent struct {
-	_          structs.HostLayout
-	Ts         uint64
-	Res        int64
-	Type       uint8
-	Abi        uint8
-	DataLen    uint16
-	Flags      uint32
-	Cpu        uint32
+	_       structs.HostLayout
+	Ts      uint64
+	Res     int64
+	Type    uint8
+	Abi     uint8
+	DataLen uint16
+	Flags   uint32
+	Cpu     uint32
+	Tid     uint32
+	Gen     uint32
+	Epoch   uint32
+	Str     [10]struct {
+		_   structs.HostLayout
+		Off uint16
+		Len uint16
+	}
 	Pid        uint32
-	Tid        uint32
 	Ppid       uint32
 	Vpid       uint32
 	Vtid       uint32
@@ -66,6 +73,11 @@ type triplineTlEvent struct {
 	CgroupId   uint64
 	StartTime  uint64
 	Comm       [16]int8
+	ChildPid   uint32
+	ChildTid   uint32
+	CloneFlags uint64
+	ExitCode   int32
+	Pad2       uint32
 	Dirfd      int32
 	Oflags     uint32
 	Mode       uint32
@@ -81,18 +93,17 @@ type triplineTlEvent struct {
 	Pad1       uint16
 	Laddr      [16]uint8
 	Raddr      [16]uint8
-	ChildPid   uint32
-	ChildTid   uint32
-	CloneFlags uint64
-	ExitCode   int32
-	Pad2       uint32
 	Args       [6]uint64
-	Str        [10]struct {
-		_   structs.HostLayout
-		Off uint16
-		Len uint16
-	}
-	Data [24576]int8
+	Data       [24576]int8
+}
+
+type triplineTlIdentCache struct {
+	_     structs.HostLayout
+	Gen   uint32
+	Epoch uint32
+	Tid   uint32
+	Pad   uint32
+	Ident [15]uint64
 }
 
 type triplineTlKfAddr struct {
@@ -176,6 +187,8 @@ const (
 	triplineMapConfig       = "config"
 	triplineMapEvbuf        = "evbuf"
 	triplineMapEvents       = "events"
+	triplineMapIdents       = "idents"
+	triplineMapIdgen        = "idgen"
 	triplineMapKfAddrs      = "kf_addrs"
 	triplineMapKfConfig     = "kf_config"
 	triplineMapKfContains   = "kf_contains"
@@ -251,6 +264,8 @@ type triplineMapSpecs struct {
 	Config     *ebpf.MapSpec `ebpf:"config"`
 	Evbuf      *ebpf.MapSpec `ebpf:"evbuf"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	Idents     *ebpf.MapSpec `ebpf:"idents"`
+	Idgen      *ebpf.MapSpec `ebpf:"idgen"`
 	KfAddrs    *ebpf.MapSpec `ebpf:"kf_addrs"`
 	KfConfig   *ebpf.MapSpec `ebpf:"kf_config"`
 	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
@@ -296,6 +311,8 @@ type triplineMaps struct {
 	Config     *ebpf.Map `ebpf:"config"`
 	Evbuf      *ebpf.Map `ebpf:"evbuf"`
 	Events     *ebpf.Map `ebpf:"events"`
+	Idents     *ebpf.Map `ebpf:"idents"`
+	Idgen      *ebpf.Map `ebpf:"idgen"`
 	KfAddrs    *ebpf.Map `ebpf:"kf_addrs"`
 	KfConfig   *ebpf.Map `ebpf:"kf_config"`
 	KfContains *ebpf.Map `ebpf:"kf_contains"`
@@ -317,6 +334,8 @@ func (m *triplineMaps) Close() error {
 		m.Config,
 		m.Evbuf,
 		m.Events,
+		m.Idents,
+		m.Idgen,
 		m.KfAddrs,
 		m.KfConfig,
 		m.KfContains,
