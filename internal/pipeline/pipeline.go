@@ -424,5 +424,18 @@ func (p *Pipeline) RuleCounter(r *rules.Rule) func() uint64 {
 	return c.Load
 }
 
+// Workers returns the number of workers that evaluate events (1 when the
+// reader evaluates them itself).
+func (p *Pipeline) Workers() int { return max(len(p.perWorker), 1) }
+
+// WorkerCounter returns the live count of events handed to worker i (for
+// metrics), or nil with one worker.
+func (p *Pipeline) WorkerCounter(i int) func() uint64 {
+	if i < 0 || i >= len(p.perWorker) {
+		return nil
+	}
+	return p.perWorker[i].Load
+}
+
 // EventCounter returns the live counter of events of type t (for metrics).
 func (p *Pipeline) EventCounter(t event.Type) func() uint64 { return p.events[t].Load }
