@@ -4,10 +4,16 @@
 //	  → Users.Resolve (user/group names) → OnEvent (trace/record) → rules.Evaluator.Match → alerts → Coalescer → Publish
 //
 // Concurrency (Config.Workers):
-//   - One goroutine reads. It counts each event and runs Procs.Handle on it,
-//     in source order, so fork, exec and exit change the process table
-//     before any later event is read: a child's events see its parent and
-//     its new image even when another worker evaluates them.
+//   - One goroutine reads. It counts each event and runs Procs.Handle,
+//     Enricher.Enrich and Users.Resolve on it, in source order: fork, exec
+//     and exit change the process table before any later event is read, so
+//     a child's events see its parent and its new image even when another
+//     worker evaluates them; and the enricher's and resolver's
+//     per-container state (which process leads to a container's files,
+//     when a failed read is retried) follows the events in the order they
+//     happened. These stages are cheap once a container is known; the
+//     first events of a new container may wait for its metadata, briefly,
+//     as they did with one goroutine.
 //   - With one worker the reader runs the remaining stages itself on the
 //     one reused event: nothing is copied.
 //   - With N > 1 workers the reader copies each event into a slot of a
@@ -18,11 +24,10 @@
 //     without it every event goes at once). Each worker has a bounded
 //     number of batches; when all are out, the reader waits and the
 //     source's own buffer (the kernel ring) takes the backlog.
-//   - A worker runs Enrich, Resolve, OnEvent, its own rules.Evaluator and
-//     the alerts for its batches in order: the events of one thread group,
-//     and their alerts, stay in order. Enricher, Users, OnEvent and Publish
-//     are called from N goroutines at once; the coalescer and counters are
-//     safe for that.
+//   - A worker runs OnEvent, its own rules.Evaluator and the alerts for its
+//     batches in order: the events of one thread group, and their alerts,
+//     stay in order. OnEvent and Publish are called from N goroutines at
+//     once; the coalescer and counters are safe for that.
 //   - Container-start events from Config.Containers are evaluated on their
 //     own goroutine with their own evaluator.
 //

@@ -63,7 +63,8 @@ type Config struct {
 	Rules   *rules.Ruleset     // nil: no evaluation
 	Publish func(*alert.Alert) // receives alerts after coalescing; must not block; concurrent with Workers > 1
 
-	// Workers is how many goroutines enrich and evaluate kernel events; the
+	// Workers is how many goroutines evaluate kernel events (OnEvent, rules,
+	// alerts; the stages before run on the reading goroutine, in order); the
 	// events of one process (thread group) always go to the same one. 0 or
 	// 1: the reading goroutine does everything itself.
 	Workers int
@@ -262,29 +263,35 @@ var errSkip = errors.New("pipeline: skipped record")
 func ErrSkip(err error) error { return fmt.Errorf("%w: %w", errSkip, err) }
 
 // prepare is the ordered part of an event's path, on the reading goroutine:
-// it counts the event and applies it to the process table, which fills its
-// lineage and the process fields only exec carries. Fork, exec and exit
-// thus change the table before any later event is read, whichever worker
-// evaluates it.
+// it counts the event, applies it to the process table (which fills its
+// lineage and the process fields only exec carries), then names its
+// container and its user. Fork, exec and exit thus change the table before
+// any later event is read, whichever worker evaluates it; and the
+// enricher's and the user resolver's per-container state (which process
+// to read a container's files through, when to retry) follows the events
+// in the order they happened.
 func (p *Pipeline) prepare(ev *event.Event) {
 	if ev.Type < event.NumTypes {
 		p.events[ev.Type].Add(1)
 	}
-	if p.cfg.Procs != nil && ev.Type != event.TypeContainer {
+	if ev.Type == event.TypeContainer {
+		return
+	}
+	if p.cfg.Procs != nil {
 		p.cfg.Procs.Handle(ev)
+	}
+	if p.cfg.Enricher != nil {
+		p.cfg.Enricher.Enrich(ev)
+	}
+	if p.cfg.Users != nil {
+		p.cfg.Users.Resolve(ev)
 	}
 }
 
-// evaluate runs the stages after prepare: enrichment, user names, OnEvent,
-// the rules and alerts. It is the hot path of a worker and does not
-// allocate unless a rule matches.
+// evaluate runs the stages after prepare: OnEvent, the rules and alerts.
+// It is the hot path of a worker and does not allocate unless a rule
+// matches.
 func (p *Pipeline) evaluate(ev *event.Event, eval *rules.Evaluator, matched []*rules.Rule) []*rules.Rule {
-	if p.cfg.Enricher != nil && ev.Type != event.TypeContainer {
-		p.cfg.Enricher.Enrich(ev)
-	}
-	if p.cfg.Users != nil && ev.Type != event.TypeContainer {
-		p.cfg.Users.Resolve(ev)
-	}
 	if p.cfg.OnEvent != nil {
 		p.cfg.OnEvent(ev)
 	}

@@ -122,9 +122,38 @@ func forkTree(children, opens int) []event.Event {
 	return evs
 }
 
+// orderCheck stands for the enricher and the user resolver, whose
+// per-container state assumes the events come in order from one goroutine:
+// it has no lock (the race detector sees a second caller) and fails on an
+// event older than the last one.
+type orderCheck struct {
+	t          *testing.T
+	last, seen int64
+}
+
+func (o *orderCheck) check(ev *event.Event) {
+	if ev.Timestamp <= o.last {
+		o.t.Errorf("event at %d after one at %d", ev.Timestamp, o.last)
+	}
+	o.last = ev.Timestamp
+	o.seen++
+}
+
+func (o *orderCheck) Enrich(ev *event.Event) { o.check(ev) }
+
+type usersCheck struct{ *orderCheck }
+
+func (u usersCheck) Resolve(ev *event.Event) {
+	if ev.Timestamp != u.last {
+		u.t.Errorf("Resolve of the event at %d after Enrich of the one at %d", ev.Timestamp, u.last)
+	}
+}
+
 // TestWorkersKeepProcessOrder: with several workers, each process's events
 // and alerts stay in order, and a child's events after its fork and exec
-// see its parent and its new image, whichever worker evaluates them.
+// see its parent and its new image, whichever worker evaluates them; the
+// process table, the enricher and the user resolver see every event in
+// read order.
 func TestWorkersKeepProcessOrder(t *testing.T) {
 	rs, _, err := rules.Load([]rules.Source{{Name: "r.yaml", Data: []byte(orderRules)}}, rules.Options{})
 	if err != nil {
@@ -148,8 +177,11 @@ func TestWorkersKeepProcessOrder(t *testing.T) {
 			var mu sync.Mutex
 			seen := map[uint32][]string{} // pid → opened paths, in OnEvent order
 			var c collector
+			order := &orderCheck{t: t}
 			p, err := New(Config{
 				Source:   src.source(),
+				Enricher: order,
+				Users:    usersCheck{order},
 				Procs:    proc.New(proc.Config{ProcFS: t.TempDir(), DisableMissRead: true}),
 				Rules:    rs,
 				Publish:  c.publish,
@@ -195,6 +227,9 @@ func TestWorkersKeepProcessOrder(t *testing.T) {
 						t.Fatalf("pid %d: alert %d is %q, want %q", pid, k, alerts[k], want)
 					}
 				}
+			}
+			if order.seen != int64(len(evs)) {
+				t.Errorf("the enricher saw %d events, want %d", order.seen, len(evs))
 			}
 			st := p.Stats()
 			if st.Events[event.TypeOpenat] != children*opens || st.Alerts != children*opens {
