@@ -32,7 +32,10 @@ func collectAlerts(d *daemon) <-chan alertLine {
 			}
 			raw := bytes.Clone(d.stdout.Bytes())
 			if json.Unmarshal(raw, &a) == nil {
-				ch <- alertLine{raw: raw, rule: a.Rule, fields: a.OutputFields}
+				select {
+				case ch <- alertLine{raw: raw, rule: a.Rule, fields: a.OutputFields}:
+				default: // nobody listening: keep the sensor's stdout flowing so it can stop
+				}
 			}
 		}
 		close(ch)
