@@ -32,10 +32,7 @@ func collectAlerts(d *daemon) <-chan alertLine {
 			}
 			raw := bytes.Clone(d.stdout.Bytes())
 			if json.Unmarshal(raw, &a) == nil {
-				select {
-				case ch <- alertLine{raw: raw, rule: a.Rule, fields: a.OutputFields}:
-				default: // nobody listening: keep the sensor's stdout flowing so it can stop
-				}
+				ch <- alertLine{raw: raw, rule: a.Rule, fields: a.OutputFields}
 			}
 		}
 		close(ch)
