@@ -76,6 +76,7 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 				alerts <- a
 			}
 		}
+		close(alerts)
 	}()
 	id := fmt.Sprintf("tl-e2e-%d", os.Getpid())
 	out, err := exec.Command("ctr", "--address", sock, "run", "--rm", "--privileged", "--rootfs", rootfs, id,
@@ -96,7 +97,10 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 	deadline := time.After(20 * time.Second)
 	for missing := len(want); missing > 0; {
 		select {
-		case a := <-alerts:
+		case a, ok := <-alerts:
+			if !ok {
+				t.Fatalf("sensor output ended; alerts missing: %v\nsensor log:\n%s", want, d.log)
+			}
 			f, _ := a["output_fields"].(map[string]any)
 			rule, _ := a["rule"].(string)
 			if f["container.id"] != id && f["container.name"] != id {
@@ -121,7 +125,11 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 	drain := time.After(time.Second)
 	for done := false; !done; {
 		select {
-		case a := <-alerts:
+		case a, ok := <-alerts:
+			if !ok {
+				done = true
+				break
+			}
 			f, _ := a["output_fields"].(map[string]any)
 			if a["rule"] == "Privileged container started" && f["container.id"] == id {
 				starts++
@@ -133,5 +141,11 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 	if starts != 1 {
 		t.Errorf("container start alert fired %d times, want once", starts)
 	}
+	// Keep reading: host activity may raise alerts until the sensor exits,
+	// and a full stdout pipe would stall its stop.
+	go func() {
+		for range alerts {
+		}
+	}()
 	d.stop(t)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/capture"
@@ -122,6 +123,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 		Coalesce: cfg.Coalesce,
 		Hostname: cfg.Hostname,
 		Drops:    func() uint64 { return capt.Stats().Lost },
+		Workers:  cfg.WorkerCount(),
 	}
 	if cfg.Coalesce == 0 {
 		pcfg.Coalesce = -1
@@ -210,11 +212,16 @@ func captureFilter(kf *rules.KernelFilter) *capture.Filter {
 	return f
 }
 
-// stopCapture ends the event path: the pipeline's Run returns once the
-// events already read are processed.
+// drainTimeout bounds how long an orderly stop keeps reading the records
+// still queued in the ring buffer.
+const drainTimeout = 2 * time.Second
+
+// stopCapture ends the event path: the kernel stops sending, the records
+// still queued in the ring are read (for at most drainTimeout), and the
+// pipeline's Run returns once every event read is processed.
 func (e *engine) stopCapture() {
 	if e.capt != nil {
-		e.capt.Close()
+		e.capt.Stop(drainTimeout)
 	}
 }
 

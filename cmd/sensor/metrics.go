@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tripline/tripline/internal/event"
@@ -17,6 +19,11 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 	for t := event.TypeUnknown + 1; t < event.NumTypes; t++ {
 		n := p.EventCounter(t)
 		metrics.CounterFunc(reg, "events_total", "Events processed by type.", prometheus.Labels{"type": t.String()}, func() float64 { return f(n()) })
+	}
+	for i := range p.Workers() {
+		if n := p.WorkerCounter(i); n != nil {
+			metrics.CounterFunc(reg, "pipeline_worker_events_total", "Events handed to each pipeline worker (their processes' share).", prometheus.Labels{"worker": strconv.Itoa(i)}, func() float64 { return f(n()) })
+		}
 	}
 	metrics.CounterFunc(reg, "kernel_events_seen_total", "Events seen by the BPF programs.", nil, func() float64 { return f(c.Stats().Seen) })
 	metrics.CounterFunc(reg, "kernel_events_delivered_total", "Events written to the ring buffer.", nil, func() float64 { return f(c.Stats().Delivered) })

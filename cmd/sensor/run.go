@@ -227,7 +227,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		pipeDone <- err
 	}()
 	<-eng.pipe.Ready()
-	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs)
+	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs, "workers", cfg.WorkerCount())
 
 	var perr error
 	select {

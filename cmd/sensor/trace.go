@@ -116,6 +116,7 @@ func runTrace(cmd *cobra.Command, o traceOpts) error {
 	cfg.ArgvMax = o.argvMax
 	cfg.EnvMax = o.envMax
 	cfg.ContainerdSocket = o.containerd
+	cfg.Workers = 1 // print is not concurrent, and a trace reads best in capture order
 	log := newLogger(cmd, "warn")
 	g := newGroup(log)
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)

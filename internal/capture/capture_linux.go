@@ -56,6 +56,10 @@ type Capture struct {
 	malformed atomic.Uint64
 	noIdent   atomic.Uint64
 	decoded   atomic.Uint64
+
+	// drainUntil is set by Stop: the wall-clock ns until which Read keeps
+	// returning the records still queued.
+	drainUntil atomic.Int64
 }
 
 // Capturable returns the event types this build can capture on this
@@ -275,6 +279,10 @@ func (c *Capture) read(ctx context.Context, ev *event.Event) error {
 		if ctx != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if d := c.drainUntil.Load(); d != 0 && (c.rd.AvailableBytes() == 0 || time.Now().UnixNano() > d) {
+			c.Close() // stopped, and the ring is drained (or the time is up)
+			return ErrClosed
+		}
 		// Producers rarely wake us (BPF_RB_NO_WAKEUP below the threshold),
 		// so the deadline decides how long the reader waits: the flush
 		// interval on an empty ring, not at all while records are queued.
@@ -321,6 +329,40 @@ func (c *Capture) resync(epoch uint32) {
 	}
 	c.cfg.Epoch++
 	_ = c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny) // best effort: the next unknown record retries
+}
+
+// Pending reports whether records are queued, so that Read returns without
+// waiting (unless they are all malformed). Call it from the reading
+// goroutine.
+func (c *Capture) Pending() bool {
+	return !c.closed.Load() && c.rd.AvailableBytes() > 0
+}
+
+// Stop ends the capture in order and returns at once: the programs are
+// detached so no new records arrive, Read goes on returning the records
+// still queued in the ring, for at most timeout, and then closes the
+// capture and returns ErrClosed. Records a stop leaves behind would be
+// counted as seen yet never processed. Close still works (and must be
+// called if nothing reads).
+func (c *Capture) Stop(timeout time.Duration) {
+	if c.closed.Load() || !c.drainUntil.CompareAndSwap(0, time.Now().Add(timeout).UnixNano()) {
+		return
+	}
+	c.detach()
+}
+
+// detach closes the links: the programs stop running.
+func (c *Capture) detach() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	for _, l := range c.links {
+		if e := l.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	c.links = nil
+	return err
 }
 
 // Run calls fn for every event until ctx is cancelled (returning nil) or the
@@ -381,11 +423,7 @@ func (c *Capture) kernelStats() Stats {
 func (c *Capture) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		for _, l := range c.links {
-			if e := l.Close(); e != nil && err == nil {
-				err = e
-			}
-		}
+		err = c.detach()
 		// Detached: the counters are final. Keep them for Stats.
 		c.mu.Lock()
 		if c.objs.Stats != nil {

@@ -784,6 +784,48 @@ func TestBurst(t *testing.T) {
 	}
 }
 
+// TestStopDrains: records still queued when the capture stops are read, not
+// lost: Stop detaches the programs and Read returns what the ring holds
+// before ErrClosed.
+func TestStopDrains(t *testing.T) {
+	testenv.RequireRoot(t)
+	const n = 20000
+	c, err := New(Config{PID: uint32(os.Getpid()), RingSize: 32 << 20, Types: event.ClassOpen.Types()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pid := helper(t, "burst", strconv.Itoa(n)) // nothing reads meanwhile
+	testenv.Eventually(t, 30*time.Second, func() bool { return c.Stats().Delivered >= n },
+		"the kernel delivered fewer than %d records (stats %+v)", n, c.Stats())
+	if !c.Pending() {
+		t.Fatal("records are queued but Pending is false")
+	}
+	c.Stop(time.Minute)
+	c.Stop(time.Minute) // idempotent
+	count := 0
+	var ev event.Event
+	for {
+		err := c.Read(&ev)
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Proc.PID == pid && ev.Open.Path == "/dev/null" {
+			count++
+		}
+	}
+	s := c.Stats()
+	if count != n || s.Lost != 0 || s.Decoded+s.Malformed != s.Delivered {
+		t.Errorf("read %d of %d opens after Stop; stats %+v", count, n, s)
+	}
+	if c.Pending() {
+		t.Error("Pending after the capture closed")
+	}
+}
+
 func TestSetTypesAndClose(t *testing.T) {
 	testenv.RequireRoot(t)
 	col := startCapture(t, Config{PID: uint32(os.Getpid()), Types: []event.Type{event.TypeProcexit}})

@@ -4,6 +4,7 @@ package capture
 
 import (
 	"context"
+	"time"
 
 	"github.com/tripline/tripline/internal/event"
 )
@@ -25,6 +26,12 @@ func (c *Capture) SetTypes(types []event.Type) error { return ErrUnsupported }
 
 // Stats returns zero counters.
 func (c *Capture) Stats() Stats { return Stats{} }
+
+// Pending reports false.
+func (c *Capture) Pending() bool { return false }
+
+// Stop does nothing.
+func (c *Capture) Stop(timeout time.Duration) {}
 
 // Close does nothing.
 func (c *Capture) Close() error { return nil }

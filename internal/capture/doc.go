@@ -4,7 +4,10 @@
 //
 // Contract:
 //   - New loads and attaches everything or returns an error naming what is
-//     missing (kernel BTF, privileges, a hook). Close is idempotent.
+//     missing (kernel BTF, privileges, a hook). Close is idempotent. Stop
+//     detaches the programs and lets Read return the records still queued
+//     (bounded by a timeout) before ErrClosed; Pending tells the reader
+//     whether a Read would return without waiting.
 //   - Read and Run hand out borrowed events: strings and slices alias buffers
 //     reused by the next Read (see package event). Decoding does not allocate.
 //   - Every event carries the task identity of the thread that caused it

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"github.com/tripline/tripline/internal/fields"
 	"github.com/tripline/tripline/internal/output"
+	"github.com/tripline/tripline/internal/pipeline"
 	"github.com/tripline/tripline/internal/rules"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -48,6 +50,7 @@ type Config struct {
 	LogLevel         string        // debug | info | warn | error
 	KernelFilter     string        // on | off: drop in the kernel the events no rule can match
 	KernelFilterHost string        // on | off: drop host processes' events of types only container rules use
+	Workers          int           // goroutines evaluating events; 0: the CPUs the sensor may use
 }
 
 // Default returns the documented defaults.
@@ -103,6 +106,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens and connects no rule can match (see 'sensor rules list --kernel'); off: send every event")
 	fs.StringVar(&c.KernelFilterHost, "kernel-filter-container", c.KernelFilterHost, "on: with --kernel-filter, drop in the kernel the events of host processes (host mount namespace) of types and connects only container rules match; off: keep them")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "goroutines that evaluate rules on events, each owning a share of the processes; 0: one per CPU the sensor may use (GOMAXPROCS, which follows the cgroup CPU limit)")
 }
 
 // ApplyFile reads a YAML mapping of flag names to values from path and sets
@@ -228,6 +232,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
+	if c.Workers < 0 || c.Workers > pipeline.MaxWorkers {
+		errs = append(errs, fmt.Errorf("workers %d must be within 0..%d", c.Workers, pipeline.MaxWorkers))
+	}
 	if c.KernelFilter != "on" && c.KernelFilter != "off" {
 		errs = append(errs, fmt.Errorf("kernel-filter %q: want on or off", c.KernelFilter))
 	}
@@ -238,6 +245,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return nil
+}
+
+// WorkerCount is the number of event workers: Workers, or when 0 the CPUs
+// the process may use (runtime.GOMAXPROCS, which since Go 1.25 follows the
+// cgroup CPU quota).
+func (c *Config) WorkerCount() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // UsesNATS reports whether alerts go to NATS.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,7 @@ func TestFileErrors(t *testing.T) {
 		{"rules size", "rules-max-bytes: 0\n", "rules-max-bytes 0 must be positive"},
 		{"kernel filter", "kernel-filter: maybe\n", "kernel-filter \"maybe\": want on or off"},
 		{"container filter", "kernel-filter-container: no\n", "kernel-filter-container \"no\": want on or off"},
+		{"workers", "workers: -1\n", "workers -1 must be within 0..256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +77,22 @@ func TestFileErrors(t *testing.T) {
 				t.Fatalf("got %v, want an ErrInvalid containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	c, err := parse(t, "workers: 3\n", "--workers", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers != 2 || c.WorkerCount() != 2 {
+		t.Errorf("the flag must win: workers=%d count=%d", c.Workers, c.WorkerCount())
+	}
+	if c, _ = parse(t, "workers: 3\n"); c.WorkerCount() != 3 {
+		t.Errorf("from the file: count=%d", c.WorkerCount())
+	}
+	if d := Default(); d.Workers != 0 || d.WorkerCount() != runtime.GOMAXPROCS(0) {
+		t.Errorf("default: workers=%d count=%d, want 0 and GOMAXPROCS", d.Workers, d.WorkerCount())
 	}
 }
 

@@ -15,16 +15,30 @@ import (
 	"github.com/tripline/tripline/internal/rules"
 )
 
-// ErrNoSource is returned by New without a Source.
-var ErrNoSource = errors.New("pipeline: no source")
+// Errors of New.
+var (
+	ErrNoSource = errors.New("pipeline: no source")
+	ErrWorkers  = errors.New("pipeline: bad worker count")
+)
+
+// MaxWorkers bounds Config.Workers.
+const MaxWorkers = 256
 
 // Source yields events. Read blocks until it overwrites all of ev (the
 // pipeline reuses one Event and does not clear it); it returns io.EOF (or
 // any error wrapping it) at the end of a finite source, and another error
-// when it is closed or broken.
+// when it is closed or broken. The strings of ev may alias the source's
+// buffers until the next Read.
+//
+// A Source may also implement Pending() bool, reporting whether a Read would
+// return without waiting; with several workers the pipeline then hands
+// events over in batches while more are queued, and at once when none are.
 type Source interface {
 	Read(ev *event.Event) error
 }
+
+// pender is the optional part of Source.
+type pender interface{ Pending() bool }
 
 // Config wires the stages. Only Source is required.
 type Config struct {
@@ -42,11 +56,18 @@ type Config struct {
 	Users interface{ Resolve(*event.Event) }
 
 	// OnEvent sees every event after enrichment (trace, record). The event
-	// is borrowed: keep a Clone.
+	// is borrowed: keep a Clone. With Workers > 1 it is called from every
+	// worker at once, in order for the events of one process only.
 	OnEvent func(*event.Event)
 
 	Rules   *rules.Ruleset     // nil: no evaluation
-	Publish func(*alert.Alert) // receives alerts after coalescing; must not block
+	Publish func(*alert.Alert) // receives alerts after coalescing; must not block; concurrent with Workers > 1
+
+	// Workers is how many goroutines evaluate kernel events (OnEvent, rules,
+	// alerts; the stages before run on the reading goroutine, in order); the
+	// events of one process (thread group) always go to the same one. 0 or
+	// 1: the reading goroutine does everything itself.
+	Workers int
 
 	Coalesce time.Duration // <0 disables; 0 means alert.DefaultCoalesceWindow
 	Hostname string        // "" means alert.Hostname()
@@ -67,6 +88,9 @@ type Stats struct {
 	Internal   uint64                 // internal alerts raised
 	Coalesced  uint64                 // repeats folded by the coalescer
 	RuleCounts map[string]uint64      // matches by rule name
+	// PerWorker counts the events handed to each worker (nil with one
+	// worker): how evenly the processes spread.
+	PerWorker []uint64
 }
 
 // Pipeline runs the stages. Create with New, start with Run.
@@ -85,6 +109,7 @@ type Pipeline struct {
 	internal  atomic.Uint64
 	byRule    map[*rules.Rule]*atomic.Uint64 // fixed after New: read without locks
 	prio      map[*rules.Rule]alert.Priority // fixed after New
+	perWorker []atomic.Uint64                // len Workers when > 1
 
 	ready chan struct{}
 }
@@ -100,10 +125,16 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.DropInterval <= 0 {
 		cfg.DropInterval = time.Second
 	}
+	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
+		return nil, fmt.Errorf("%w: %d workers (want 0..%d)", ErrWorkers, cfg.Workers, MaxWorkers)
+	}
 	p := &Pipeline{cfg: cfg, host: cfg.Hostname, ready: make(chan struct{}),
 		byRule: map[*rules.Rule]*atomic.Uint64{}, prio: map[*rules.Rule]alert.Priority{}}
 	if p.host == "" {
 		p.host = alert.Hostname()
+	}
+	if cfg.Workers > 1 {
+		p.perWorker = make([]atomic.Uint64, cfg.Workers)
 	}
 	if cfg.Rules != nil {
 		p.rules = cfg.Rules.Rules()
@@ -164,7 +195,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
+// loop reads the events and processes them: on this goroutine with one
+// worker, else handing them to the workers (see fanOut).
 func (p *Pipeline) loop(ctx context.Context) error {
+	if len(p.perWorker) > 0 {
+		return p.fanOut(ctx)
+	}
 	var ev event.Event
 	var eval *rules.Evaluator
 	if p.cfg.Rules != nil {
@@ -175,23 +211,48 @@ func (p *Pipeline) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := p.cfg.Source.Read(&ev); err != nil {
-			switch {
-			case errors.Is(err, io.EOF), p.cfg.Closed != nil && p.cfg.Closed(err):
-				return nil
-			case errors.Is(err, errSkip):
-				p.malformed.Add(1)
-				continue
-			}
-			var skip interface{ Skippable() bool }
-			if errors.As(err, &skip) && skip.Skippable() {
-				p.malformed.Add(1)
-				continue
-			}
-			return fmt.Errorf("pipeline: reading events: %w", err)
+		got, err := p.read(&ev)
+		if err != nil {
+			return stopErr(err)
 		}
-		matched = p.process(&ev, eval, matched[:0])
+		if got {
+			p.prepare(&ev)
+			matched = p.evaluate(&ev, eval, matched[:0])
+		}
 	}
+}
+
+// errEnd ends the loop without an error: the source ended or was closed.
+var errEnd = errors.New("pipeline: end of events")
+
+func stopErr(err error) error {
+	if err == errEnd {
+		return nil
+	}
+	return err
+}
+
+// read reads the next event into ev. It reports false for a record the
+// source could not decode (counted, skipped), errEnd at the end of the
+// source or an orderly close, and any other error as a failure.
+func (p *Pipeline) read(ev *event.Event) (bool, error) {
+	err := p.cfg.Source.Read(ev)
+	if err == nil {
+		return true, nil
+	}
+	switch {
+	case errors.Is(err, io.EOF), p.cfg.Closed != nil && p.cfg.Closed(err):
+		return false, errEnd
+	case errors.Is(err, errSkip):
+		p.malformed.Add(1)
+		return false, nil
+	}
+	var skip interface{ Skippable() bool }
+	if errors.As(err, &skip) && skip.Skippable() {
+		p.malformed.Add(1)
+		return false, nil
+	}
+	return false, fmt.Errorf("pipeline: reading events: %w", err)
 }
 
 // errSkip lets a Source report a record it could not decode; the pipeline
@@ -201,21 +262,36 @@ var errSkip = errors.New("pipeline: skipped record")
 // ErrSkip wraps err so the pipeline counts and skips the record.
 func ErrSkip(err error) error { return fmt.Errorf("%w: %w", errSkip, err) }
 
-// process runs the per-event stages; it is the hot path and does not allocate
-// unless a rule matches.
-func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*rules.Rule) []*rules.Rule {
+// prepare is the ordered part of an event's path, on the reading goroutine:
+// it counts the event, applies it to the process table (which fills its
+// lineage and the process fields only exec carries), then names its
+// container and its user. Fork, exec and exit thus change the table before
+// any later event is read, whichever worker evaluates it; and the
+// enricher's and the user resolver's per-container state (which process
+// to read a container's files through, when to retry) follows the events
+// in the order they happened.
+func (p *Pipeline) prepare(ev *event.Event) {
 	if ev.Type < event.NumTypes {
 		p.events[ev.Type].Add(1)
 	}
-	if p.cfg.Procs != nil && ev.Type != event.TypeContainer {
+	if ev.Type == event.TypeContainer {
+		return
+	}
+	if p.cfg.Procs != nil {
 		p.cfg.Procs.Handle(ev)
 	}
-	if p.cfg.Enricher != nil && ev.Type != event.TypeContainer {
+	if p.cfg.Enricher != nil {
 		p.cfg.Enricher.Enrich(ev)
 	}
-	if p.cfg.Users != nil && ev.Type != event.TypeContainer {
+	if p.cfg.Users != nil {
 		p.cfg.Users.Resolve(ev)
 	}
+}
+
+// evaluate runs the stages after prepare: OnEvent, the rules and alerts.
+// It is the hot path of a worker and does not allocate unless a rule
+// matches.
+func (p *Pipeline) evaluate(ev *event.Event, eval *rules.Evaluator, matched []*rules.Rule) []*rules.Rule {
 	if p.cfg.OnEvent != nil {
 		p.cfg.OnEvent(ev)
 	}
@@ -231,6 +307,12 @@ func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*ru
 		p.coal.Offer(p.alertFor(r, ev))
 	}
 	return matched
+}
+
+// process runs every stage of one event on the calling goroutine.
+func (p *Pipeline) process(ev *event.Event, eval *rules.Evaluator, matched []*rules.Rule) []*rules.Rule {
+	p.prepare(ev)
+	return p.evaluate(ev, eval, matched)
 }
 
 func (p *Pipeline) alertFor(r *rules.Rule, ev *event.Event) *alert.Alert {
@@ -331,6 +413,12 @@ func (p *Pipeline) Stats() Stats {
 	for r, c := range p.byRule {
 		s.RuleCounts[r.Name] += c.Load()
 	}
+	if len(p.perWorker) > 0 {
+		s.PerWorker = make([]uint64, len(p.perWorker))
+		for i := range p.perWorker {
+			s.PerWorker[i] = p.perWorker[i].Load()
+		}
+	}
 	return s
 }
 
@@ -341,6 +429,19 @@ func (p *Pipeline) RuleCounter(r *rules.Rule) func() uint64 {
 		return nil
 	}
 	return c.Load
+}
+
+// Workers returns the number of workers that evaluate events (1 when the
+// reader evaluates them itself).
+func (p *Pipeline) Workers() int { return max(len(p.perWorker), 1) }
+
+// WorkerCounter returns the live count of events handed to worker i (for
+// metrics), or nil with one worker.
+func (p *Pipeline) WorkerCounter(i int) func() uint64 {
+	if i < 0 || i >= len(p.perWorker) {
+		return nil
+	}
+	return p.perWorker[i].Load
 }
 
 // EventCounter returns the live counter of events of type t (for metrics).

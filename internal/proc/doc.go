@@ -3,7 +3,9 @@
 // kept current from fork, exec and exit events.
 //
 // Contract:
-//   - Handle is called from a single goroutine (the pipeline's). It updates the
+//   - Handle is called from a single goroutine (the pipeline's reader, in
+//     event order; the events it filled may then be read on other
+//     goroutines). It updates the
 //     table from fork/exec/exit events and fills every event: ev.Lineage with
 //     the known ancestors (parent first) and, for non-exec events, the
 //     ev.Proc fields that only exec carries (ExePath, Argv, Env, Cwd, CgroupPath,

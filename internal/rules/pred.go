@@ -581,6 +581,16 @@ func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
 
 // dynamicCompare compares two field values (val() or transformers on the
 // right side).
+// textIP parses an address held as text. The usual text is none (an unset
+// variable): that is answered before ParseAddr, whose error allocates.
+func textIP(s string) (netip.Addr, bool) {
+	if s == "" {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(s)
+	return ip, err == nil
+}
+
 func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, error) {
 	num := func(t fields.Type) bool { return t == fields.Int || t == fields.Port || t == fields.Bool }
 	switch {
@@ -639,13 +649,13 @@ func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, 
 		switch op {
 		case "=", "in", "intersects":
 			return func(x, y fields.Value) bool {
-				ip, err := netip.ParseAddr(y.Str)
-				return err == nil && x.IP.Unmap() == ip.Unmap()
+				ip, ok := textIP(y.Str)
+				return ok && x.IP.Unmap() == ip.Unmap()
 			}, nil
 		case "!=":
 			return func(x, y fields.Value) bool {
-				ip, err := netip.ParseAddr(y.Str)
-				return err == nil && x.IP.Unmap() != ip.Unmap()
+				ip, ok := textIP(y.Str)
+				return ok && x.IP.Unmap() != ip.Unmap()
 			}, nil
 		}
 	case num(a) && b == fields.String:
