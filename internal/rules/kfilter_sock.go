@@ -765,7 +765,7 @@ func (rs *Ruleset) hostDrop(std bool) HostDrop {
 	return hd
 }
 
-// passSock is the connect filter's decision, as the kernel takes it.
+// pass is the connect filter's decision, as the kernel takes it.
 func (sf *SockFilter) pass(ev *event.Event, hostMnt bool) bool {
 	if sf.PassAll {
 		return true
