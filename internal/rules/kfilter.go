@@ -101,11 +101,19 @@ func (k *KernelFilter) For(t event.Type) *TypeFilter {
 // conditions, and anything the kernel cannot test relaxes to "any".
 func (rs *Ruleset) KernelFilter() *KernelFilter {
 	kf := &KernelFilter{}
+	std := usesStdFDs(rs)
 	for _, t := range rs.types {
 		if t.Class() != event.ClassOpen {
 			continue
 		}
 		tf := TypeFilter{Type: t}
+		if std {
+			// An open that returns fd 0, 1 or 2 changes what those fields
+			// read, whatever its path.
+			tf.PassAll, tf.Reason = true, "a rule reads proc.stdin/stdout/stderr, which an open onto fd 0-2 can change"
+			kf.Types = append(kf.Types, tf)
+			continue
+		}
 		keys := 0
 		for _, r := range rs.byType[t] {
 			f := openFacts(r.cond, t)
@@ -132,7 +140,6 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 		}
 		kf.Types = append(kf.Types, tf)
 	}
-	std := usesStdFDs(rs)
 	if len(rs.byType[event.TypeConnect]) > 0 {
 		kf.Sock = append(kf.Sock, rs.sockFilter(event.TypeConnect, std))
 	}

@@ -428,6 +428,11 @@ func TestKernelFilterStdFDs(t *testing.T) {
   condition: evt.type = execve and proc.stdin.type in (ipv4, ipv6)
   output: x
   priority: WARNING
+- rule: shadow read
+  desc: x
+  condition: evt.type = openat and fd.name = /etc/shadow
+  output: x
+  priority: WARNING
 `
 	for _, std := range []bool{false, true} {
 		s := src
@@ -441,6 +446,9 @@ func TestKernelFilterStdFDs(t *testing.T) {
 		kf := rs.KernelFilter()
 		if len(kf.Sock) != 1 || kf.Sock[0].PassAll != std || (len(kf.Host.Types) == 0) != std {
 			t.Errorf("std=%v: sock %+v host %+v", std, kf.Sock, kf.Host)
+		}
+		if len(kf.Types) != 1 || kf.Types[0].PassAll != std {
+			t.Errorf("std=%v: opens %+v", std, kf.Types)
 		}
 	}
 }
