@@ -12,7 +12,7 @@ import (
 // Record layout of struct tl_event (bpf/tripline.h). TestLayout checks these
 // offsets against the bpf2go-generated mirror of the C struct.
 const (
-	abiVersion = 5
+	abiVersion = 6
 
 	offTs        = 0
 	offRes       = 8
