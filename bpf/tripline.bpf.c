@@ -705,7 +705,7 @@ static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_
 		__u32 pos = walk_path(s, d, exe->f_path.mnt, &e->flags);
 		off = put_scratch(e, off, TL_S_EXE, s, pos);
 		struct inode *ino = d->d_inode;
-		if (name_is_memfd(d) && ino->i_nlink == 0)
+		if (ino->i_nlink == 0 && name_is_memfd(d)) /* the load first: it spares the read */
 			e->flags |= TL_F_EXE_MEMFD;
 		e->flags |= overlay_flags(ino);
 		if (exe_writable(t, exe, ino))
@@ -798,12 +798,37 @@ static __always_inline bool in_compat_syscall(struct task_struct *t)
 static __always_inline bool is_open(__u8 ty) { return ty >= TL_OPEN && ty <= TL_CREAT; }
 static __always_inline bool is_exec(__u8 ty) { return ty == TL_EXECVE || ty == TL_EXECVEAT; }
 
+/* user_path returns the user path argument of an open or exec. */
+static __always_inline const void *user_path(struct tl_args *a)
+{
+	__u8 ty = a->type;
+	if (ty == TL_OPEN || ty == TL_CREAT || ty == TL_EXECVE)
+		return (const void *)a->args[0];
+	if (ty == TL_OPENAT || ty == TL_OPENAT2 || ty == TL_EXECVEAT)
+		return (const void *)a->args[1];
+	return NULL;
+}
+
+/* read_user_path copies the user path at uptr into a->buf. */
+static __always_inline void read_user_path(struct tl_args *a, const void *uptr)
+{
+	if (!uptr)
+		return;
+	long n = bpf_probe_read_user_str(a->buf, TL_RAW_MAX, uptr);
+	if (n > 0) {
+		a->len = n - 1;
+		if (n == TL_RAW_MAX)
+			a->trunc = 1;
+	}
+}
+
 /* read_args gathers the arguments of syscall k (type ty) from the registers
  * saved at entry, and the user memory they point to (path, open_how,
  * sockaddr). The registers hold the arguments until the syscall returns;
  * user memory is read after the call, like Falco's modern probe: the
  * resolved path comes from the kernel's own objects, so a racing thread can
- * only change the raw path reported, not what was opened. */
+ * only change the raw path reported, not what was opened. An open's path
+ * is left to open_exit, which reads it only for the opens it sends. */
 static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_regs *regs)
 {
 	__u32 z = 0;
@@ -821,12 +846,6 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	a->args[4] = ARG4(regs);
 	a->args[5] = ARG5(regs);
 
-	const void *uptr = NULL;
-	if (ty == TL_OPEN || ty == TL_CREAT || ty == TL_EXECVE)
-		uptr = (const void *)a->args[0];
-	else if (ty == TL_OPENAT || ty == TL_OPENAT2 || ty == TL_EXECVEAT)
-		uptr = (const void *)a->args[1];
-
 	if (ty == TL_OPENAT2) {
 		/* struct open_how { u64 flags, mode, resolve; } -> args[2..4] */
 		__u64 how[3] = {};
@@ -841,13 +860,8 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 			n = TL_SOCKADDR_MAX;
 		if (bpf_probe_read_user(a->buf, n, (const void *)a->args[1]) == 0)
 			a->len = n;
-	} else if (uptr) {
-		long n = bpf_probe_read_user_str(a->buf, TL_RAW_MAX, uptr);
-		if (n > 0) {
-			a->len = n - 1;
-			if (n == TL_RAW_MAX)
-				a->trunc = 1;
-		}
+	} else if (is_exec(ty)) {
+		read_user_path(a, user_path(a));
 	}
 	return a;
 }
@@ -927,6 +941,47 @@ static long kf_name_step(__u64 i, struct kf_name_ctx *x)
 	return 0;
 }
 
+/* slash_bytes returns 0x80 in each byte of v that is '/' (exact per byte,
+ * unlike the has-zero trick). */
+static __always_inline __u64 slash_bytes(__u64 v)
+{
+	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
+	return ~(((t & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | t | 0x7f7f7f7f7f7f7f7full);
+}
+
+/* kf_name_len returns the length of the file name, the bytes after the
+ * path's last '/' (TL_KF_NAME_MAX when that is as long or longer). hint,
+ * the opened dentry's name length, is usually right and is checked
+ * against the path: the byte before the last hint bytes is '/' and none
+ * of them is. Otherwise (a bind-mounted file, a name with '/') the path is
+ * scanned. */
+static __always_inline __u32 kf_name_len(struct tl_scratch *s, __u32 pos, __u32 hint)
+{
+	__u32 sep = TL_PATH_MAX - 1 - hint;
+	asm volatile("" : "+r"(sep)); /* keep the mask: clang drops it, the verifier needs it */
+	if (hint < TL_KF_NAME_MAX && pos <= sep && s->path[sep & (TL_PATH_MAX - 1)] == '/') {
+		__u64 found = 0;
+		__u32 start = TL_PATH_MAX - hint; /* the name is path[start..TL_PATH_MAX) */
+#pragma unroll
+		for (int j = 0; j < TL_KF_NAME_MAX / 8; j++) {
+			__u32 at = TL_PATH_MAX - TL_KF_NAME_MAX + j * 8;
+			if (at + 8 <= start)
+				continue;
+			__u64 v;
+			__builtin_memcpy(&v, &s->path[at], 8);
+			__u64 m = slash_bytes(v);
+			if (at < start) /* keep the bytes at start.. only (little-endian) */
+				m = start - at >= 8 ? 0 : m & (~0ull << ((start - at) * 8));
+			found |= m;
+		}
+		if (!found)
+			return hint;
+	}
+	struct kf_name_ctx nx = {.pos = pos, .n = TL_KF_NAME_MAX};
+	bpf_loop(TL_KF_NAME_MAX, kf_name_step, &nx, 0);
+	return nx.n;
+}
+
 /* kf_bit returns the filter bit of an open of type ty (0: type not
  * filtered). */
 static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
@@ -963,30 +1018,40 @@ static __always_inline bool kf_open_early(__u8 ty, __u32 oflags, long ret)
 
 /* kf_open_pass applies the rules' kernel filter to a successful open that
  * passed kf_open_early: false when no rule can match it. pos is where its
- * resolved path starts in scratch.path (TL_PATH_MAX: none). The path and
- * file name are the bytes userspace gets as fd.name, so the filter sees
- * what the rules see. */
-static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, long ret, struct tl_scratch *s, __u32 pos)
+ * resolved path starts in scratch.path (TL_PATH_MAX: none), hint the
+ * opened dentry's name length (see kf_name_len). The path and file name
+ * are the bytes userspace gets as fd.name, so the filter sees what the
+ * rules see. The map lookups are skipped when the prefix_first, name_lens
+ * and name_first conditions say they cannot let the open pass. */
+static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, struct tl_scratch *s, __u32 pos, __u32 hint)
 {
 	struct tl_kfilter *k = get_kfilter();
 	__u64 bit = kf_bit(k, ty, oflags);
-	if (!bit || !k || ret < 0 || (k->any_path & bit) || pos >= TL_PATH_MAX)
+	if (!bit || !k || (k->any_path & bit) || pos >= TL_PATH_MAX)
 		return true;
 
+	/* A path of one byte is "/": only the prefix "" or "/" (any_path)
+	 * starts it. */
 	__u32 len = TL_PATH_MAX - pos;
+	__u8 b1 = len > 1 ? s->path[(pos + 1) & (TL_PATH_MAX - 1)] : 0;
 	if (len > TL_KF_PREFIX_MAX)
 		len = TL_KF_PREFIX_MAX;
-	s->kf_prefix.prefixlen = len * 8;
-	bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[pos & (TL_PATH_MAX - 1)]);
-	__u64 *m = bpf_map_lookup_elem(&kf_prefixes, &s->kf_prefix);
-	if (m && (*m & bit))
-		return true;
+	if (k->prefix_first[b1] & bit) {
+		s->kf_prefix.prefixlen = len * 8;
+		bpf_probe_read_kernel(s->kf_prefix.data, TL_KF_PREFIX_MAX, &s->path[pos & (TL_PATH_MAX - 1)]);
+		__u64 *m = bpf_map_lookup_elem(&kf_prefixes, &s->kf_prefix);
+		if (m && (*m & bit))
+			return true;
+	}
 
 	/* The file name: the bytes after the last '/'. */
-	struct kf_name_ctx nx = {.pos = pos, .n = TL_KF_NAME_MAX};
-	bpf_loop(TL_KF_NAME_MAX, kf_name_step, &nx, 0);
-	__u32 n = nx.n;
-	if (n < TL_KF_NAME_MAX) { /* longer names are never pushed down */
+	__u32 n = kf_name_len(s, pos, hint);
+	__u8 c0 = n ? s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)] : 0;
+	/* longer names are never pushed down */
+	if (n < TL_KF_NAME_MAX && (k->name_lens & (1ull << n)) &&
+	    (n == 0 || (k->name_first[(c0 >> 6) & 3] & (1ull << (c0 & 63))))) {
+		__u64 *m;
+		asm volatile("" : "+r"(n)); /* keep the masks below */
 		__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
 		bpf_probe_read_kernel(s->kf_name.name, n & (TL_KF_NAME_MAX - 1), &s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)]);
 		m = bpf_map_lookup_elem(&kf_names, &s->kf_name);
@@ -1013,79 +1078,102 @@ static __always_inline void kf_count(__u8 ty)
 	__sync_fetch_and_add(&st->filtered_type[ty & (TL_NTYPES - 1)], 1);
 }
 
+/* open_exit reports an open. What the kernel filter needs comes first
+ * (flags, then the resolved path); the record, the raw user path and the
+ * task identity only for an open that passes. */
 static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
-	struct tl_event *e = new_event(a->type);
-	if (!e)
+	__u8 ty = a->type;
+	__s32 dirfd = AT_FDCWD;
+	__u32 oflags, mode;
+	__u64 resolve = 0;
+	switch (ty) {
+	case TL_OPEN:
+		oflags = a->args[1];
+		mode = a->args[2];
+		break;
+	case TL_CREAT:
+		oflags = O_CREAT | O_WRONLY | O_TRUNC;
+		mode = a->args[1];
+		break;
+	default: /* openat, openat2 (open_how unpacked by read_args) */
+		dirfd = a->args[0];
+		oflags = a->args[2];
+		mode = a->args[3];
+		if (ty == TL_OPENAT2)
+			resolve = a->args[4];
+	}
+	if (!kf_open_early(ty, oflags, ret)) {
+		kf_count(ty);
 		return;
+	}
 	__u32 z = 0;
 	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
 	if (!s)
 		return;
-	e->res = ret;
-	switch (a->type) {
-	case TL_OPEN:
-		e->dirfd = AT_FDCWD;
-		e->oflags = a->args[1];
-		e->mode = a->args[2];
-		break;
-	case TL_CREAT:
-		e->dirfd = AT_FDCWD;
-		e->oflags = O_CREAT | O_WRONLY | O_TRUNC;
-		e->mode = a->args[1];
-		break;
-	default: /* openat, openat2 (open_how unpacked by read_args) */
-		e->dirfd = a->args[0];
-		e->oflags = a->args[2];
-		e->mode = a->args[3];
-		if (a->type == TL_OPENAT2)
-			e->resolve = a->args[4];
-	}
-	if (!kf_open_early(a->type, e->oflags, ret)) {
-		kf_count(a->type);
-		return;
-	}
-	if (a->trunc)
-		e->flags |= TL_F_RAW_TRUNC;
 
-	__u32 off = 0;
+	__u32 flags = 0;
 	__u32 pos = TL_PATH_MAX;
+	struct file *f = NULL;
 	if (ret >= 0) {
-		struct file *f = fd_file(t, ret);
+		f = fd_file(t, ret);
+		__u32 hint = TL_KF_NAME_MAX;
 		if (f) {
-			pos = walk_path(s, f->f_path.dentry, f->f_path.mnt, &e->flags);
-			struct inode *ino = f->f_inode;
-			__u32 dev = ino->i_sb->s_dev;
-			e->dev = encode_dev(dev >> 20, dev & 0xfffff);
-			e->ino = ino->i_ino;
+			struct dentry *d = f->f_path.dentry;
+			pos = walk_path(s, d, f->f_path.mnt, &flags);
+			hint = d->d_name.len;
 		}
-	} else if (a->len > 0 && a->buf[0] != '/') {
+		/* Before the raw path and the task identity are read: a dropped
+		 * open costs the resolved path only. */
+		if (!kf_open_pass(ty, oflags, s, pos, hint)) {
+			kf_count(ty);
+			return;
+		}
+		read_user_path(a, user_path(a));
+	} else {
+		/* kf_open_early has let the failed open pass. */
+		read_user_path(a, user_path(a));
+	}
+	if (ret < 0 && a->len > 0 && a->buf[0] != '/') {
 		/* Failed relative open: send the directory it was relative to. */
 		struct dentry *d = NULL;
 		struct vfsmount *mnt = NULL;
-		if (e->dirfd == AT_FDCWD) {
+		if (dirfd == AT_FDCWD) {
 			struct fs_struct *fs = t->fs;
 			d = fs->pwd.dentry;
 			mnt = fs->pwd.mnt;
 		} else {
-			struct file *f = fd_file(t, e->dirfd);
-			if (f) {
-				d = f->f_path.dentry;
-				mnt = f->f_path.mnt;
+			struct file *df = fd_file(t, dirfd);
+			if (df) {
+				d = df->f_path.dentry;
+				mnt = df->f_path.mnt;
 			}
 		}
 		if (d) {
-			pos = walk_path(s, d, mnt, &e->flags);
-			e->flags |= TL_F_PATH_IS_BASE;
+			pos = walk_path(s, d, mnt, &flags);
+			flags |= TL_F_PATH_IS_BASE;
 		}
 	}
-	/* Before the task identity is read: a dropped open costs the path. */
-	if (!kf_open_pass(a->type, e->oflags, ret, s, pos)) {
-		kf_count(a->type);
+
+	struct tl_event *e = new_event(ty);
+	if (!e)
 		return;
-	}
 	fill_task(e, t);
-	off = put_scratch(e, off, TL_S_PATH, s, pos);
+	e->res = ret;
+	e->flags = flags;
+	if (a->trunc)
+		e->flags |= TL_F_RAW_TRUNC;
+	e->dirfd = dirfd;
+	e->oflags = oflags;
+	e->mode = mode;
+	e->resolve = resolve;
+	if (f) {
+		struct inode *ino = f->f_inode;
+		__u32 dev = ino->i_sb->s_dev;
+		e->dev = encode_dev(dev >> 20, dev & 0xfffff);
+		e->ino = ino->i_ino;
+	}
+	__u32 off = put_scratch(e, 0, TL_S_PATH, s, pos);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
 }

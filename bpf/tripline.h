@@ -8,7 +8,7 @@
 #ifndef TRIPLINE_H
 #define TRIPLINE_H
 
-#define TL_ABI_VERSION 7
+#define TL_ABI_VERSION 8
 
 /* Event types: the order of internal/event.Type. */
 enum tl_type {
@@ -253,6 +253,11 @@ struct tl_kfilter {
 	__u64 contains;  /* successful opens worth scanning for kf_contains */
 	__u64 path_bits; /* successful opens some prefix, text or name may let pass */
 	__u64 contains_first[4]; /* bitmap: bytes that follow the '/' of a kf_contains text */
+	/* Necessary conditions checked before the map lookups (a dropped open
+	 * usually fails them): */
+	__u64 name_lens;        /* bit n: a kf_names entry is n bytes long */
+	__u64 name_first[4];    /* bitmap: first bytes of the kf_names entries */
+	__u64 prefix_first[256]; /* [b]: bits of the kf_prefixes entries that start with '/', b */
 };
 
 struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */

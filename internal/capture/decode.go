@@ -14,7 +14,7 @@ import (
 // record is the header (up to offPid), the identity (offPid..offChildPid)
 // when recIdent is set, the type's section (wireSection), then the data.
 const (
-	abiVersion = 7
+	abiVersion = 8
 
 	offTs        = 0
 	offRes       = 8

@@ -36,8 +36,42 @@ func termBits(t event.Type, tm *OpenTerm) uint64 {
 	return b | kfBit(t, accRW)
 }
 
+// kfTables is a Filter as the kernel maps hold it: kf_config and the
+// entries of kf_prefixes, kf_contains and kf_names with their bits.
+type kfTables struct {
+	cfg                       triplineTlKfilter
+	prefixes, contains, names map[string]uint64
+}
+
 // programFilter writes f into the kernel filter maps. Called from New only.
 func (c *Capture) programFilter(f *Filter) error {
+	t, err := buildFilter(f)
+	if err != nil {
+		return err
+	}
+	if err := fillTrie(c.objs.KfPrefixes, t.prefixes); err != nil {
+		return fmt.Errorf("capture: programming kernel filter prefixes: %w", err)
+	}
+	if err := fillTrie(c.objs.KfContains, t.contains); err != nil {
+		return fmt.Errorf("capture: programming kernel filter texts: %w", err)
+	}
+	for n, bits := range t.names {
+		var k triplineTlKfName
+		for i := range len(n) {
+			k.Name[i] = int8(n[i])
+		}
+		if err := c.objs.KfNames.Update(&k, bits, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("capture: programming kernel filter names: %w", err)
+		}
+	}
+	if err := c.objs.KfConfig.Update(uint32(0), &t.cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("capture: programming kernel filter: %w", err)
+	}
+	return c.programSock(f)
+}
+
+// buildFilter derives the kernel maps' contents from f.
+func buildFilter(f *Filter) (*kfTables, error) {
 	var cfg triplineTlKfilter
 	prefixes := map[string]uint64{}
 	contains := map[string]uint64{}
@@ -45,7 +79,7 @@ func (c *Capture) programFilter(f *Filter) error {
 	for i := range f.Open {
 		of := &f.Open[i]
 		if of.Type.Class() != event.ClassOpen {
-			return fmt.Errorf("%w: type %s is not an open", ErrFilter, of.Type)
+			return nil, fmt.Errorf("%w: type %s is not an open", ErrFilter, of.Type)
 		}
 		cfg.Types |= 1 << of.Type
 		for j := range of.Terms {
@@ -62,7 +96,8 @@ func (c *Capture) programFilter(f *Filter) error {
 				continue
 			}
 			for _, p := range tm.Prefixes {
-				if p == "" {
+				if p == "" || p == "/" { // a resolved path starts with "/"
+
 					cfg.AnyPath |= bits
 					continue
 				}
@@ -74,7 +109,7 @@ func (c *Capture) programFilter(f *Filter) error {
 			}
 			for _, x := range tm.Contains {
 				if !strings.HasPrefix(x, "/") {
-					return fmt.Errorf("%w: contained text %q does not begin with /", ErrFilter, x)
+					return nil, fmt.Errorf("%w: contained text %q does not begin with /", ErrFilter, x)
 				}
 				if len(x) > FilterPrefixMax {
 					x = x[:FilterPrefixMax]
@@ -102,28 +137,28 @@ func (c *Capture) programFilter(f *Filter) error {
 		}
 	}
 	if len(prefixes) > FilterEntries || len(contains) > FilterEntries || len(names) > FilterEntries {
-		return fmt.Errorf("%w: %d prefixes, %d contained texts and %d names (at most %d each)",
+		return nil, fmt.Errorf("%w: %d prefixes, %d contained texts and %d names (at most %d each)",
 			ErrFilter, len(prefixes), len(contains), len(names), FilterEntries)
 	}
-	if err := fillTrie(c.objs.KfPrefixes, prefixes); err != nil {
-		return fmt.Errorf("capture: programming kernel filter prefixes: %w", err)
-	}
-	if err := fillTrie(c.objs.KfContains, contains); err != nil {
-		return fmt.Errorf("capture: programming kernel filter texts: %w", err)
-	}
-	for n, bits := range names {
-		var k triplineTlKfName
-		for i := range len(n) {
-			k.Name[i] = int8(n[i])
+	// What the kernel checks before a lookup: a path that a prefix starts
+	// has the prefix's second byte after its leading '/'; a name in the map
+	// has its length and first byte.
+	for p, bits := range prefixes {
+		if p[0] == '/' {
+			cfg.PrefixFirst[p[1]] |= bits
+			continue
 		}
-		if err := c.objs.KfNames.Update(&k, bits, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("capture: programming kernel filter names: %w", err)
+		for b := range cfg.PrefixFirst { // never starts a resolved path: let the lookup decide
+			cfg.PrefixFirst[b] |= bits
 		}
 	}
-	if err := c.objs.KfConfig.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("capture: programming kernel filter: %w", err)
+	for n := range names {
+		cfg.NameLens |= 1 << len(n)
+		if n != "" {
+			cfg.NameFirst[n[0]>>6] |= 1 << (n[0] & 63)
+		}
 	}
-	return c.programSock(f)
+	return &kfTables{cfg: cfg, prefixes: prefixes, contains: contains, names: names}, nil
 }
 
 // fillTrie writes prefixes into an LPM trie. The trie answers with the

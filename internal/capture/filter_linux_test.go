@@ -3,13 +3,17 @@
 package capture
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/testenv"
 )
 
@@ -23,21 +27,31 @@ func TestKernelFilter(t *testing.T) {
 	if err := os.Mkdir(wdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"a/deep/dir", "a/xdeep/dir", "a/deeper"} {
+	for _, d := range []string{"a/deep/dir", "a/xdeep/dir", "a/deeper", "b", "c"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"other.txt", "wanted.txt", "w/x", "a/deep/dir/f", "a/xdeep/dir/f", "a/deeper/f"} {
+	for _, n := range []string{"other.txt", "wanted.txt", "wanted.txx", "w/x", "a/deep/dir/f", "a/xdeep/dir/f", "a/deeper/f",
+		"a/zz", "a/zy", "b/src", "b/wanted.txt", "c/wantex.txt", "c/wanted.txt"} {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
+	// Bind-mounted files: the opened dentry's name (the kernel's hint for
+	// the file name) is the source's, the path ends in the mount point's.
+	for _, m := range [][2]string{{"b/src", "b/wanted.txt"}, {"c/wantex.txt", "c/wanted.txt"}} {
+		if err := unix.Mount(p(m[0]), p(m[1]), "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(p(m[1]), unix.MNT_DETACH) })
+	}
 	var filter Filter
 	for _, ty := range event.ClassOpen.Types() {
 		filter.Open = append(filter.Open, OpenFilter{Type: ty, Terms: []OpenTerm{
 			{Write: true, Success: true, Prefixes: []string{wdir + "/"}},
-			{Read: true, Success: true, Names: []string{"wanted.txt"}},
+			{Read: true, Success: true, Names: []string{"wanted.txt", "zz"}},
 			{Read: true, Success: true, Contains: []string{"/deep/dir/"}},
+			{Read: true, Success: true, Prefixes: []string{"/dev/zer"}},
 		}})
 	}
 	ops := []struct {
@@ -58,6 +72,12 @@ func TestKernelFilter(t *testing.T) {
 		{"r", p("a/xdeep/dir/f"), false},  // not at a component
 		{"w", p("a/deep/dir/f"), false},   // contains wants reads
 		{"r", p("a/deeper/f"), false},     // a component starting like the text
+		{"r", p("wanted.txx"), false},     // a name's length and first byte, not the name
+		{"r", p("a/zz"), true},            // a name of another length
+		{"r", p("a/zy"), false},
+		{"r", p("b/wanted.txt"), true}, // bind mount: the path's name counts
+		{"r", p("c/wanted.txt"), true}, // the same, the source's name as long
+		{"r", "/dev/zero", true},       // a prefix below another top directory
 	}
 	var list []string
 	for _, o := range ops {
@@ -111,5 +131,99 @@ func TestKernelFilter(t *testing.T) {
 				t.Errorf("Filtered=%d without a filter", st.Filtered)
 			}
 		})
+	}
+}
+
+// TestFilterPrechecks checks that the conditions the kernel tests before
+// its map lookups (prefix_first, name_lens, name_first) are necessary: for
+// paths built from the filters' own prefixes, names and texts, every
+// prefix or name entry that lets an open pass is looked up.
+func TestFilterPrechecks(t *testing.T) {
+	var filters []*Filter
+	for _, files := range [][]string{
+		{"../../rules"},
+		{"../../testdata/falco-rules/falco_rules.yaml", "../../testdata/falco-rules/falco-incubating_rules.yaml"},
+	} {
+		rs, _, err := rules.LoadFiles(files, rules.Options{Captured: Capturable()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		filters = append(filters, benchFilter(rs.KernelFilter()))
+	}
+	// Prefixes the rules do not write: the root, one not starting with
+	// '/', one byte after it.
+	odd := &Filter{}
+	for _, ty := range event.ClassOpen.Types() {
+		odd.Open = append(odd.Open, OpenFilter{Type: ty, Terms: []OpenTerm{
+			{Read: true, Success: true, Prefixes: []string{"/"}},
+			{Write: true, Success: true, Prefixes: []string{"etc", "/e", "/usr/lib/"}, Names: []string{"", "a", ".bashrc"}},
+		}})
+	}
+	filters = append(filters, odd)
+
+	for i, f := range filters {
+		tb, err := buildFilter(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var words []string
+		for w := range tb.prefixes {
+			words = append(words, w)
+		}
+		for w := range tb.names {
+			words = append(words, w)
+		}
+		for w := range tb.contains {
+			words = append(words, w)
+		}
+		rng := rand.New(rand.NewPCG(7, uint64(i)))
+		w := func() string { return words[rng.IntN(len(words))] }
+		looked := 0
+		for range 20000 {
+			var path string
+			switch rng.IntN(4) {
+			case 0:
+				path = w()
+			case 1:
+				s := w()
+				path = s[:rng.IntN(len(s)+1)]
+			case 2:
+				path = "/" + strings.TrimPrefix(w(), "/") + "/" + w()
+			default:
+				path = "/home/u/" + w()
+			}
+			path = "/" + strings.TrimLeft(path, "/") // resolved paths start with '/'
+			if len(path) > FilterPrefixMax {
+				path = path[:FilterPrefixMax]
+			}
+			name := path[strings.LastIndexByte(path, '/')+1:]
+			for bit := range uint(64) {
+				b := uint64(1) << bit
+				if tb.cfg.Types&(1<<(bit/4)) == 0 || tb.cfg.AnyPath&b != 0 {
+					continue
+				}
+				b1 := byte(0)
+				if len(path) > 1 {
+					b1 = path[1]
+				}
+				for p, bits := range tb.prefixes {
+					if bits&b != 0 && strings.HasPrefix(path, p) {
+						looked++
+						if tb.cfg.PrefixFirst[b1]&b == 0 {
+							t.Fatalf("filter %d: %q starts with prefix %q (bits %#x) but prefix_first[%q] lacks bit %d", i, path, p, bits, b1, bit)
+						}
+					}
+				}
+				if bits := tb.names[name]; bits&b != 0 {
+					looked++
+					if tb.cfg.NameLens&(1<<len(name)) == 0 || (name != "" && tb.cfg.NameFirst[name[0]>>6]&(1<<(name[0]&63)) == 0) {
+						t.Fatalf("filter %d: name %q of %q (bits %#x) fails name_lens/name_first", i, name, path, bits)
+					}
+				}
+			}
+		}
+		if looked < 1000 {
+			t.Errorf("filter %d: weak test, only %d lookups that pass", i, looked)
+		}
 	}
 }

@@ -156,6 +156,9 @@ type triplineTlKfilter struct {
 	Contains      uint64
 	PathBits      uint64
 	ContainsFirst [4]uint64
+	NameLens      uint64
+	NameFirst     [4]uint64
+	PrefixFirst   [256]uint64
 }
 
 type triplineTlScratch struct {
