@@ -29,7 +29,7 @@ func newRefEval(t *testing.T, rs *Ruleset) *refEval {
 			if _, ok := r.preds[c]; ok {
 				return
 			}
-			fn, _, err := r.l.compileCheck(c)
+			fn, _, err := r.l.compileCheck(c, nil)
 			if err != nil {
 				t.Fatalf("rule %q: %v", rule.Name, err)
 			}

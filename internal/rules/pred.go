@@ -228,8 +228,28 @@ func opAllowed(t fields.Type, op string) bool {
 	return false
 }
 
-// compileCheck turns a check into a predicate.
-func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
+// predInfo is what the per-type prefilters need to know of a check.
+type predInfo struct {
+	// types is set for an evt.type test: true on the types of typeMask
+	// (on the others when typeNeg).
+	types    bool
+	typeNeg  bool
+	typeMask uint64
+	// read and match are set for a positive test of a single-valued
+	// string operand against constants: the check is
+	// "s, ok := read(); ok && match(s)". opKey names the operand.
+	read  func(c *scratch, ev *event.Event) (string, bool)
+	match func(s string) bool
+	opKey string
+}
+
+// compileCheck turns a check into a predicate; info, when not nil,
+// receives what the prefilters can use of it.
+func (l *loader) compileCheck(n *checkNode, info *predInfo) (predFn, string, error) {
+	if info == nil {
+		info = &predInfo{}
+	}
+	*info = predInfo{}
 	lhs, err := l.compileOperand(n.lhs)
 	if err != nil {
 		return nil, "", err
@@ -303,6 +323,7 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			kb.WriteString(v.text)
 		}
 		key = kb.String()
+		*info = predInfo{types: true, typeNeg: op == "!=", typeMask: mask}
 		if op == "!=" {
 			return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
 		}
@@ -373,6 +394,9 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			return false
 		}, key, nil
 	}
+	if !neg && m.str != nil && lhs.typ == fields.String {
+		info.read, info.match, info.opKey = strReader(lhs), m.str, lhs.key
+	}
 	if fn := fastCheck(lhs, m, neg); fn != nil && !l.generic {
 		return fn, key, nil
 	}
@@ -388,12 +412,49 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 	}, key, nil
 }
 
+// strReader returns a reader of a string operand: the field's typed
+// extractor for a cheap field, basename of such a field without a Value,
+// the operand's slot otherwise.
+func strReader(o *operand) func(c *scratch, ev *event.Event) (string, bool) {
+	switch {
+	case o.xform == "" && !o.cache && o.f.Str != nil:
+		x, a := o.f.Str, o.argp
+		return func(c *scratch, ev *event.Event) (string, bool) { return x(&c.Ctx, ev, a) }
+	case o.xform == "basename" && o.inner.typ == fields.String:
+		in := strReader(o.inner)
+		return func(c *scratch, ev *event.Event) (string, bool) {
+			s, ok := in(c, ev)
+			if !ok {
+				return "", false
+			}
+			return s[strings.LastIndexByte(s, '/')+1:], true
+		}
+	}
+	return func(c *scratch, ev *event.Event) (string, bool) {
+		p, ok := o.ref(c, ev)
+		return p.Str, ok
+	}
+}
+
 // fastCheck compiles the common shape "field op constants" on a cheap
 // string or numeric field to a predicate that extracts the bare string or
 // number, with no Value in between (nil when the shape does not fit).
 // Cheap fields are extracted again by each check: that costs less than
 // caching them.
 func fastCheck(lhs *operand, m typedMatch, neg bool) predFn {
+	if lhs.xform == "basename" && lhs.inner.typ == fields.String && m.str != nil {
+		read, match := strReader(lhs), m.str
+		if neg {
+			return func(c *scratch, ev *event.Event) bool {
+				s, ok := read(c, ev)
+				return ok && !match(s)
+			}
+		}
+		return func(c *scratch, ev *event.Event) bool {
+			s, ok := read(c, ev)
+			return ok && match(s)
+		}
+	}
 	if lhs.xform != "" || lhs.cache {
 		return nil
 	}
