@@ -41,7 +41,7 @@ type Ruleset struct {
 	preds  []predFn
 	nslots int
 	byType [event.NumTypes][]*Rule
-	pres   [event.NumTypes][]*preNode // byType's prefilters for the type
+	pres   [event.NumTypes][]preNode // byType's prefilters for the type, contiguous
 	types  []event.Type
 }
 
@@ -53,7 +53,7 @@ func (rs *Ruleset) buildIndex() {
 		for i, t := range r.types {
 			if t < event.NumTypes {
 				rs.byType[t] = append(rs.byType[t], r)
-				rs.pres[t] = append(rs.pres[t], &r.pres[i])
+				rs.pres[t] = append(rs.pres[t], r.pres[i])
 			}
 		}
 	}
@@ -177,7 +177,7 @@ func (e *Evaluator) Match(ev *event.Event, dst []*Rule) (out []*Rule) {
 	e.ev = ev
 	pres := e.rs.pres[ev.Type]
 	for i, r := range rules {
-		if !e.pre(pres[i]) {
+		if !e.pre(&pres[i]) {
 			continue
 		}
 		out, err := e.vm.Run(r.prog, e.env)

@@ -71,7 +71,18 @@ func (o *operand) get(c *scratch, ev *event.Event) (fields.Value, bool) {
 func (o *operand) ref(c *scratch, ev *event.Event) (*fields.Value, bool) {
 	s := &c.slots[o.slot]
 	if s.gen != c.gen {
-		s.v, s.ok = o.compute(c, ev)
+		switch {
+		case o.xform == "" && o.f.Str != nil: // the same Value, without copying one
+			var str string
+			str, s.ok = o.f.Str(&c.Ctx, ev, o.argp)
+			s.v = fields.Value{Str: str}
+		case o.xform == "" && o.f.Num != nil:
+			var n int64
+			n, s.ok = o.f.Num(&c.Ctx, ev, o.argp)
+			s.v = fields.Value{Num: n}
+		default:
+			s.v, s.ok = o.compute(c, ev)
+		}
 		s.gen = c.gen
 	}
 	return &s.v, s.ok
@@ -660,10 +671,18 @@ func constMatcher(op string, t fields.Type, vals []string) (typedMatch, error) {
 				}}, nil
 			}
 			set := make(map[string]struct{}, len(vals))
+			var sig strSig
 			for _, s := range vals {
 				set[s] = struct{}{}
+				sig.add(s)
 			}
-			return typedMatch{str: func(v string) bool { _, ok := set[v]; return ok }}, nil
+			return typedMatch{str: func(v string) bool {
+				if !sig.has(v) {
+					return false
+				}
+				_, ok := set[v]
+				return ok
+			}}, nil
 		case "pmatch":
 			pm := newPathMatcher(vals)
 			return typedMatch{str: func(v string) bool { return pm.match(v) }}, nil
@@ -716,6 +735,21 @@ func constMatcher(op string, t fields.Type, vals []string) (typedMatch, error) {
 	}
 	return typedMatch{}, fmt.Errorf("operator %q is not supported on type %s", op, t)
 }
+
+// strSig is a 256-bit summary of a set of strings (length, first and last
+// byte): most values outside the set miss it, which is cheaper to find out
+// than hashing them for a map lookup. A value in the set never misses.
+type strSig [4]uint64
+
+func sigBit(s string) uint {
+	if s == "" {
+		return 0
+	}
+	return (uint(len(s))*7 + uint(s[0])*3 + uint(s[len(s)-1])) & 255
+}
+
+func (g *strSig) add(s string)      { b := sigBit(s); g[b>>6] |= 1 << (b & 63) }
+func (g *strSig) has(s string) bool { b := sigBit(s); return g[b>>6]&(1<<(b&63)) != 0 }
 
 // dynamicCompare compares two field values (val() or transformers on the
 // right side).
