@@ -237,3 +237,37 @@ func TestTypedExtractorsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestStringSetMatch checks the summarised set test ("in" with many
+// values) against a plain loop, on members, near misses and the empty
+// string.
+func TestStringSetMatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	word := func() string {
+		b := make([]byte, rng.IntN(6))
+		for i := range b {
+			b[i] = "ab/.x"[rng.IntN(5)]
+		}
+		return string(b)
+	}
+	for range 200 {
+		vals := make([]string, 5+rng.IntN(20))
+		for i := range vals {
+			vals[i] = word()
+		}
+		m, err := constMatcher("in", fields.String, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 200 {
+			s := word()
+			want := false
+			for _, v := range vals {
+				want = want || v == s
+			}
+			if got := m.str(s); got != want {
+				t.Fatalf("%q in %q: %v, want %v", s, vals, got, want)
+			}
+		}
+	}
+}
