@@ -28,11 +28,11 @@
 //     necessary condition derived from it (negations relaxed to true),
 //     specialised per event type (evt.type checks folded, the string checks
 //     of one field under one 'or' merged into one read); on typical events
-//     no program runs at all. Predicate results and field values are
-//     computed once per event; a check of a cheap string or numeric field
-//     against constants reads the bare string or number (Field.Str/Num),
-//     never a Value. TestFastPathMatchesReference holds all of this to a
-//     plain interpretation of each condition.
+//     no program runs at all. Predicate results and the values of costly or
+//     transformed fields are computed once per event; a check of a cheap
+//     string or numeric field against constants reads the bare string or
+//     number (Field.Str/Num), never a Value. TestFastPathMatchesReference
+//     holds all of this to a plain interpretation of each condition.
 //   - KernelFilter derives, per open type, a condition every event an
 //     enabled rule matches satisfies (access mode, result, path prefixes,
 //     '/'-led texts, file names) from the positive checks at the top of each
