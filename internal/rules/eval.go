@@ -130,14 +130,24 @@ func (e *Evaluator) pre(p *preNode) bool {
 		return e.pred(int(p.pred))
 	case preAnd:
 		for i := range p.kids {
-			if !e.pre(&p.kids[i]) {
+			k := &p.kids[i]
+			if k.kind == preLit { // most kids: no recursive call
+				if !e.pred(int(k.pred)) {
+					return false
+				}
+			} else if !e.pre(k) {
 				return false
 			}
 		}
 		return true
 	case preOr:
 		for i := range p.kids {
-			if e.pre(&p.kids[i]) {
+			k := &p.kids[i]
+			if k.kind == preLit {
+				if e.pred(int(k.pred)) {
+					return true
+				}
+			} else if e.pre(k) {
 				return true
 			}
 		}
