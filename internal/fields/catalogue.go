@@ -41,7 +41,7 @@ type (
 )
 
 func fstr(name string, cls []event.Class, desc string, fn strFn) *Field {
-	return &Field{Name: name, Type: String, Classes: cls, Desc: desc,
+	return &Field{Name: name, Type: String, Classes: cls, Desc: desc, Str: fn,
 		Extract: func(c *Ctx, ev *event.Event, a *Arg) (Value, bool) {
 			s, ok := fn(c, ev, a)
 			return Value{Str: s}, ok
@@ -49,7 +49,7 @@ func fstr(name string, cls []event.Class, desc string, fn strFn) *Field {
 }
 
 func fnum(name string, t Type, cls []event.Class, desc string, fn numFn) *Field {
-	return &Field{Name: name, Type: t, Classes: cls, Desc: desc,
+	return &Field{Name: name, Type: t, Classes: cls, Desc: desc, Num: fn,
 		Extract: func(c *Ctx, ev *event.Event, a *Arg) (Value, bool) {
 			n, ok := fn(c, ev, a)
 			return Value{Num: n}, ok
@@ -57,13 +57,17 @@ func fnum(name string, t Type, cls []event.Class, desc string, fn numFn) *Field 
 }
 
 func fbool(name string, cls []event.Class, desc string, fn boolFn) *Field {
-	return &Field{Name: name, Type: Bool, Classes: cls, Desc: desc,
+	num := func(c *Ctx, ev *event.Event, a *Arg) (int64, bool) {
+		b, ok := fn(c, ev, a)
+		if b {
+			return 1, ok
+		}
+		return 0, ok
+	}
+	return &Field{Name: name, Type: Bool, Classes: cls, Desc: desc, Num: num,
 		Extract: func(c *Ctx, ev *event.Event, a *Arg) (Value, bool) {
-			b, ok := fn(c, ev, a)
-			if b {
-				return Value{Num: 1}, ok
-			}
-			return Value{}, ok
+			n, ok := num(c, ev, a)
+			return Value{Num: n}, ok
 		}}
 }
 

@@ -18,6 +18,8 @@
 //     evt.arg.env) also have a Redact extractor: the value as alert outputs
 //     show it, with the values of variables a Redactor hides replaced by
 //     Redacted. Conditions use Extract and see every value.
+//   - Str (String fields) and Num (Int, Port, Bool), when set, return what
+//     Extract returns in Value.Str or Value.Num, without building a Value.
 //   - user.* and group.name read the names the users package resolved into
 //     the event; without them only id 0 is named ("root").
 package fields

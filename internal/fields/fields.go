@@ -132,6 +132,11 @@ type Field struct {
 	Normalize func(string) string
 
 	Extract Extractor
+	// Str and Num, when set, return what Extract returns in Value.Str
+	// (String fields) or Value.Num (Int, Port and Bool fields) without
+	// building a Value: the rules engine's per-check fast path.
+	Str func(c *Ctx, ev *event.Event, a *Arg) (string, bool)
+	Num func(c *Ctx, ev *event.Event, a *Arg) (int64, bool)
 	// Redact, for fields that may carry environment values (proc.env,
 	// proc.aenv, evt.arg.env), extracts the value as alert outputs show it:
 	// values of the variables r hides replaced by Redacted.

@@ -43,8 +43,19 @@ func typicalEvents() map[string]*event.Event {
 	return map[string]*event.Event{"exec": ex, "open": op, "connect": cn}
 }
 
-func BenchmarkMatchUpstream(b *testing.B) {
-	rs := loadUpstream(b)
+func BenchmarkMatchUpstream(b *testing.B) { benchMatch(b, loadUpstream(b)) }
+
+// BenchmarkMatchDefaults is the rules' share of the pipeline's per-event
+// cost with the default rules.
+func BenchmarkMatchDefaults(b *testing.B) {
+	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchMatch(b, rs)
+}
+
+func benchMatch(b *testing.B, rs *Ruleset) {
 	for _, name := range []string{"exec", "open", "connect"} {
 		ev := typicalEvents()[name]
 		b.Run(name, func(b *testing.B) {

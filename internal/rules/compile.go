@@ -25,6 +25,7 @@ type compiledPred struct {
 	fn   predFn
 	cost int
 	key  string
+	info predInfo
 }
 
 func allCaptured(c []event.Type) []event.Type {
@@ -483,7 +484,8 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 		if _, done := l.predByNode[c]; done {
 			return
 		}
-		fn, key, err := l.compileCheck(c)
+		var info predInfo
+		fn, key, err := l.compileCheck(c, &info)
 		if err != nil {
 			if errors.Is(err, fields.ErrUnknownField) && firstUnknown == "" {
 				firstUnknown = err.Error()
@@ -501,7 +503,7 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 		idx, ok := l.predIdx[key]
 		if !ok {
 			idx = len(l.preds)
-			l.preds = append(l.preds, compiledPred{fn: fn, key: key, cost: predCost(c)})
+			l.preds = append(l.preds, compiledPred{fn: fn, key: key, cost: predCost(c), info: info})
 			l.predIdx[key] = idx
 		}
 		l.predByNode[c] = idx
@@ -529,7 +531,11 @@ func (l *loader) compileRule(r *ruleDef, captured []event.Type) *Rule {
 		return nil
 	}
 	rule.prog = prog
-	rule.pre = l.prefilter(ordered)
+	pre := l.prefilter(ordered)
+	rule.pres = make([]preNode, len(types))
+	for i, t := range types {
+		rule.pres[i] = l.specialise(pre, t)
+	}
 	rule.cond = res
 	rule.compiled = true
 	return rule
@@ -722,7 +728,7 @@ func (l *loader) exprText(n node, b *strings.Builder) {
 // program; when it is false the rule cannot match and the VM never starts,
 // which is what keeps a typical event under the budget.
 type preNode struct {
-	kind uint8 // preTrue, preLit, preAnd, preOr
+	kind uint8 // preTrue, preLit, preAnd, preOr, preFalse
 	pred int32
 	kids []preNode
 }
@@ -732,6 +738,7 @@ const (
 	preLit
 	preAnd
 	preOr
+	preFalse // the rule cannot match events of this type
 )
 
 // prefilter relaxes n into a preNode with at most budget literals.
@@ -777,6 +784,134 @@ func (l *loader) relax(n node, budget *int) preNode {
 		return preNode{kind: preLit, pred: int32(l.predByNode[n])}
 	}
 	return preNode{} // not: relaxed to true
+}
+
+// specialise returns the prefilter p for events of type t: evt.type
+// checks become constants, and the positive string checks of one operand
+// under one 'or' merge into one check that reads the operand once. Both
+// are exact: conditions are pure, and "ok && a(s) || ok && b(s)" is
+// "ok && (a(s) || b(s))".
+func (l *loader) specialise(p preNode, t event.Type) preNode {
+	switch p.kind {
+	case preLit:
+		if in := l.preds[p.pred].info; in.types {
+			if (in.typeMask&(1<<t) != 0) != in.typeNeg {
+				return preNode{}
+			}
+			return preNode{kind: preFalse}
+		}
+		return p
+	case preAnd:
+		var kids []preNode
+		for _, k := range p.kids {
+			k = l.specialise(k, t)
+			switch k.kind {
+			case preFalse:
+				return k
+			case preTrue:
+				continue
+			}
+			kids = append(kids, k)
+		}
+		switch len(kids) {
+		case 0:
+			return preNode{}
+		case 1:
+			return kids[0]
+		}
+		return preNode{kind: preAnd, kids: kids}
+	case preOr:
+		var kids []preNode
+		for _, k := range p.kids {
+			k = l.specialise(k, t)
+			switch k.kind {
+			case preTrue:
+				return k
+			case preFalse:
+				continue
+			}
+			kids = append(kids, k)
+		}
+		kids = l.mergeReads(kids)
+		switch len(kids) {
+		case 0:
+			return preNode{kind: preFalse}
+		case 1:
+			return kids[0]
+		}
+		return preNode{kind: preOr, kids: kids}
+	}
+	return p
+}
+
+// mergeReads replaces the literals of an 'or' that test one string operand
+// against constants by one predicate, at the place of the first.
+func (l *loader) mergeReads(kids []preNode) []preNode {
+	groups := map[string][]int{}
+	var order []string
+	for i, k := range kids {
+		if k.kind != preLit {
+			continue
+		}
+		in := l.preds[k.pred].info
+		if in.read == nil {
+			continue
+		}
+		if groups[in.opKey] == nil {
+			order = append(order, in.opKey)
+		}
+		groups[in.opKey] = append(groups[in.opKey], i)
+	}
+	drop := map[int]bool{}
+	for _, op := range order {
+		g := groups[op]
+		if len(g) < 2 {
+			continue
+		}
+		var kb strings.Builder
+		kb.WriteString("or")
+		matches := make([]func(string) bool, len(g))
+		for j, i := range g {
+			cp := l.preds[kids[i].pred]
+			kb.WriteByte(0)
+			kb.WriteString(cp.key)
+			matches[j] = cp.info.match
+			if j > 0 {
+				drop[i] = true
+			}
+		}
+		key := kb.String()
+		idx, ok := l.predIdx[key]
+		if !ok {
+			read := l.preds[kids[g[0]].pred].info.read
+			fn := func(c *scratch, ev *event.Event) bool {
+				s, ok := read(c, ev)
+				if !ok {
+					return false
+				}
+				for _, m := range matches {
+					if m(s) {
+						return true
+					}
+				}
+				return false
+			}
+			idx = len(l.preds)
+			l.preds = append(l.preds, compiledPred{fn: fn, key: key})
+			l.predIdx[key] = idx
+		}
+		kids[g[0]] = preNode{kind: preLit, pred: int32(idx)}
+	}
+	if len(drop) == 0 {
+		return kids
+	}
+	out := kids[:0:0]
+	for i, k := range kids {
+		if !drop[i] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // applyOptions applies MinPriority, then Disable, then Enable, and counts.

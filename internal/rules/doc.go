@@ -25,9 +25,14 @@
 //     restriction runs on every event type with Falco's "too many event
 //     types" warning (unless warn_evttypes: false).
 //   - Before running a rule's program the evaluator checks, in Go, a
-//     necessary condition derived from it (negations relaxed to true); on
-//     typical events no program runs at all. Predicate results and
-//     expensive field values (proc.cmdline, ...) are computed once per event.
+//     necessary condition derived from it (negations relaxed to true),
+//     specialised per event type (evt.type checks folded, the string checks
+//     of one field under one 'or' merged into one read); on typical events
+//     no program runs at all. Predicate results and the values of costly or
+//     transformed fields are computed once per event; a check of a cheap
+//     string or numeric field against constants reads the bare string or
+//     number (Field.Str/Num), never a Value. TestFastPathMatchesReference
+//     holds all of this to a plain interpretation of each condition.
 //   - KernelFilter derives, per open type, a condition every event an
 //     enabled rule matches satisfies (access mode, result, path prefixes,
 //     '/'-led texts, file names) from the positive checks at the top of each

@@ -21,8 +21,8 @@ type Rule struct {
 
 	types    []event.Type
 	prog     *vm.Program
-	pre      preNode
-	cond     node // resolved condition, for KernelFilter
+	pres     []preNode // prefilter per event type, aligned with types
+	cond     node      // resolved condition, for KernelFilter
 	out      []outSeg
 	compiled bool
 	redact   *fields.Redactor // nil: fields.DefaultRedactor
@@ -41,6 +41,7 @@ type Ruleset struct {
 	preds  []predFn
 	nslots int
 	byType [event.NumTypes][]*Rule
+	pres   [event.NumTypes][]preNode // byType's prefilters for the type, contiguous
 	types  []event.Type
 }
 
@@ -49,9 +50,10 @@ func (rs *Ruleset) buildIndex() {
 		if !r.compiled || !r.Enabled {
 			continue
 		}
-		for _, t := range r.types {
+		for i, t := range r.types {
 			if t < event.NumTypes {
 				rs.byType[t] = append(rs.byType[t], r)
+				rs.pres[t] = append(rs.pres[t], r.pres[i])
 			}
 		}
 	}
@@ -128,17 +130,29 @@ func (e *Evaluator) pre(p *preNode) bool {
 		return e.pred(int(p.pred))
 	case preAnd:
 		for i := range p.kids {
-			if !e.pre(&p.kids[i]) {
+			k := &p.kids[i]
+			if k.kind == preLit { // most kids: no recursive call
+				if !e.pred(int(k.pred)) {
+					return false
+				}
+			} else if !e.pre(k) {
 				return false
 			}
 		}
 		return true
 	case preOr:
 		for i := range p.kids {
-			if e.pre(&p.kids[i]) {
+			k := &p.kids[i]
+			if k.kind == preLit {
+				if e.pred(int(k.pred)) {
+					return true
+				}
+			} else if e.pre(k) {
 				return true
 			}
 		}
+		return false
+	case preFalse:
 		return false
 	}
 	return true
@@ -171,8 +185,9 @@ func (e *Evaluator) Match(ev *event.Event, dst []*Rule) (out []*Rule) {
 		e.sc.gen = 1
 	}
 	e.ev = ev
-	for _, r := range rules {
-		if !e.pre(&r.pre) {
+	pres := e.rs.pres[ev.Type]
+	for i, r := range rules {
+		if !e.pre(&pres[i]) {
 			continue
 		}
 		out, err := e.vm.Run(r.prog, e.env)

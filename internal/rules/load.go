@@ -322,6 +322,10 @@ type loader struct {
 
 	substBudget   int // bytes of list substitution left (maxSubstBytes)
 	substReported bool
+
+	// generic compiles every check through the Value path, without the
+	// fast paths: the reference the tests compare them against.
+	generic bool
 }
 
 func newLoader(ctx context.Context, opts Options) *loader {

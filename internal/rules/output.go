@@ -135,7 +135,7 @@ func (l *loader) compileOutput(r *ruleDef) ([]outSeg, []Diag, string) {
 			continue
 		}
 		flush()
-		segs = append(segs, outSeg{op: &operand{f: f, arg: arg, typ: f.Type, key: key, slot: -1}, key: key})
+		segs = append(segs, outSeg{op: fieldOperand(f, arg, key, -1), key: key})
 		i = next
 	}
 	flush()

@@ -24,6 +24,7 @@ type scratch struct {
 	fields.Ctx
 	gen   uint32
 	slots []slotVal
+	tmp   fields.Value // a value of a multi-valued field being matched
 }
 
 type slotVal struct {
@@ -45,33 +46,60 @@ var cachedFields = map[string]bool{
 type operand struct {
 	f     *fields.Field
 	arg   fields.Arg
+	argp  *fields.Arg // &arg when an argument was given, else nil
 	xform string
 	inner *operand
 	typ   fields.Type
 	key   string // canonical text, e.g. "tolower(proc.name)"
-	slot  int    // per-event cache slot, -1 for none
+	slot  int    // per-event cache slot shared by operands of the same key
+	cache bool   // worth caching: extraction builds a string or transforms
 }
 
+// get returns the operand's value; outputs use it, with or without slots.
 func (o *operand) get(c *scratch, ev *event.Event) (fields.Value, bool) {
 	if o.slot >= 0 && o.slot < len(c.slots) {
-		s := &c.slots[o.slot]
-		if s.gen == c.gen {
-			return s.v, s.ok
-		}
-		v, ok := o.compute(c, ev)
-		s.gen, s.v, s.ok = c.gen, v, ok
-		return v, ok
+		p, ok := o.ref(c, ev)
+		return *p, ok
 	}
 	return o.compute(c, ev)
 }
 
+// ref returns the operand's value in its per-event slot, extracting it on
+// first use in the event. Checks pass it on by pointer: a Value is 72
+// bytes, and copying it through every check was most of their cost. The
+// evaluator sizes its slots for every operand, so the slot exists.
+func (o *operand) ref(c *scratch, ev *event.Event) (*fields.Value, bool) {
+	s := &c.slots[o.slot]
+	if s.gen != c.gen {
+		switch {
+		case o.xform == "" && o.f.Str != nil: // the same Value, without copying one
+			var str string
+			str, s.ok = o.f.Str(&c.Ctx, ev, o.argp)
+			s.v = fields.Value{Str: str}
+		case o.xform == "" && o.f.Num != nil:
+			var n int64
+			n, s.ok = o.f.Num(&c.Ctx, ev, o.argp)
+			s.v = fields.Value{Num: n}
+		default:
+			s.v, s.ok = o.compute(c, ev)
+		}
+		s.gen = c.gen
+	}
+	return &s.v, s.ok
+}
+
+// fieldOperand returns the operand reading field f.
+func fieldOperand(f *fields.Field, arg fields.Arg, key string, slot int) *operand {
+	o := &operand{f: f, arg: arg, typ: f.Type, key: key, slot: slot, cache: cachedFields[f.Name]}
+	if arg.Set {
+		o.argp = &o.arg
+	}
+	return o
+}
+
 func (o *operand) compute(c *scratch, ev *event.Event) (fields.Value, bool) {
 	if o.xform == "" {
-		var a *fields.Arg
-		if o.arg.Set {
-			a = &o.arg
-		}
-		return o.f.Extract(&c.Ctx, ev, a)
+		return o.f.Extract(&c.Ctx, ev, o.argp)
 	}
 	v, ok := o.inner.get(c, ev)
 	if !ok {
@@ -157,13 +185,13 @@ func (l *loader) compileOperand(o *operandNode) (*operand, error) {
 		if o.hasArg {
 			key += "[" + o.arg + "]"
 		}
-		return l.slotted(&operand{f: f, arg: arg, typ: f.Type, key: key}), nil
+		return l.slotted(fieldOperand(f, arg, key, 0)), nil
 	}
 	in, err := l.compileOperand(o.inner)
 	if err != nil {
 		return nil, err
 	}
-	op := &operand{xform: o.xform, inner: in, key: o.xform + "(" + in.key + ")", slot: -1}
+	op := &operand{xform: o.xform, inner: in, key: o.xform + "(" + in.key + ")", slot: -1, cache: true}
 	defer l.slotted(op)
 	switch o.xform {
 	case "len":
@@ -180,13 +208,9 @@ func (l *loader) compileOperand(o *operandNode) (*operand, error) {
 	return op, nil
 }
 
-// slotted gives an expensive operand a per-event cache slot shared by
-// every operand with the same key.
+// slotted gives an operand a per-event value slot shared by every operand
+// with the same key.
 func (l *loader) slotted(o *operand) *operand {
-	o.slot = -1
-	if o.xform == "" && (!cachedFields[o.f.Name] || (o.f.Multi != nil && !o.arg.Set)) {
-		return o
-	}
 	if l.slots == nil {
 		l.slots = map[string]int{}
 	}
@@ -215,8 +239,28 @@ func opAllowed(t fields.Type, op string) bool {
 	return false
 }
 
-// compileCheck turns a check into a predicate.
-func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
+// predInfo is what the per-type prefilters need to know of a check.
+type predInfo struct {
+	// types is set for an evt.type test: true on the types of typeMask
+	// (on the others when typeNeg).
+	types    bool
+	typeNeg  bool
+	typeMask uint64
+	// read and match are set for a positive test of a single-valued
+	// string operand against constants: the check is
+	// "s, ok := read(); ok && match(s)". opKey names the operand.
+	read  func(c *scratch, ev *event.Event) (string, bool)
+	match func(s string) bool
+	opKey string
+}
+
+// compileCheck turns a check into a predicate; info, when not nil,
+// receives what the prefilters can use of it.
+func (l *loader) compileCheck(n *checkNode, info *predInfo) (predFn, string, error) {
+	if info == nil {
+		info = &predInfo{}
+	}
+	*info = predInfo{}
 	lhs, err := l.compileOperand(n.lhs)
 	if err != nil {
 		return nil, "", err
@@ -247,7 +291,7 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			}, key, nil
 		}
 		return func(c *scratch, ev *event.Event) bool {
-			_, ok := lhs.get(c, ev)
+			_, ok := lhs.ref(c, ev)
 			return ok
 		}, key, nil
 	}
@@ -263,11 +307,11 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			return nil, "", err
 		}
 		return func(c *scratch, ev *event.Event) bool {
-			a, ok := lhs.get(c, ev)
+			a, ok := lhs.ref(c, ev)
 			if !ok {
 				return false
 			}
-			b, ok := rhs.get(c, ev)
+			b, ok := rhs.ref(c, ev)
 			if !ok {
 				return false
 			}
@@ -290,6 +334,7 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 			kb.WriteString(v.text)
 		}
 		key = kb.String()
+		*info = predInfo{types: true, typeNeg: op == "!=", typeMask: mask}
 		if op == "!=" {
 			return func(_ *scratch, ev *event.Event) bool { return mask&(1<<ev.Type) == 0 }, key, nil
 		}
@@ -325,10 +370,11 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 	if op == "!=" {
 		neg, mop = true, "="
 	}
-	match, err := constMatcher(mop, lhs.typ, vals)
+	m, err := constMatcher(mop, lhs.typ, vals)
 	if err != nil {
 		return nil, "", err
 	}
+	match := m.val()
 	if multi {
 		f := lhs.f
 		if neg {
@@ -337,12 +383,12 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 				k := f.Multi(ev)
 				seen := false
 				for i := 0; i < k; i++ {
-					v, ok := f.Nth(&c.Ctx, ev, i)
-					if !ok {
+					var ok bool
+					if c.tmp, ok = f.Nth(&c.Ctx, ev, i); !ok {
 						continue
 					}
 					seen = true
-					if match(v) {
+					if match(&c.tmp) {
 						return false
 					}
 				}
@@ -351,26 +397,129 @@ func (l *loader) compileCheck(n *checkNode) (predFn, string, error) {
 		}
 		return func(c *scratch, ev *event.Event) bool {
 			for i, k := 0, f.Multi(ev); i < k; i++ {
-				if v, ok := f.Nth(&c.Ctx, ev, i); ok && match(v) {
+				var ok bool
+				if c.tmp, ok = f.Nth(&c.Ctx, ev, i); ok && match(&c.tmp) {
 					return true
 				}
 			}
 			return false
 		}, key, nil
 	}
+	if !neg && m.str != nil && lhs.typ == fields.String {
+		info.read, info.match, info.opKey = strReader(lhs), m.str, lhs.key
+	}
+	if fn := fastCheck(lhs, m, neg); fn != nil && !l.generic {
+		return fn, key, nil
+	}
 	if neg {
 		return func(c *scratch, ev *event.Event) bool {
-			v, ok := lhs.get(c, ev)
+			v, ok := lhs.ref(c, ev)
 			return ok && !match(v)
 		}, key, nil
 	}
 	return func(c *scratch, ev *event.Event) bool {
-		v, ok := lhs.get(c, ev)
+		v, ok := lhs.ref(c, ev)
 		return ok && match(v)
 	}, key, nil
 }
 
-type matcher func(v fields.Value) bool
+// strReader returns a reader of a string operand: the field's typed
+// extractor for a cheap field, basename of such a field without a Value,
+// the operand's slot otherwise.
+func strReader(o *operand) func(c *scratch, ev *event.Event) (string, bool) {
+	switch {
+	case o.xform == "" && !o.cache && o.f.Str != nil:
+		x, a := o.f.Str, o.argp
+		return func(c *scratch, ev *event.Event) (string, bool) { return x(&c.Ctx, ev, a) }
+	case o.xform == "basename" && o.inner.typ == fields.String:
+		in := strReader(o.inner)
+		return func(c *scratch, ev *event.Event) (string, bool) {
+			s, ok := in(c, ev)
+			if !ok {
+				return "", false
+			}
+			return s[strings.LastIndexByte(s, '/')+1:], true
+		}
+	}
+	return func(c *scratch, ev *event.Event) (string, bool) {
+		p, ok := o.ref(c, ev)
+		return p.Str, ok
+	}
+}
+
+// fastCheck compiles the common shape "field op constants" on a cheap
+// string or numeric field to a predicate that extracts the bare string or
+// number, with no Value in between (nil when the shape does not fit).
+// Cheap fields are extracted again by each check: that costs less than
+// caching them.
+func fastCheck(lhs *operand, m typedMatch, neg bool) predFn {
+	if lhs.xform == "basename" && lhs.inner.typ == fields.String && m.str != nil {
+		read, match := strReader(lhs), m.str
+		if neg {
+			return func(c *scratch, ev *event.Event) bool {
+				s, ok := read(c, ev)
+				return ok && !match(s)
+			}
+		}
+		return func(c *scratch, ev *event.Event) bool {
+			s, ok := read(c, ev)
+			return ok && match(s)
+		}
+	}
+	if lhs.xform != "" || lhs.cache {
+		return nil
+	}
+	a := lhs.argp
+	switch {
+	case m.str != nil && lhs.f.Str != nil:
+		x, match := lhs.f.Str, m.str
+		if neg {
+			return func(c *scratch, ev *event.Event) bool {
+				s, ok := x(&c.Ctx, ev, a)
+				return ok && !match(s)
+			}
+		}
+		return func(c *scratch, ev *event.Event) bool {
+			s, ok := x(&c.Ctx, ev, a)
+			return ok && match(s)
+		}
+	case m.num != nil && lhs.f.Num != nil:
+		x, match := lhs.f.Num, m.num
+		if neg {
+			return func(c *scratch, ev *event.Event) bool {
+				n, ok := x(&c.Ctx, ev, a)
+				return ok && !match(n)
+			}
+		}
+		return func(c *scratch, ev *event.Event) bool {
+			n, ok := x(&c.Ctx, ev, a)
+			return ok && match(n)
+		}
+	}
+	return nil
+}
+
+// typedMatch is the positive test of a check against constants: on the
+// bare string (String fields) or number (Int, Port, Bool), or on the whole
+// value (addresses, lists). Exactly one is set.
+type typedMatch struct {
+	str func(s string) bool
+	num func(n int64) bool
+	any func(v *fields.Value) bool
+}
+
+// val returns the test on a whole value.
+func (m typedMatch) val() func(v *fields.Value) bool {
+	switch {
+	case m.str != nil:
+		f := m.str
+		return func(v *fields.Value) bool { return f(v.Str) }
+	case m.num != nil:
+		f := m.num
+		return func(v *fields.Value) bool { return f(v.Num) }
+	}
+	return m.any
+}
 
 func parseNum(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 0, 64)
@@ -409,7 +558,7 @@ func parseNet(s string) (netip.Prefix, error) {
 }
 
 // constMatcher builds the positive test for op against constant values.
-func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
+func constMatcher(op string, t fields.Type, vals []string) (typedMatch, error) {
 	single := func() (string, error) {
 		if len(vals) != 1 {
 			return "", fmt.Errorf("operator %q needs exactly one value", op)
@@ -431,48 +580,48 @@ func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
 				nums[i], err = parseNum(s)
 			}
 			if err != nil {
-				return nil, err
+				return typedMatch{}, err
 			}
 		}
 		if op == "in" || op == "intersects" {
-			return func(v fields.Value) bool {
+			return typedMatch{num: func(v int64) bool {
 				for _, n := range nums {
-					if v.Num == n {
+					if v == n {
 						return true
 					}
 				}
 				return false
-			}, nil
+			}}, nil
 		}
 		if len(nums) != 1 {
-			return nil, fmt.Errorf("operator %q needs exactly one value", op)
+			return typedMatch{}, fmt.Errorf("operator %q needs exactly one value", op)
 		}
 		n := nums[0]
 		switch op {
 		case "=":
-			return func(v fields.Value) bool { return v.Num == n }, nil
+			return typedMatch{num: func(v int64) bool { return v == n }}, nil
 		case "<":
-			return func(v fields.Value) bool { return v.Num < n }, nil
+			return typedMatch{num: func(v int64) bool { return v < n }}, nil
 		case "<=":
-			return func(v fields.Value) bool { return v.Num <= n }, nil
+			return typedMatch{num: func(v int64) bool { return v <= n }}, nil
 		case ">":
-			return func(v fields.Value) bool { return v.Num > n }, nil
+			return typedMatch{num: func(v int64) bool { return v > n }}, nil
 		case ">=":
-			return func(v fields.Value) bool { return v.Num >= n }, nil
+			return typedMatch{num: func(v int64) bool { return v >= n }}, nil
 		}
 	case fields.IP, fields.Net:
 		nets := make([]netip.Prefix, len(vals))
 		for i, s := range vals {
 			p, err := parseNet(s)
 			if err != nil {
-				return nil, err
+				return typedMatch{}, err
 			}
 			nets[i] = p
 		}
 		if op != "in" && op != "intersects" && len(nets) != 1 {
-			return nil, fmt.Errorf("operator %q needs exactly one value", op)
+			return typedMatch{}, fmt.Errorf("operator %q needs exactly one value", op)
 		}
-		return func(v fields.Value) bool {
+		return typedMatch{any: func(v *fields.Value) bool {
 			a := v.IP.Unmap()
 			for _, p := range nets {
 				if p.Contains(a) {
@@ -480,14 +629,14 @@ func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
 				}
 			}
 			return false
-		}, nil
+		}}, nil
 	case fields.List:
 		set := make(map[string]struct{}, len(vals))
 		for _, s := range vals {
 			set[s] = struct{}{}
 		}
 		if op == "in" {
-			return func(v fields.Value) bool {
+			return typedMatch{any: func(v *fields.Value) bool {
 				if len(v.List) == 0 {
 					return false
 				}
@@ -497,87 +646,110 @@ func constMatcher(op string, t fields.Type, vals []string) (matcher, error) {
 					}
 				}
 				return true
-			}, nil
+			}}, nil
 		}
-		return func(v fields.Value) bool {
+		return typedMatch{any: func(v *fields.Value) bool {
 			for _, s := range v.List {
 				if _, ok := set[s]; ok {
 					return true
 				}
 			}
 			return false
-		}, nil
+		}}, nil
 	case fields.String:
 		switch op {
 		case "in", "intersects":
 			if len(vals) <= 4 {
 				vs := vals
-				return func(v fields.Value) bool {
+				return typedMatch{str: func(v string) bool {
 					for _, s := range vs {
-						if v.Str == s {
+						if v == s {
 							return true
 						}
 					}
 					return false
-				}, nil
+				}}, nil
 			}
 			set := make(map[string]struct{}, len(vals))
+			var sig strSig
 			for _, s := range vals {
 				set[s] = struct{}{}
+				sig.add(s)
 			}
-			return func(v fields.Value) bool { _, ok := set[v.Str]; return ok }, nil
+			return typedMatch{str: func(v string) bool {
+				if !sig.has(v) {
+					return false
+				}
+				_, ok := set[v]
+				return ok
+			}}, nil
 		case "pmatch":
 			pm := newPathMatcher(vals)
-			return func(v fields.Value) bool { return pm.match(v.Str) }, nil
+			return typedMatch{str: func(v string) bool { return pm.match(v) }}, nil
 		}
 		s, err := single()
 		if err != nil {
-			return nil, err
+			return typedMatch{}, err
 		}
 		switch op {
 		case "=":
-			return func(v fields.Value) bool { return v.Str == s }, nil
+			return typedMatch{str: func(v string) bool { return v == s }}, nil
 		case "<":
-			return func(v fields.Value) bool { return v.Str < s }, nil
+			return typedMatch{str: func(v string) bool { return v < s }}, nil
 		case "<=":
-			return func(v fields.Value) bool { return v.Str <= s }, nil
+			return typedMatch{str: func(v string) bool { return v <= s }}, nil
 		case ">":
-			return func(v fields.Value) bool { return v.Str > s }, nil
+			return typedMatch{str: func(v string) bool { return v > s }}, nil
 		case ">=":
-			return func(v fields.Value) bool { return v.Str >= s }, nil
+			return typedMatch{str: func(v string) bool { return v >= s }}, nil
 		case "contains":
-			return func(v fields.Value) bool { return strings.Contains(v.Str, s) }, nil
+			return typedMatch{str: func(v string) bool { return strings.Contains(v, s) }}, nil
 		case "icontains":
 			ls := strings.ToLower(s)
-			return func(v fields.Value) bool { return containsFold(v.Str, ls) }, nil
+			return typedMatch{str: func(v string) bool { return containsFold(v, ls) }}, nil
 		case "startswith":
-			return func(v fields.Value) bool { return strings.HasPrefix(v.Str, s) }, nil
+			return typedMatch{str: func(v string) bool { return strings.HasPrefix(v, s) }}, nil
 		case "endswith":
-			return func(v fields.Value) bool { return strings.HasSuffix(v.Str, s) }, nil
+			return typedMatch{str: func(v string) bool { return strings.HasSuffix(v, s) }}, nil
 		case "glob":
-			return func(v fields.Value) bool { return fields.Glob(s, v.Str, false) }, nil
+			return typedMatch{str: func(v string) bool { return fields.Glob(s, v, false) }}, nil
 		case "iglob":
-			return func(v fields.Value) bool { return fields.Glob(s, v.Str, true) }, nil
+			return typedMatch{str: func(v string) bool { return fields.Glob(s, v, true) }}, nil
 		case "regex":
 			re, err := regexp.Compile(`^(?:` + s + `)$`)
 			if err != nil {
-				return nil, fmt.Errorf("invalid regex %q: %v", s, err)
+				return typedMatch{}, fmt.Errorf("invalid regex %q: %v", s, err)
 			}
-			return func(v fields.Value) bool { return re.MatchString(v.Str) }, nil
+			return typedMatch{str: func(v string) bool { return re.MatchString(v) }}, nil
 		case "bcontains", "bstartswith":
 			b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 			if err != nil || len(b) == 0 {
-				return nil, fmt.Errorf("%s needs a hex string, got %q", op, s)
+				return typedMatch{}, fmt.Errorf("%s needs a hex string, got %q", op, s)
 			}
 			needle := string(b)
 			if op == "bcontains" {
-				return func(v fields.Value) bool { return strings.Contains(v.Str, needle) }, nil
+				return typedMatch{str: func(v string) bool { return strings.Contains(v, needle) }}, nil
 			}
-			return func(v fields.Value) bool { return strings.HasPrefix(v.Str, needle) }, nil
+			return typedMatch{str: func(v string) bool { return strings.HasPrefix(v, needle) }}, nil
 		}
 	}
-	return nil, fmt.Errorf("operator %q is not supported on type %s", op, t)
+	return typedMatch{}, fmt.Errorf("operator %q is not supported on type %s", op, t)
 }
+
+// strSig is a 256-bit summary of a set of strings (length, first and last
+// byte): most values outside the set miss it, which is cheaper to find out
+// than hashing them for a map lookup. A value in the set never misses.
+type strSig [4]uint64
+
+func sigBit(s string) uint {
+	if s == "" {
+		return 0
+	}
+	return (uint(len(s))*7 + uint(s[0])*3 + uint(s[len(s)-1])) & 255
+}
+
+func (g *strSig) add(s string)      { b := sigBit(s); g[b>>6] |= 1 << (b & 63) }
+func (g *strSig) has(s string) bool { b := sigBit(s); return g[b>>6]&(1<<(b&63)) != 0 }
 
 // dynamicCompare compares two field values (val() or transformers on the
 // right side).
@@ -591,69 +763,69 @@ func textIP(s string) (netip.Addr, bool) {
 	return ip, err == nil
 }
 
-func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, error) {
+func dynamicCompare(op string, a, b fields.Type) (func(x, y *fields.Value) bool, error) {
 	num := func(t fields.Type) bool { return t == fields.Int || t == fields.Port || t == fields.Bool }
 	switch {
 	case num(a) && num(b):
 		switch op {
 		case "=", "in", "intersects":
-			return func(x, y fields.Value) bool { return x.Num == y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num == y.Num }, nil
 		case "!=":
-			return func(x, y fields.Value) bool { return x.Num != y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num != y.Num }, nil
 		case "<":
-			return func(x, y fields.Value) bool { return x.Num < y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num < y.Num }, nil
 		case "<=":
-			return func(x, y fields.Value) bool { return x.Num <= y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num <= y.Num }, nil
 		case ">":
-			return func(x, y fields.Value) bool { return x.Num > y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num > y.Num }, nil
 		case ">=":
-			return func(x, y fields.Value) bool { return x.Num >= y.Num }, nil
+			return func(x, y *fields.Value) bool { return x.Num >= y.Num }, nil
 		}
 	case a == fields.String && b == fields.String:
 		switch op {
 		case "=", "in", "intersects":
-			return func(x, y fields.Value) bool { return x.Str == y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str == y.Str }, nil
 		case "!=":
-			return func(x, y fields.Value) bool { return x.Str != y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str != y.Str }, nil
 		case "<":
-			return func(x, y fields.Value) bool { return x.Str < y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str < y.Str }, nil
 		case "<=":
-			return func(x, y fields.Value) bool { return x.Str <= y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str <= y.Str }, nil
 		case ">":
-			return func(x, y fields.Value) bool { return x.Str > y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str > y.Str }, nil
 		case ">=":
-			return func(x, y fields.Value) bool { return x.Str >= y.Str }, nil
+			return func(x, y *fields.Value) bool { return x.Str >= y.Str }, nil
 		case "contains":
-			return func(x, y fields.Value) bool { return strings.Contains(x.Str, y.Str) }, nil
+			return func(x, y *fields.Value) bool { return strings.Contains(x.Str, y.Str) }, nil
 		case "icontains":
-			return func(x, y fields.Value) bool { return containsFoldBoth(x.Str, y.Str) }, nil
+			return func(x, y *fields.Value) bool { return containsFoldBoth(x.Str, y.Str) }, nil
 		case "startswith":
-			return func(x, y fields.Value) bool { return strings.HasPrefix(x.Str, y.Str) }, nil
+			return func(x, y *fields.Value) bool { return strings.HasPrefix(x.Str, y.Str) }, nil
 		case "endswith":
-			return func(x, y fields.Value) bool { return strings.HasSuffix(x.Str, y.Str) }, nil
+			return func(x, y *fields.Value) bool { return strings.HasSuffix(x.Str, y.Str) }, nil
 		case "glob":
-			return func(x, y fields.Value) bool { return fields.Glob(y.Str, x.Str, false) }, nil
+			return func(x, y *fields.Value) bool { return fields.Glob(y.Str, x.Str, false) }, nil
 		case "iglob":
-			return func(x, y fields.Value) bool { return fields.Glob(y.Str, x.Str, true) }, nil
+			return func(x, y *fields.Value) bool { return fields.Glob(y.Str, x.Str, true) }, nil
 		}
 	case (a == fields.IP || a == fields.Net) && (b == fields.IP || b == fields.Net):
 		switch op {
 		case "=", "in", "intersects":
-			return func(x, y fields.Value) bool { return x.IP.Unmap() == y.IP.Unmap() }, nil
+			return func(x, y *fields.Value) bool { return x.IP.Unmap() == y.IP.Unmap() }, nil
 		case "!=":
-			return func(x, y fields.Value) bool { return x.IP.Unmap() != y.IP.Unmap() }, nil
+			return func(x, y *fields.Value) bool { return x.IP.Unmap() != y.IP.Unmap() }, nil
 		}
 	// An address or port held as text (fd.sip = val(proc.env[KUBERNETES_SERVICE_HOST]))
 	// is parsed per event; text that is not one compares false, like a missing value.
 	case a == fields.IP && b == fields.String:
 		switch op {
 		case "=", "in", "intersects":
-			return func(x, y fields.Value) bool {
+			return func(x, y *fields.Value) bool {
 				ip, ok := textIP(y.Str)
 				return ok && x.IP.Unmap() == ip.Unmap()
 			}, nil
 		case "!=":
-			return func(x, y fields.Value) bool {
+			return func(x, y *fields.Value) bool {
 				ip, ok := textIP(y.Str)
 				return ok && x.IP.Unmap() != ip.Unmap()
 			}, nil
@@ -661,12 +833,12 @@ func dynamicCompare(op string, a, b fields.Type) (func(x, y fields.Value) bool, 
 	case num(a) && b == fields.String:
 		switch op {
 		case "=", "in", "intersects":
-			return func(x, y fields.Value) bool {
+			return func(x, y *fields.Value) bool {
 				n, err := strconv.ParseInt(y.Str, 10, 64)
 				return err == nil && x.Num == n
 			}, nil
 		case "!=":
-			return func(x, y fields.Value) bool {
+			return func(x, y *fields.Value) bool {
 				n, err := strconv.ParseInt(y.Str, 10, 64)
 				return err == nil && x.Num != n
 			}, nil
