@@ -136,7 +136,7 @@ func BenchmarkSensorRSS(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				cmd := exec.Command(os.Args[0])
-				cmd.Env = append(os.Environ(), "TRIPLINE_OPENLOOP="+target+",5s")
+				cmd.Env = append(os.Environ(), "TRIPLINE_OPENLOOP="+target+",5s,0")
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Errorf("load generator: %v: %s", err, out)
 				}

@@ -71,7 +71,7 @@ func Default() Config {
 		ArgvMax:          4096,
 		EnvMax:           4096,
 		RedactEnv:        slices.Clone(fields.DefaultRedactPatterns),
-		RingSize:         16 << 20,
+		RingSize:         8 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
 		KernelFilter:     "on",
