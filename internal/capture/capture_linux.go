@@ -345,10 +345,13 @@ func (c *Capture) Pending() bool {
 // counted as seen yet never processed. Close still works (and must be
 // called if nothing reads).
 func (c *Capture) Stop(timeout time.Duration) {
-	if c.closed.Load() || !c.drainUntil.CompareAndSwap(0, time.Now().Add(timeout).UnixNano()) {
+	if c.closed.Load() || c.drainUntil.Load() != 0 {
 		return
 	}
+	// Detach first: a reader that found the ring empty before the last
+	// program run committed its record would close and leave it behind.
 	c.detach()
+	c.drainUntil.CompareAndSwap(0, time.Now().Add(timeout).UnixNano())
 }
 
 // detach closes the links: the programs stop running.
