@@ -31,6 +31,7 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 	metrics.CounterFunc(reg, "kernel_events_filtered_total", "Events dropped in the kernel because no rule could match them.", nil, func() float64 { return f(c.Stats().Filtered) })
 	metrics.CounterFunc(reg, "kernel_events_truncated_total", "Events with a truncated path, argv or environment.", nil, func() float64 { return f(c.Stats().Truncated) })
 	metrics.CounterFunc(reg, "events_malformed_total", "Kernel records that failed validation and were skipped.", nil, func() float64 { return f(c.Stats().Malformed) })
+	metrics.CounterFunc(reg, "events_no_identity_total", "Kernel records skipped because the task identity they named was no longer cached (part of events_malformed_total).", nil, func() float64 { return f(c.Stats().NoIdentity) })
 	for _, r := range rs.Rules() {
 		n := p.RuleCounter(r)
 		if n == nil || !r.Enabled {
