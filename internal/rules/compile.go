@@ -801,45 +801,34 @@ func (l *loader) specialise(p preNode, t event.Type) preNode {
 			return preNode{kind: preFalse}
 		}
 		return p
-	case preAnd:
+	case preAnd, preOr:
+		// A false operand decides an and, a true one an or; the other
+		// constant drops out.
+		decides, neutral := preFalse, preTrue
+		if p.kind == preOr {
+			decides, neutral = preTrue, preFalse
+		}
 		var kids []preNode
 		for _, k := range p.kids {
 			k = l.specialise(k, t)
 			switch k.kind {
-			case preFalse:
+			case decides:
 				return k
-			case preTrue:
+			case neutral:
 				continue
 			}
 			kids = append(kids, k)
 		}
+		if p.kind == preOr {
+			kids = l.mergeReads(kids)
+		}
 		switch len(kids) {
 		case 0:
-			return preNode{}
+			return preNode{kind: neutral}
 		case 1:
 			return kids[0]
 		}
-		return preNode{kind: preAnd, kids: kids}
-	case preOr:
-		var kids []preNode
-		for _, k := range p.kids {
-			k = l.specialise(k, t)
-			switch k.kind {
-			case preTrue:
-				return k
-			case preFalse:
-				continue
-			}
-			kids = append(kids, k)
-		}
-		kids = l.mergeReads(kids)
-		switch len(kids) {
-		case 0:
-			return preNode{kind: preFalse}
-		case 1:
-			return kids[0]
-		}
-		return preNode{kind: preOr, kids: kids}
+		return preNode{kind: p.kind, kids: kids}
 	}
 	return p
 }

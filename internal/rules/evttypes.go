@@ -141,6 +141,14 @@ func (s typeSet) sorted() []string {
 	return out
 }
 
+// junction returns the operands of an and or an or node, and which it is.
+func junction(n node) (kids []node, isAnd bool) {
+	if a, ok := n.(*andNode); ok {
+		return a.kids, true
+	}
+	return n.(*orNode).kids, false
+}
+
 // eventTypes computes the event types a resolved condition can match, like
 // libsinsp's ppm_codes: and intersects, or unites, negations are pushed to
 // the leaves; evt.type =, != and in give explicit sets; evt.num = 0 (the
@@ -148,13 +156,7 @@ func (s typeSet) sorted() []string {
 func eventTypes(n node, neg bool) typeSet {
 	switch n := n.(type) {
 	case *andNode, *orNode:
-		var kids []node
-		isAnd := false
-		if a, ok := n.(*andNode); ok {
-			kids, isAnd = a.kids, true
-		} else {
-			kids = n.(*orNode).kids
-		}
+		kids, isAnd := junction(n)
 		if neg {
 			isAnd = !isAnd
 		}

@@ -197,13 +197,7 @@ func orSock(a, b sockFacts) sockFacts {
 func sockFactsOf(n node, t event.Type, neg bool) sockFacts {
 	switch n := n.(type) {
 	case *andNode, *orNode:
-		var kids []node
-		isAnd := false
-		if a, ok := n.(*andNode); ok {
-			kids, isAnd = a.kids, true
-		} else {
-			kids = n.(*orNode).kids
-		}
+		kids, isAnd := junction(n)
 		// not (a and b) = not a or not b; not (a or b) = not a and not b.
 		if isAnd != neg {
 			acc := anyFacts
