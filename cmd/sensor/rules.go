@@ -182,58 +182,19 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 		fmt.Fprintln(out, "\nno open rules: nothing filtered")
 	}
 	for _, tf := range kf.Types {
-		fmt.Fprintf(out, "\n%s: ", tf.Type)
-		if tf.PassAll {
-			fmt.Fprintf(out, "not filtered (%s)\n", rulesTermSafe(tf.Reason))
-			continue
+		lines := make([][2]string, len(tf.Terms))
+		for i, tm := range tf.Terms {
+			lines[i] = [2]string{tm.Rule, openTermText(tm)}
 		}
-		fmt.Fprintf(out, "filtered, %d rules\n", len(tf.Terms))
-		for _, tm := range tf.Terms {
-			var parts []string
-			switch tm.Access {
-			case rules.AccessRead:
-				parts = append(parts, "read")
-			case rules.AccessWrite:
-				parts = append(parts, "write")
-			case rules.AccessRead | rules.AccessWrite:
-				parts = append(parts, "read+write")
-			}
-			if tm.Result != rules.ResultAny {
-				parts = append(parts, tm.Result.String())
-			}
-			switch {
-			case tm.Result == rules.ResultFailure:
-			case tm.AnyPath:
-				parts = append(parts, "any path")
-			default:
-				var alt []string
-				if len(tm.Prefixes) > 0 {
-					alt = append(alt, "path starts with "+strings.Join(tm.Prefixes, " | "))
-				}
-				if len(tm.Contains) > 0 {
-					alt = append(alt, "path contains "+strings.Join(tm.Contains, " | "))
-				}
-				if len(tm.Names) > 0 {
-					alt = append(alt, "file name in "+strings.Join(tm.Names, " | "))
-				}
-				parts = append(parts, strings.Join(alt, " or "))
-			}
-			if len(parts) == 0 {
-				parts = append(parts, "anything")
-			}
-			fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(tm.Rule), rulesTermSafe(strings.Join(parts, "; ")))
-		}
+		writeTypeFilter(out, tf.Type.String(), tf.PassAll, tf.Reason, "", lines)
 	}
 	for _, sf := range kf.Sock {
-		fmt.Fprintf(out, "\n%s: ", sf.Type)
-		if sf.PassAll {
-			fmt.Fprintf(out, "not filtered (%s)\n", rulesTermSafe(sf.Reason))
-			continue
+		lines := make([][2]string, len(sf.Terms))
+		for i, tm := range sf.Terms {
+			lines[i] = [2]string{tm.Rule, sockTermText(tm)}
 		}
-		fmt.Fprintf(out, "filtered, %d rules (ports and addresses are the remote end's, tested on IPv4/IPv6 only)\n", len(sf.Terms))
-		for _, tm := range sf.Terms {
-			fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(tm.Rule), rulesTermSafe(sockTermText(tm)))
-		}
+		writeTypeFilter(out, sf.Type.String(), sf.PassAll, sf.Reason,
+			" (ports and addresses are the remote end's, tested on IPv4/IPv6 only)", lines)
 	}
 	fmt.Fprintln(out)
 	switch {
@@ -248,6 +209,58 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 }
 
 // sockTermText describes one rule's connect term.
+// writeTypeFilter prints one type of the kernel filter: why it is not
+// filtered, or a line per rule (name, what an event must pass).
+func writeTypeFilter(out io.Writer, typ string, passAll bool, reason, note string, lines [][2]string) {
+	fmt.Fprintf(out, "\n%s: ", typ)
+	if passAll {
+		fmt.Fprintf(out, "not filtered (%s)\n", rulesTermSafe(reason))
+		return
+	}
+	fmt.Fprintf(out, "filtered, %d rules%s\n", len(lines), note)
+	for _, l := range lines {
+		fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(l[0]), rulesTermSafe(l[1]))
+	}
+}
+
+// openTermText says what an open must pass for one rule.
+func openTermText(tm rules.OpenTerm) string {
+	var parts []string
+	switch tm.Access {
+	case rules.AccessRead:
+		parts = append(parts, "read")
+	case rules.AccessWrite:
+		parts = append(parts, "write")
+	case rules.AccessRead | rules.AccessWrite:
+		parts = append(parts, "read+write")
+	}
+	if tm.Result != rules.ResultAny {
+		parts = append(parts, tm.Result.String())
+	}
+	switch {
+	case tm.Result == rules.ResultFailure:
+	case tm.AnyPath:
+		parts = append(parts, "any path")
+	default:
+		var alt []string
+		if len(tm.Prefixes) > 0 {
+			alt = append(alt, "path starts with "+strings.Join(tm.Prefixes, " | "))
+		}
+		if len(tm.Contains) > 0 {
+			alt = append(alt, "path contains "+strings.Join(tm.Contains, " | "))
+		}
+		if len(tm.Names) > 0 {
+			alt = append(alt, "file name in "+strings.Join(tm.Names, " | "))
+		}
+		parts = append(parts, strings.Join(alt, " or "))
+	}
+	if len(parts) == 0 {
+		return "anything"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// sockTermText says what a connect must pass for one rule.
 func sockTermText(tm rules.SockTerm) string {
 	var parts []string
 	if tm.Families != rules.FamAll {
