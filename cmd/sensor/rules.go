@@ -208,7 +208,6 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 	}
 }
 
-// sockTermText describes one rule's connect term.
 // writeTypeFilter prints one type of the kernel filter: why it is not
 // filtered, or a line per rule (name, what an event must pass).
 func writeTypeFilter(out io.Writer, typ string, passAll bool, reason, note string, lines [][2]string) {
