@@ -866,10 +866,14 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	return a;
 }
 
-/* kf_open_pass applies the rules' kernel filter to an open of type ty:
- * false when no rule can match it. pos is where its resolved path starts in
- * scratch.path (TL_PATH_MAX: none). The path and file name are the bytes
- * userspace gets as fd.name, so the filter sees what the rules see. */
+/* slash_bytes returns 0x80 in each byte of v that is '/' (exact per byte,
+ * unlike the has-zero trick). */
+static __always_inline __u64 slash_bytes(__u64 v)
+{
+	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
+	return ~(((t & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | t | 0x7f7f7f7f7f7f7f7full);
+}
+
 struct kf_scan_ctx {
 	__u64 bit;
 	__u64 first[4]; /* tl_kfilter.contains_first */
@@ -891,8 +895,7 @@ static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
 	p &= TL_PATH_MAX - 1;
 	__u64 v;
 	__builtin_memcpy(&v, &s->path[p], 8); /* scratch.path has slack past TL_PATH_MAX */
-	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
-	if (!((t - 0x0101010101010101ull) & ~t & 0x8080808080808080ull))
+	if (!slash_bytes(v))
 		return 0; /* no '/' in these 8 bytes */
 #pragma unroll
 	for (int j = 0; j < 8; j++) {
@@ -939,14 +942,6 @@ static long kf_name_step(__u64 i, struct kf_name_ctx *x)
 		return 1;
 	}
 	return 0;
-}
-
-/* slash_bytes returns 0x80 in each byte of v that is '/' (exact per byte,
- * unlike the has-zero trick). */
-static __always_inline __u64 slash_bytes(__u64 v)
-{
-	__u64 t = v ^ 0x2f2f2f2f2f2f2f2full;
-	return ~(((t & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | t | 0x7f7f7f7f7f7f7f7full);
 }
 
 /* kf_name_len returns the length of the file name, the bytes after the
@@ -1005,10 +1000,8 @@ static __always_inline struct tl_kfilter *get_kfilter(void)
 /* kf_open_early decides what needs no path: false drops the open before
  * its path is walked (a failed open, or an access mode no rule with a path
  * condition wants). */
-static __always_inline bool kf_open_early(__u8 ty, __u32 oflags, long ret)
+static __always_inline bool kf_open_early(struct tl_kfilter *k, __u64 bit, long ret)
 {
-	struct tl_kfilter *k = get_kfilter();
-	__u64 bit = kf_bit(k, ty, oflags);
 	if (!bit || !k)
 		return true;
 	if (ret < 0) /* no resolved path: the access mode decides */
@@ -1023,10 +1016,8 @@ static __always_inline bool kf_open_early(__u8 ty, __u32 oflags, long ret)
  * are the bytes userspace gets as fd.name, so the filter sees what the
  * rules see. The map lookups are skipped when the prefix_first, name_lens
  * and name_first conditions say they cannot let the open pass. */
-static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, struct tl_scratch *s, __u32 pos, __u32 hint)
+static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct tl_scratch *s, __u32 pos, __u32 hint)
 {
-	struct tl_kfilter *k = get_kfilter();
-	__u64 bit = kf_bit(k, ty, oflags);
 	if (!bit || !k || (k->any_path & bit) || pos >= TL_PATH_MAX)
 		return true;
 
@@ -1061,7 +1052,7 @@ static __always_inline bool kf_open_pass(__u8 ty, __u32 oflags, struct tl_scratc
 
 	if (!(k->contains & bit))
 		return false;
-	if (len > TL_KF_SCAN_MAX || TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
+	if (TL_PATH_MAX - pos > TL_KF_SCAN_MAX)
 		return true;
 	struct kf_scan_ctx x = {.bit = bit, .pos = pos};
 	__builtin_memcpy(x.first, k->contains_first, sizeof(x.first));
@@ -1081,6 +1072,30 @@ static __always_inline void kf_count(__u8 ty)
 /* open_exit reports an open. What the kernel filter needs comes first
  * (flags, then the resolved path); the record, the raw user path and the
  * task identity only for an open that passes. */
+/* put_base appends, as string idx, the directory a relative path given
+ * with dirfd is resolved from (the working directory for AT_FDCWD). */
+static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
+				      struct task_struct *t, int dirfd, __u32 flag)
+{
+	struct dentry *d = NULL;
+	struct vfsmount *mnt = NULL;
+	if (dirfd == AT_FDCWD) {
+		struct fs_struct *fs = t->fs;
+		d = fs->pwd.dentry;
+		mnt = fs->pwd.mnt;
+	} else {
+		struct file *f = fd_file(t, dirfd);
+		if (f) {
+			d = f->f_path.dentry;
+			mnt = f->f_path.mnt;
+		}
+	}
+	if (!d)
+		return off;
+	e->flags |= flag;
+	return put_scratch(e, off, idx, s, walk_path(s, d, mnt, &e->flags));
+}
+
 static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	__u8 ty = a->type;
@@ -1103,7 +1118,9 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		if (ty == TL_OPENAT2)
 			resolve = a->args[4];
 	}
-	if (!kf_open_early(ty, oflags, ret)) {
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!kf_open_early(k, bit, ret)) {
 		kf_count(ty);
 		return;
 	}
@@ -1125,35 +1142,12 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		}
 		/* Before the raw path and the task identity are read: a dropped
 		 * open costs the resolved path only. */
-		if (!kf_open_pass(ty, oflags, s, pos, hint)) {
+		if (!kf_open_pass(k, bit, s, pos, hint)) {
 			kf_count(ty);
 			return;
 		}
-		read_user_path(a, user_path(a));
-	} else {
-		/* kf_open_early has let the failed open pass. */
-		read_user_path(a, user_path(a));
-	}
-	if (ret < 0 && a->len > 0 && a->buf[0] != '/') {
-		/* Failed relative open: send the directory it was relative to. */
-		struct dentry *d = NULL;
-		struct vfsmount *mnt = NULL;
-		if (dirfd == AT_FDCWD) {
-			struct fs_struct *fs = t->fs;
-			d = fs->pwd.dentry;
-			mnt = fs->pwd.mnt;
-		} else {
-			struct file *df = fd_file(t, dirfd);
-			if (df) {
-				d = df->f_path.dentry;
-				mnt = df->f_path.mnt;
-			}
-		}
-		if (d) {
-			pos = walk_path(s, d, mnt, &flags);
-			flags |= TL_F_PATH_IS_BASE;
-		}
-	}
+	} /* else kf_open_early has let the failed open pass */
+	read_user_path(a, user_path(a));
 
 	struct tl_event *e = new_event(ty);
 	if (!e)
@@ -1173,7 +1167,11 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		e->dev = encode_dev(dev >> 20, dev & 0xfffff);
 		e->ino = ino->i_ino;
 	}
-	__u32 off = put_scratch(e, 0, TL_S_PATH, s, pos);
+	__u32 off;
+	if (ret < 0 && a->len > 0 && a->buf[0] != '/') /* failed relative open: its base directory */
+		off = put_base(e, 0, TL_S_PATH, s, t, dirfd, TL_F_PATH_IS_BASE);
+	else
+		off = put_scratch(e, 0, TL_S_PATH, s, pos);
 	off = put_bytes(e, off, TL_S_RAW, a->buf, a->len);
 	submit(e, off, c);
 }
@@ -1479,30 +1477,6 @@ static __always_inline __u32 put_ustr(struct tl_event *e, __u32 off, int idx, __
 	e->str[idx & 15].off = off;
 	e->str[idx & 15].len = len;
 	return off + len;
-}
-
-/* put_base appends, as string idx, the directory a relative path given
- * with dirfd is resolved from (the working directory for AT_FDCWD). */
-static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
-				      struct task_struct *t, int dirfd, __u32 flag)
-{
-	struct dentry *d = NULL;
-	struct vfsmount *mnt = NULL;
-	if (dirfd == AT_FDCWD) {
-		struct fs_struct *fs = t->fs;
-		d = fs->pwd.dentry;
-		mnt = fs->pwd.mnt;
-	} else {
-		struct file *f = fd_file(t, dirfd);
-		if (f) {
-			d = f->f_path.dentry;
-			mnt = f->f_path.mnt;
-		}
-	}
-	if (!d)
-		return off;
-	e->flags |= flag;
-	return put_scratch(e, off, idx, s, walk_path(s, d, mnt, &e->flags));
 }
 
 /* put_path appends the raw user path in register p (string raw) and, when

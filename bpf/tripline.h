@@ -240,7 +240,7 @@ enum tl_kf_access {
 	TL_ACC_WO,     /* O_WRONLY, creat */
 	TL_ACC_RW,     /* O_RDWR (and access mode 3) */
 };
-#define TL_KF_BIT(ty, acc) (1ull << ((((ty) & (TL_NTYPES - 1)) * 4) + (acc)))
+#define TL_KF_BIT(ty, acc) (1ull << ((((ty) & 15) * 4) + (acc))) /* 16 types of 4 bits: kfBit in Go */
 #define TL_KF_PREFIX_MAX 128 /* bytes of the path compared with the prefixes */
 #define TL_KF_NAME_MAX 64    /* file names up to 63 bytes */
 #define TL_KF_SCAN_MAX 256   /* longer paths pass a 'contains' test */

@@ -288,14 +288,9 @@ func (d *decoder) decode(rec []byte, ev *event.Event) error {
 		o.Dev = u32(rec, offDev)
 		o.Ino = u64(rec, offIno)
 		o.RawPath = str(strs[strRaw])
-		switch {
-		case ev.Res >= 0 && len(strs[strPath]) > 0:
+		if ev.Res >= 0 && len(strs[strPath]) > 0 {
 			o.Path = str(strs[strPath])
-		case flags&recPathIsBase != 0 && len(strs[strPath]) > 0:
-			o.Path = d.joinClean(strs[strPath], strs[strRaw])
-		case len(strs[strRaw]) > 0 && strs[strRaw][0] == '/':
-			o.Path = d.joinClean(nil, strs[strRaw])
-		default:
+		} else if o.Path = d.absPath(strs[strPath], strs[strRaw], flags&recPathIsBase != 0, true); o.Path == "" {
 			o.Path = o.RawPath
 		}
 	case event.ClassConnect:

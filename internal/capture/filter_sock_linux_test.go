@@ -168,9 +168,7 @@ func TestKernelFilterHostDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("no unshare(1)")
-	}
+	testenv.Require(t, err == nil, "unshare(1) (util-linux)")
 	mkdirs := []event.Type{event.TypeMkdir, event.TypeMkdirat}
 	types := append(Lifecycle(), mkdirs...)
 	dir := realDir(t)

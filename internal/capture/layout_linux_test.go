@@ -15,6 +15,13 @@ import (
 // TestLayout checks the decoder's offsets against the bpf2go mirror of
 // struct tl_event, so a change to bpf/tripline.h cannot silently skew them.
 func TestLayout(t *testing.T) {
+	// The filter limits the Go side documents are the kernel keys' sizes.
+	var kp triplineTlKfPrefix
+	var kn triplineTlKfName
+	if len(kp.Data) != FilterPrefixMax || len(kn.Name) != FilterNameMax+1 {
+		t.Errorf("kernel filter keys hold %d prefix and %d name bytes; FilterPrefixMax %d, FilterNameMax %d",
+			len(kp.Data), len(kn.Name), FilterPrefixMax, FilterNameMax)
+	}
 	var e triplineTlEvent
 	var ic triplineTlIdentCache
 	cases := []struct {
