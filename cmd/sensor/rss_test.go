@@ -79,9 +79,7 @@ func BenchmarkSensorRSS(b *testing.B) {
 	dir := b.TempDir()
 	sock := startTestContainerd(b, dir)
 	rootfs, cleanup, err := busyboxRootfs()
-	if err != nil {
-		b.Skipf("busybox-static for a container rootfs: %v", err)
-	}
+	testenv.Require(b, err == nil, fmt.Sprintf("busybox-static for a container rootfs: %v", err))
 	defer cleanup()
 	for b.Loop() {
 		metrics := fmt.Sprintf("127.0.0.1:%d", freePort(b))

@@ -182,7 +182,11 @@ func TestAttackScenariosInContainers(t *testing.T) {
 	for i := range attacks {
 		s := &attacks[i]
 		if _, prog := have[s.needs]; prog && !have[s.needs] {
-			t.Logf("SKIP %s: %s not installed on this host", s.name, s.needs)
+			if testenv.InCI() {
+				t.Errorf("%s: %s not installed on this host, and CI=true forbids skipping it", s.name, s.needs)
+			} else {
+				t.Logf("SKIP %s: %s not installed on this host", s.name, s.needs)
+			}
 			continue
 		}
 		live = append(live, s)

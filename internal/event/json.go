@@ -243,11 +243,7 @@ func (w *jw) sock(c *Connect) {
 		}
 		w.str("fd.sockfamily", "ip")
 		w.key("fd.name")
-		w.b = append(w.b, '"')
-		w.b = appendAddrPort(w.b, c.LocalAddr, c.LocalPort)
-		w.b = append(w.b, "->"...)
-		w.b = appendAddrPort(w.b, c.RemoteAddr, c.RemotePort)
-		w.b = append(w.b, '"')
+		w.b = append(AppendSockName(append(w.b, '"'), c), '"')
 		w.addr("fd.cip", c.LocalAddr)
 		w.int("fd.cport", int64(c.LocalPort))
 		w.addr("fd.sip", c.RemoteAddr)

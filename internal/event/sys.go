@@ -20,7 +20,6 @@ const (
 	ArgUint                 // Args[Reg] as an unsigned number
 	ArgDirfd                // Args[Reg] as a dirfd: AT_FDCWD or the number
 	ArgOctal                // Args[Reg] as an octal mode
-	ArgMode                 // Args[Reg] as S_I* mode bits
 	ArgEnum                 // Args[Reg] as a name of Names (or the number)
 	ArgFlags                // Args[Reg] as NAME|NAME bits of Names
 	ArgTuple                // the socket: lip:lport->rip:rport, or the unix path
@@ -156,7 +155,7 @@ func SysRaw(ev *Event, a SysArg) (int64, bool) {
 		return ev.Res, true
 	case ArgInt, ArgDirfd:
 		return int64(int32(ev.Sys.Args[a.Reg%6])), true
-	case ArgUint, ArgOctal, ArgMode, ArgEnum, ArgFlags, ArgHex:
+	case ArgUint, ArgOctal, ArgEnum, ArgFlags, ArgHex:
 		return int64(ev.Sys.Args[a.Reg%6]), true
 	}
 	return 0, false
@@ -329,7 +328,7 @@ func setSysArg(ev *Event, a SysArg, v any) error {
 			return fmt.Errorf("unknown value %q", text)
 		}
 		setReg(n)
-	case ArgFlags, ArgMode:
+	case ArgFlags:
 		n, err := parseFlags(text, a.Names, a.Name)
 		if err != nil {
 			return err

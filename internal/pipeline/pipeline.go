@@ -216,8 +216,7 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			return stopErr(err)
 		}
 		if got {
-			p.prepare(&ev)
-			matched = p.evaluate(&ev, eval, matched[:0])
+			matched = p.process(&ev, eval, matched[:0])
 		}
 	}
 }

@@ -109,7 +109,11 @@ func sockRef(c *event.Connect, old string) event.StdFD {
 			r.Type = "ipv6"
 		}
 		var buf [128]byte
-		r.Name = keep(old, string(event.AppendSockName(buf[:0], c)))
+		if nb := event.AppendSockName(buf[:0], c); old == string(nb) { // no allocation
+			r.Name = old
+		} else {
+			r.Name = string(nb)
+		}
 		return r
 	case event.AFUnix:
 		return event.StdFD{Type: "unix", Name: keep(old, c.UnixPath)}

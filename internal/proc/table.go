@@ -413,10 +413,9 @@ func (t *Table) fork(ev *event.Event, now int64, pe *entry) {
 		// The child's own events (another CPU) got here first; they are newer.
 		return
 	}
-	parent := t.m[ev.Proc.PID]
-	var s event.Process
-	if parent != nil {
-		s = *parent.p.Load()
+	var s event.Process // pe is the parent's entry (Handle's current)
+	if pe != nil {
+		s = *pe.p.Load()
 	} else {
 		s = ev.Proc.Clone()
 	}
@@ -437,7 +436,7 @@ func (t *Table) fork(ev *event.Event, now int64, pe *entry) {
 	s.StartTime = now
 	t.forks.Add(1)
 	ce := t.insert(child, &s, now)
-	if pe != nil && pe.pid == ev.Proc.PID { // the child inherits the fds
+	if pe != nil { // the child inherits the fds
 		ce.std, ce.cloexec = pe.std, pe.cloexec
 	}
 }
