@@ -190,7 +190,10 @@ func ancestorField(name, desc string, t Type, get func(c *Ctx, p *event.Process)
 // a link of that name would have made its comm. An executable really called
 // "exe" keeps its name.
 func procName(p *event.Process) string {
-	if p.Comm != "" && (p.Comm != "exe" || !reexecuted(p)) {
+	if p.Comm == "" {
+		return p.Name()
+	}
+	if p.Comm != "exe" || !reexecuted(p) {
 		return p.Comm
 	}
 	n := p.Name()

@@ -156,6 +156,7 @@ func TestProcNameOfReexec(t *testing.T) {
 		{"ordinary exec", "cat", "/usr/bin/cat", []string{"cat", "/etc/shadow"}, "cat", "cat /etc/shadow"},
 		{"argv rewritten", "sshd", "/usr/sbin/sshd", []string{"sshd: root@pts/0"}, "sshd", "sshd"},
 		{"no exe path known", "exe", "", []string{"nc"}, "exe", "exe"},
+		{"comm unknown: argv[0] whole, not cut", "", "/usr/bin/kube-controller-manager", []string{"kube-controller-manager", "--v=2"}, "kube-controller-manager", "kube-controller-manager --v=2"},
 	}
 	name, _ := Lookup("proc.name")
 	cmd, _ := Lookup("proc.cmdline")

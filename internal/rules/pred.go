@@ -751,8 +751,6 @@ func sigBit(s string) uint {
 func (g *strSig) add(s string)      { b := sigBit(s); g[b>>6] |= 1 << (b & 63) }
 func (g *strSig) has(s string) bool { b := sigBit(s); return g[b>>6]&(1<<(b&63)) != 0 }
 
-// dynamicCompare compares two field values (val() or transformers on the
-// right side).
 // textIP parses an address held as text. The usual text is none (an unset
 // variable): that is answered before ParseAddr, whose error allocates.
 func textIP(s string) (netip.Addr, bool) {
@@ -763,6 +761,23 @@ func textIP(s string) (netip.Addr, bool) {
 	return ip, err == nil
 }
 
+// textNum parses a decimal number held as text. The usual text is none or
+// not a number: that is answered before ParseInt, whose error allocates.
+func textNum(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && !(i == 0 && (c == '-' || c == '+') && len(s) > 1) {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// dynamicCompare compares two field values (val() or transformers on the
+// right side).
 func dynamicCompare(op string, a, b fields.Type) (func(x, y *fields.Value) bool, error) {
 	num := func(t fields.Type) bool { return t == fields.Int || t == fields.Port || t == fields.Bool }
 	switch {
@@ -834,13 +849,13 @@ func dynamicCompare(op string, a, b fields.Type) (func(x, y *fields.Value) bool,
 		switch op {
 		case "=", "in", "intersects":
 			return func(x, y *fields.Value) bool {
-				n, err := strconv.ParseInt(y.Str, 10, 64)
-				return err == nil && x.Num == n
+				n, ok := textNum(y.Str)
+				return ok && x.Num == n
 			}, nil
 		case "!=":
 			return func(x, y *fields.Value) bool {
-				n, err := strconv.ParseInt(y.Str, 10, 64)
-				return err == nil && x.Num != n
+				n, ok := textNum(y.Str)
+				return ok && x.Num != n
 			}, nil
 		}
 	}
