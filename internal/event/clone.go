@@ -15,30 +15,44 @@ func (e *Event) Clone() *Event {
 }
 
 // CopyTo deep-copies e into dst (see Clone).
-func (e *Event) CopyTo(dst *Event) {
-	*dst = *e
-	dst.Proc = e.Proc.Clone()
-	dst.SetLineage(e.Lineage)
-	dst.Open.Path = strings.Clone(e.Open.Path)
-	dst.Open.RawPath = strings.Clone(e.Open.RawPath)
-	dst.Connect.UnixPath = strings.Clone(e.Connect.UnixPath)
-	s := &dst.Sys
-	s.Path, s.RawPath = strings.Clone(s.Path), strings.Clone(s.RawPath)
-	s.Path2, s.RawPath2 = strings.Clone(s.Path2), strings.Clone(s.RawPath2)
-	s.Aux, s.FDPath = strings.Clone(s.Aux), strings.Clone(s.FDPath)
-	// Std names belong to the process table, which never changes them.
-}
+func (e *Event) CopyTo(dst *Event) { e.copyWith(dst, heap{}) }
 
 // Clone returns a copy of p that owns its strings.
 func (p Process) Clone() Process {
-	p.Comm = strings.Clone(p.Comm)
-	p.ExePath = strings.Clone(p.ExePath)
-	p.Cwd = strings.Clone(p.Cwd)
-	p.CgroupPath = strings.Clone(p.CgroupPath)
-	p.ContainerID = strings.Clone(p.ContainerID)
-	p.Argv = CloneStrings(p.Argv)
-	p.Env = CloneStrings(p.Env)
+	p.copyStrings(heap{})
 	return p
+}
+
+// copier copies strings somewhere the producer does not reuse: the heap
+// (Clone, CopyTo) or an Arena (CopyInto). The one list of an event's
+// strings is copyWith's.
+type copier interface {
+	str(string) string
+	strs([]string) []string
+}
+
+type heap struct{}
+
+func (heap) str(s string) string      { return strings.Clone(s) }
+func (heap) strs(l []string) []string { return CloneStrings(l) }
+
+func (e *Event) copyWith(dst *Event, c copier) {
+	*dst = *e
+	dst.Proc.copyStrings(c)
+	dst.SetLineage(e.Lineage)
+	dst.Open.Path, dst.Open.RawPath = c.str(e.Open.Path), c.str(e.Open.RawPath)
+	dst.Connect.UnixPath = c.str(e.Connect.UnixPath)
+	s := &dst.Sys
+	s.Path, s.RawPath = c.str(s.Path), c.str(s.RawPath)
+	s.Path2, s.RawPath2 = c.str(s.Path2), c.str(s.RawPath2)
+	s.Aux, s.FDPath = c.str(s.Aux), c.str(s.FDPath)
+	// Std names belong to the process table, which never changes them.
+}
+
+func (p *Process) copyStrings(c copier) {
+	p.Comm, p.ExePath, p.Cwd = c.str(p.Comm), c.str(p.ExePath), c.str(p.Cwd)
+	p.CgroupPath, p.ContainerID = c.str(p.CgroupPath), c.str(p.ContainerID)
+	p.Argv, p.Env = c.strs(p.Argv), c.strs(p.Env)
 }
 
 // CloneStrings returns a copy of l that owns its strings (nil stays nil),
@@ -118,18 +132,4 @@ func (a *Arena) strs(l []string) []string {
 
 // CopyInto deep-copies e into dst like CopyTo, its strings and slices into
 // a instead of new allocations: dst is valid until a.Reset.
-func (e *Event) CopyInto(dst *Event, a *Arena) {
-	*dst = *e
-	dst.SetLineage(e.Lineage)
-	p := &dst.Proc
-	p.Comm, p.ExePath, p.Cwd = a.str(p.Comm), a.str(p.ExePath), a.str(p.Cwd)
-	p.CgroupPath, p.ContainerID = a.str(p.CgroupPath), a.str(p.ContainerID)
-	p.Argv, p.Env = a.strs(p.Argv), a.strs(p.Env)
-	dst.Open.Path, dst.Open.RawPath = a.str(e.Open.Path), a.str(e.Open.RawPath)
-	dst.Connect.UnixPath = a.str(e.Connect.UnixPath)
-	s := &dst.Sys
-	s.Path, s.RawPath = a.str(s.Path), a.str(s.RawPath)
-	s.Path2, s.RawPath2 = a.str(s.Path2), a.str(s.RawPath2)
-	s.Aux, s.FDPath = a.str(s.Aux), a.str(s.FDPath)
-	// Std names belong to the process table, which never changes them.
-}
+func (e *Event) CopyInto(dst *Event, a *Arena) { e.copyWith(dst, a) }

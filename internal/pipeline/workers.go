@@ -89,13 +89,11 @@ func (p *Pipeline) fanOut(ctx context.Context) error {
 			case s.cur = <-free:
 			default:
 				// Every batch is out: hand over the partial ones so the
-				// workers see them, then wait for one to come back.
+				// workers see them, then wait for one to come back. Not
+				// on ctx: the event is read, and the workers always
+				// return their batches.
 				flush()
-				select {
-				case s.cur = <-free:
-				case <-ctx.Done():
-					return nil
-				}
+				s.cur = <-free
 			}
 		}
 		b := s.cur
