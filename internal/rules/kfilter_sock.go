@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tripline/tripline/internal/event"
+	"github.com/tripline/tripline/internal/fields"
 )
 
 // Families is a set of socket address families, as the kernel filter
@@ -457,15 +458,7 @@ func resultSets(field, op string, vs []string) (yes, no Results, ok bool) {
 	}
 	// evt.rawres: test the predicate on the points where its truth can
 	// change within each outcome.
-	nums := make([]int64, len(vs))
-	for i, v := range vs {
-		n, err := parseNum(v)
-		if err != nil {
-			return 0, 0, false
-		}
-		nums[i] = n
-	}
-	pred, ok := numPred(op, nums)
+	pred, nums, ok := numPred(op, vs)
 	if !ok {
 		return 0, 0, false
 	}
@@ -493,44 +486,34 @@ func resultSets(field, op string, vs []string) (yes, no Results, ok bool) {
 	return yes, no, true
 }
 
-func numPred(op string, nums []int64) (func(int64) bool, bool) {
-	switch op {
-	case "=", "in":
-		if op == "=" && len(nums) != 1 {
-			return nil, false
+// numPred is the userspace test of the number check op vs (constMatcher),
+// so that what the kernel is told agrees with what the rules evaluate, and
+// the values it names.
+func numPred(op string, vs []string) (pred func(int64) bool, nums []int64, ok bool) {
+	for _, v := range vs {
+		n, err := parseNum(v)
+		if err != nil {
+			return nil, nil, false
 		}
-		return func(v int64) bool { return slices.Contains(nums, v) }, true
+		nums = append(nums, n)
 	}
-	if len(nums) != 1 {
-		return nil, false
+	mop := op
+	if op == "!=" { // the evaluator negates "=" for "!="
+		mop = "="
 	}
-	n := nums[0]
-	switch op {
-	case "!=":
-		return func(v int64) bool { return v != n }, true
-	case "<":
-		return func(v int64) bool { return v < n }, true
-	case "<=":
-		return func(v int64) bool { return v <= n }, true
-	case ">":
-		return func(v int64) bool { return v > n }, true
-	case ">=":
-		return func(v int64) bool { return v >= n }, true
+	m, err := constMatcher(mop, fields.Int, vs)
+	if err != nil || m.num == nil {
+		return nil, nil, false
 	}
-	return nil, false
+	if op == "!=" {
+		return func(v int64) bool { return !m.num(v) }, nums, true
+	}
+	return m.num, nums, true
 }
 
 // portSet is the set of ports the check op vs is true on (exact).
 func portSet(op string, vs []string) ([]PortRange, bool) {
-	nums := make([]int64, len(vs))
-	for i, v := range vs {
-		n, err := parseNum(v)
-		if err != nil {
-			return nil, false
-		}
-		nums[i] = n
-	}
-	pred, ok := numPred(op, nums)
+	pred, nums, ok := numPred(op, vs)
 	if !ok {
 		return nil, false
 	}
@@ -691,8 +674,13 @@ func usesStdFDs(rs *Ruleset) bool {
 			strings.HasPrefix(o.field, "proc.stderr.") || uses(o.inner)
 	}
 	found := false
+	seen := map[*Rule]bool{} // a rule is indexed on each of its types
 	for _, t := range rs.types {
 		for _, r := range rs.byType[t] {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
 			walkChecks(r.cond, func(c *checkNode) {
 				found = found || uses(c.lhs) || uses(c.rhs)
 			})
