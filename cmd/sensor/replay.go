@@ -30,9 +30,6 @@ line, already enriched) and evaluates the rules on it, printing every alert.
 Needs no privileges: record once on a real host, iterate on rules anywhere.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if maxBytes <= 0 {
-				return fmt.Errorf("--rules-max-bytes %d must be positive", maxBytes)
-			}
 			rs, rep, err := rules.LoadFilesContext(cmd.Context(), rulePaths, rules.Options{MaxFileBytes: maxBytes})
 			if rep != nil {
 				for _, w := range rep.Warnings {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -34,15 +35,30 @@ func newRulesCmd() *cobra.Command {
 // with the same default as `sensor run`.
 func addRulesMaxBytes(cmd *cobra.Command, p *int64) {
 	*p = config.Default().RulesMaxBytes
-	cmd.Flags().Int64Var(p, "rules-max-bytes", *p, "size limit of each rules file; larger files and anything but regular files are refused")
+	cmd.Flags().Var((*positiveBytes)(p), "rules-max-bytes", "size limit of each rules file; larger files and anything but regular files are refused")
+}
+
+// positiveBytes is a flag value that refuses sizes below one byte when it is
+// parsed, so no command checks it again.
+type positiveBytes int64
+
+func (b *positiveBytes) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *positiveBytes) Type() string   { return "int" }
+func (b *positiveBytes) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return fmt.Errorf("%d must be positive", n)
+	}
+	*b = positiveBytes(n)
+	return nil
 }
 
 // loadRulesFiles loads paths for the offline commands: SIGINT/SIGTERM (the
 // command's context) stop it. err is nil when only the report has errors.
 func loadRulesFiles(cmd *cobra.Command, paths []string, maxBytes int64) (*rules.Ruleset, *rules.Report, error) {
-	if maxBytes <= 0 {
-		return nil, nil, fmt.Errorf("--rules-max-bytes %d must be positive", maxBytes)
-	}
 	rs, rep, err := rules.LoadFilesContext(cmd.Context(), paths, rules.Options{MaxFileBytes: maxBytes})
 	if err != nil && (len(rep.Errors) == 0 || cmd.Context().Err() != nil) {
 		return nil, nil, err

@@ -24,9 +24,6 @@ With --live (root) each test's run: snippet is executed on the host or in a
 container while the sensor is attached, and the expected rules must fire.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if live.maxBytes <= 0 {
-				return fmt.Errorf("--rules-max-bytes %d must be positive", live.maxBytes)
-			}
 			files, err := ruletest.Collect(args)
 			if err != nil {
 				return err
