@@ -74,8 +74,8 @@ func (c *Capture) programSock(f *Filter) error {
 			cfg.TypeTerms[sf.Type] |= bit
 		}
 	}
-	includes := map[triplineTlKfAddr]uint64{}
-	excludes := map[triplineTlKfAddr]uint64{}
+	includes := map[netip.Prefix]uint64{}
+	excludes := map[netip.Prefix]uint64{}
 	for i, tm := range terms {
 		bit := uint64(1) << i
 		for fam := range cfg.FamTerms {
@@ -95,14 +95,10 @@ func (c *Capture) programSock(f *Filter) error {
 			cfg.AnyAddr |= bit
 		}
 		for _, p := range tm.Addrs {
-			if k, ok := addrKey(p); ok {
-				includes[k] |= bit
-			}
+			includes[p.Masked()] |= bit
 		}
 		for _, p := range tm.NotAddrs {
-			if k, ok := addrKey(p); ok {
-				excludes[k] |= bit
-			}
+			excludes[p.Masked()] |= bit
 		}
 	}
 	if len(includes) > FilterEntries || len(excludes) > FilterEntries {
@@ -169,30 +165,19 @@ func addrKey(p netip.Prefix) (triplineTlKfAddr, bool) {
 
 // fillAddrTrie writes prefixes into an LPM trie; each carries the bits of
 // the shorter prefixes that contain it (a lookup returns the longest).
-func fillAddrTrie(m *ebpf.Map, prefixes map[triplineTlKfAddr]uint64) error {
-	contains := func(q, p triplineTlKfAddr) bool { // q's prefix covers p's
-		if q.Prefixlen > p.Prefixlen {
-			return false
-		}
-		n := q.Prefixlen
-		for i := uint32(0); i < n/8; i++ {
-			if q.Data[i] != p.Data[i] {
-				return false
-			}
-		}
-		if r := n % 8; r != 0 {
-			mask := byte(0xff << (8 - r))
-			return q.Data[n/8]&mask == p.Data[n/8]&mask
-		}
-		return true
-	}
+// Prefixes addrKey cannot hold are left out.
+func fillAddrTrie(m *ebpf.Map, prefixes map[netip.Prefix]uint64) error {
 	for p, bits := range prefixes {
+		k, ok := addrKey(p)
+		if !ok {
+			continue
+		}
 		for q, qb := range prefixes {
-			if contains(q, p) {
+			if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
 				bits |= qb
 			}
 		}
-		if err := m.Update(&p, bits, ebpf.UpdateAny); err != nil {
+		if err := m.Update(&k, bits, ebpf.UpdateAny); err != nil {
 			return err
 		}
 	}
@@ -214,10 +199,7 @@ func portIntervals(terms []*SockTerm) []triplineTlKfPortIv {
 	if cuts[len(cuts)-1] == 65536 {
 		cuts = cuts[:len(cuts)-1]
 	}
-	all := uint64(1)<<len(terms) - 1
-	if len(terms) == 64 {
-		all = ^uint64(0)
-	}
+	all := uint64(1)<<len(terms) - 1 // all ones for 64 terms too: 1<<64 is 0
 	if len(cuts) > FilterPortIntervals {
 		return []triplineTlKfPortIv{{Lo: 0, Bits: all}}
 	}
