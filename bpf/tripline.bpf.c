@@ -223,6 +223,12 @@ static __always_inline struct tl_config *get_config(void)
 	return bpf_map_lookup_elem(&config, &z);
 }
 
+static __always_inline struct tl_scratch *get_scratch(void)
+{
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&scratch, &z);
+}
+
 static __always_inline struct tl_stats *get_stats(void)
 {
 	__u32 z = 0;
@@ -353,8 +359,7 @@ struct walk_ctx {
 
 static long walk_step(__u64 i, struct walk_ctx *w)
 {
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return 1;
 	struct dentry *d = KPTR(dentry, w->dentry);
@@ -412,8 +417,7 @@ struct kn_ctx {
 
 static long kn_step(__u64 i, struct kn_ctx *w)
 {
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return 1;
 	struct kernfs_node *kn = KPTR(kernfs_node, w->kn);
@@ -692,8 +696,7 @@ static __always_inline bool exe_writable(struct task_struct *t, struct file *exe
  * mm is the current one; exe is the executable file. */
 static __always_inline __u32 fill_exec(struct tl_event *e, __u32 off, struct tl_config *c, struct task_struct *t, struct file *exe)
 {
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return off;
 	struct mm_struct *mm = KPTR(task_struct, t)->mm;
@@ -885,8 +888,7 @@ struct kf_scan_ctx {
  * byte some text starts with, it looks the path's tail up in kf_contains. */
 static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
 {
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return 1;
 	__u32 p = x->pos + (__u32)i * 8;
@@ -930,8 +932,7 @@ struct kf_name_ctx {
  * the file name is the n = i bytes after it. */
 static long kf_name_step(__u64 i, struct kf_name_ctx *x)
 {
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return 1;
 	__u32 p = TL_PATH_MAX - 1 - (__u32)i;
@@ -1124,8 +1125,7 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		kf_count(ty);
 		return;
 	}
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return;
 
@@ -1513,8 +1513,7 @@ static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, lon
 	struct tl_event *e = new_event(a->type);
 	if (!e)
 		return;
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return;
 	fill_task(e, t);
@@ -1710,8 +1709,7 @@ int tl_sched_fork(__u64 *ctx)
 	} else {
 		e->clone_flags = CLONE_VFORK | CLONE_VM | SIGCHLD;
 	}
-	__u32 z = 0;
-	struct tl_scratch *s = bpf_map_lookup_elem(&scratch, &z);
+	struct tl_scratch *s = get_scratch();
 	__u32 off = 0;
 	if (s)
 		off = put_cgroup(e, off, s, parent);

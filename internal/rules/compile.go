@@ -698,12 +698,10 @@ func (l *loader) reorder(n node) node {
 func (l *loader) exprText(n node, b *strings.Builder) {
 	switch n := n.(type) {
 	case *andNode, *orNode:
-		var kids []node
-		sep := " && "
-		if a, ok := n.(*andNode); ok {
-			kids = a.kids
-		} else {
-			kids, sep = n.(*orNode).kids, " || "
+		kids, isAnd := junction(n)
+		sep := " || "
+		if isAnd {
+			sep = " && "
 		}
 		b.WriteByte('(')
 		for i, k := range kids {
