@@ -121,8 +121,7 @@ func (o *operand) compute(c *scratch, ev *event.Event) (fields.Value, bool) {
 		}
 		return fields.Value{Str: appendCase(&c.Ctx, s, upper)}, true
 	case "basename":
-		s := v.Str
-		return fields.Value{Str: s[strings.LastIndexByte(s, '/')+1:]}, true
+		return fields.Value{Str: baseName(v.Str)}, true
 	case "b64":
 		return b64(&c.Ctx, v.Str)
 	case "len":
@@ -423,6 +422,9 @@ func (l *loader) compileCheck(n *checkNode, info *predInfo) (predFn, string, err
 	}, key, nil
 }
 
+// baseName is Falco's basename(): the text after the last '/'.
+func baseName(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
+
 // strReader returns a reader of a string operand: the field's typed
 // extractor for a cheap field, basename of such a field without a Value,
 // the operand's slot otherwise.
@@ -438,7 +440,7 @@ func strReader(o *operand) func(c *scratch, ev *event.Event) (string, bool) {
 			if !ok {
 				return "", false
 			}
-			return s[strings.LastIndexByte(s, '/')+1:], true
+			return baseName(s), true
 		}
 	}
 	return func(c *scratch, ev *event.Event) (string, bool) {
