@@ -207,18 +207,22 @@ func (p *Pipeline) loop(ctx context.Context) error {
 		eval = p.cfg.Rules.NewEvaluator()
 	}
 	matched := make([]*rules.Rule, 0, 16)
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		got, err := p.read(&ev)
+	return p.readEach(ctx, &ev, func(ev *event.Event) { matched = p.process(ev, eval, matched[:0]) })
+}
+
+// readEach reads events into ev and calls fn on each (ev is reused) until
+// ctx is done or the source ends; it returns nil then, or the read error.
+func (p *Pipeline) readEach(ctx context.Context, ev *event.Event, fn func(*event.Event)) error {
+	for ctx.Err() == nil {
+		got, err := p.read(ev)
 		if err != nil {
 			return stopErr(err)
 		}
 		if got {
-			matched = p.process(&ev, eval, matched[:0])
+			fn(ev)
 		}
 	}
+	return nil
 }
 
 // errEnd ends the loop without an error: the source ended or was closed.

@@ -71,17 +71,7 @@ func (p *Pipeline) fanOut(ctx context.Context) error {
 		pending = ps.Pending
 	}
 	var ev event.Event
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		got, err := p.read(&ev)
-		if err != nil {
-			return stopErr(err)
-		}
-		if !got {
-			continue
-		}
+	return p.readEach(ctx, &ev, func(ev *event.Event) {
 		w := int(ev.Proc.PID % uint32(n))
 		s := &shards[w]
 		if s.cur == nil {
@@ -109,7 +99,7 @@ func (p *Pipeline) fanOut(ctx context.Context) error {
 		if !pending() {
 			flush() // nothing queued: do not hold events back
 		}
-	}
+	})
 }
 
 // work evaluates the batches of one shard in order and returns them to free.
