@@ -1581,11 +1581,9 @@ static __always_inline __u8 syscall_type(long id)
 	return typ ? *typ : TL_UNKNOWN;
 }
 
-SEC("tp_btf/sys_exit")
-int tl_sys_exit(__u64 *ctx)
+/* sys_exit handles the exit of a captured syscall, whichever hook ran it. */
+static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 {
-	struct pt_regs *regs = (void *)ctx[0];
-	long ret = ctx[1];
 	long id = SYSCALL_ID(regs);
 	__u8 ty = syscall_type(id);
 	if (ty == TL_UNKNOWN || ty >= TL_NTYPES || (ty > TL_CONNECT && ty <= TL_PROCEXIT))
@@ -1622,6 +1620,28 @@ int tl_sys_exit(__u64 *ctx)
 	else
 		gen_exit(c, a, ret, t);
 	return 0;
+}
+
+/* The raw hook runs on every syscall of the host; the per-syscall one
+ * (attached to syscalls/sys_exit_<name> for each captured syscall) only on
+ * the syscalls it is attached to. Userspace loads one of the two. */
+SEC("tp_btf/sys_exit")
+int tl_sys_exit(__u64 *ctx)
+{
+	return sys_exit((struct pt_regs *)ctx[0], ctx[1]);
+}
+
+/* The syscalls/sys_exit_* tracepoint record (tracefs format). */
+struct tl_tp_sys_exit {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
+SEC("tracepoint/syscalls/sys_exit")
+int tl_sys_exit_tp(struct tl_tp_sys_exit *ctx)
+{
+	return sys_exit(bpf_task_pt_regs(bpf_get_current_task_btf()), ctx->ret);
 }
 
 

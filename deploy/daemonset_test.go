@@ -31,6 +31,7 @@ var hostMounts = []struct {
 	readOnly    bool
 }{
 	{"/sys/kernel/btf", "/sys/kernel/btf", true},
+	{"/sys/kernel/tracing", "/sys/kernel/tracing", true},
 	{"/sys/fs/cgroup", "/sys/fs/cgroup", true},
 	{"/proc", "/host/proc", true},
 	{"/run/containerd", "/run/containerd", true},
@@ -39,9 +40,8 @@ var hostMounts = []struct {
 
 // privilegedOnlyMounts are the host mounts only the privileged variant keeps.
 var privilegedOnlyMounts = map[string]string{
-	"/sys/kernel/tracing": "/sys/kernel/tracing",
-	"/sys/kernel/debug":   "/sys/kernel/debug",
-	"/sys/fs/bpf":         "/sys/fs/bpf",
+	"/sys/kernel/debug": "/sys/kernel/debug",
+	"/sys/fs/bpf":       "/sys/fs/bpf",
 }
 
 func daemonSet(t *testing.T, file string) *appsv1.DaemonSet {
@@ -283,7 +283,7 @@ func TestDaemonSetsInSync(t *testing.T) {
 	}
 	priv, least := strip(daemonSet(t, privilegedFile)), strip(daemonSet(t, leastPrivilegeFile))
 	if !reflect.DeepEqual(priv, least) {
-		t.Errorf("the DaemonSets differ beyond securityContext and the tracefs/debugfs/bpffs mounts:\nprivileged: %+v\nleast-privilege: %+v", priv.Spec.Template.Spec, least.Spec.Template.Spec)
+		t.Errorf("the DaemonSets differ beyond securityContext and the debugfs/bpffs mounts:\nprivileged: %+v\nleast-privilege: %+v", priv.Spec.Template.Spec, least.Spec.Template.Spec)
 	}
 }
 

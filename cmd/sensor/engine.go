@@ -105,7 +105,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 			filter.HostMntNS, e.hostNS = ns, ns
 		}
 	}
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter})
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -238,6 +238,14 @@ func typeNames(ts []event.Type) []string {
 		out[i] = t.String()
 	}
 	return out
+}
+
+// captureHook maps the config's syscall-hook to capture.Config's Hook.
+func captureHook(s string) capture.Hook {
+	if s == "auto" {
+		return capture.HookAuto
+	}
+	return capture.Hook(s)
 }
 
 // captureEnvMax maps the config's env-max (0: none) to capture.Config's

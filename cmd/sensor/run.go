@@ -191,7 +191,10 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
+	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
+	if u := eng.capt.Untraced(); len(u) > 0 {
+		log.Info("syscalls this kernel lacks (ENOSYS) are not traced", "event_types", typeNames(u))
+	}
 	logKernelFilter(log, eng.filter, eng.hostNS != 0)
 
 	var pipeStopped atomic.Bool

@@ -43,12 +43,12 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 		unix.Close(fd)
 	}
-	b.Run("open-close", func(b *testing.B) { overhead(b, nil, nil, openClose) })
+	b.Run("open-close", func(b *testing.B) { overhead(b, Config{}, openClose) })
 	// A rule set of open rules only, without and with the process lifecycle
 	// that the sensor always captures for its tables.
 	opens := event.ClassOpen.Types()
-	b.Run("open-close-opentypes", func(b *testing.B) { overhead(b, opens, nil, openClose) })
-	b.Run("open-close-open+lifecycle", func(b *testing.B) { overhead(b, append(Lifecycle(), opens...), nil, openClose) })
+	b.Run("open-close-opentypes", func(b *testing.B) { overhead(b, Config{Types: opens}, openClose) })
+	b.Run("open-close-open+lifecycle", func(b *testing.B) { overhead(b, Config{Types: append(Lifecycle(), opens...)}, openClose) })
 
 	// The default rules as the sensor runs them: their types plus the
 	// lifecycle, without and with their kernel filter, on a file no rule
@@ -79,18 +79,44 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 		unix.Close(fd)
 	}
-	b.Run("open-close-defaults-nofilter", func(b *testing.B) { overhead(b, ruleTypes, nil, openClose) })
-	b.Run("open-close-defaults-filter", func(b *testing.B) { overhead(b, ruleTypes, filter, openClose) })
-	b.Run("open-close-defaults-filter-match", func(b *testing.B) { overhead(b, ruleTypes, filter, openWatched) })
+	b.Run("open-close-defaults-nofilter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes}, openClose) })
+	b.Run("open-close-defaults-filter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, openClose) })
+	b.Run("open-close-defaults-filter-raw", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, openClose)
+	})
+	b.Run("open-close-defaults-filter-match", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, openWatched) })
 	b.Run("fork-exec-defaults-filter", func(b *testing.B) {
-		overhead(b, ruleTypes, filter, func() {
+		overhead(b, Config{Types: ruleTypes, Filter: filter}, func() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	// A syscall no hook captures: what every other syscall of the host
+	// pays once any syscall is hooked (the kernel's syscall-trace path;
+	// with the raw hook, also the program's early return).
+	b.Run("getppid-defaults-filter", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter}, func() { unix.Getppid() })
+	})
+	b.Run("getppid-defaults-filter-raw", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, func() { unix.Getppid() })
+	})
+	b.Run("fork-exec-lifecycle", func(b *testing.B) {
+		overhead(b, Config{Types: Lifecycle()}, func() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("fork-exec-defaults-filter-raw", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, func() {
 			if err := exec.Command("/bin/true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		})
 	})
 	b.Run("fork-exec", func(b *testing.B) {
-		overhead(b, nil, nil, func() {
+		overhead(b, Config{}, func() {
 			if err := exec.Command("/bin/true").Run(); err != nil {
 				b.Fatal(err)
 			}
@@ -116,12 +142,15 @@ func BenchmarkOverhead(b *testing.B) {
 		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		unix.Close(fd)
 	}
-	b.Run("tcp-connect", func(b *testing.B) { overhead(b, nil, nil, connect) })
+	b.Run("tcp-connect", func(b *testing.B) { overhead(b, Config{}, connect) })
 	// Every type reports socket() too; the default rules do not need it.
 	// A loopback connect from the host matches no default rule: the filter
 	// drops it in the kernel.
-	b.Run("tcp-connect-defaults-nofilter", func(b *testing.B) { overhead(b, ruleTypes, nil, connect) })
-	b.Run("tcp-connect-defaults-filter", func(b *testing.B) { overhead(b, ruleTypes, filter, connect) })
+	b.Run("tcp-connect-defaults-nofilter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes}, connect) })
+	b.Run("tcp-connect-defaults-filter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, connect) })
+	b.Run("tcp-connect-defaults-filter-raw", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, connect)
+	})
 }
 
 // threadCPU returns the CPU time of the calling OS thread: unlike wall time
@@ -174,9 +203,9 @@ func benchFilter(kf *rules.KernelFilter) *Filter {
 	return f
 }
 
-// overhead runs op with the capture of types (nil: every type), filtered
-// by filter (nil: none), on and off.
-func overhead(b *testing.B, types []event.Type, filter *Filter, op func()) {
+// overhead runs op with the capture configured by cfg (Types nil: every
+// type; Filter nil: none) on and off.
+func overhead(b *testing.B, cfg Config, op func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const rounds = 6
@@ -201,7 +230,8 @@ func overhead(b *testing.B, types []event.Type, filter *Filter, op func()) {
 		bWall, bCPU := time.Since(start), threadCPU()-cpu
 		base += bWall
 
-		c, err := New(Config{Types: types, Filter: filter, PID: uint32(os.Getpid()), IncludeSelf: true, RingSize: 32 << 20})
+		cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
+		c, err := New(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -63,7 +63,25 @@ type Config struct {
 	// Filter, when set, drops in the kernel the events no rule can match
 	// (counted in Stats.Filtered). Nil sends everything.
 	Filter *Filter
+	// Hook chooses how syscall exits are traced (default HookAuto).
+	Hook Hook
 }
+
+// Hook is how the sensor traces syscall exits.
+type Hook string
+
+const (
+	// HookAuto uses HookSyscall when tracefs is there (mounting it at
+	// /sys/kernel/tracing if need be) and HookRaw otherwise.
+	HookAuto Hook = ""
+	// HookSyscall attaches to the syscalls/sys_exit_<name> tracepoint of
+	// each captured syscall: the program runs only on those syscalls.
+	HookSyscall Hook = "syscall"
+	// HookRaw attaches to the raw sys_exit tracepoint (tp_btf): the
+	// program runs on every syscall of the host and returns at once for
+	// the ones not captured. It needs no tracefs.
+	HookRaw Hook = "raw"
+)
 
 // Filter is a kernel filter derived from the rules (cmd/sensor converts
 // rules.KernelFilter): per type, an open or connect is sent when it passes

@@ -38,10 +38,16 @@ var pastDeadline = time.Unix(1, 0)
 // their ring buffer. Read/Run must be called from one goroutine at a time;
 // SetTypes, Stats and Close may be called from any goroutine.
 type Capture struct {
-	objs  triplineObjects
+	objs  objects
 	links []link.Link
-	rd    *ringbuf.Reader
-	rec   ringbuf.Record
+	hook  Hook // resolved: HookSyscall or HookRaw
+	// sysLinks are the per-syscall tracepoint links by syscall number
+	// (HookSyscall), following the enabled types; detached stops that.
+	sysLinks map[uint32]link.Link
+	untraced map[event.Type]bool // enabled, but no tracepoint in this kernel
+	detached bool
+	rd       *ringbuf.Reader
+	rec      ringbuf.Record
 	// noWait: the reader's deadline is in the past (records are queued).
 	noWait bool
 	dec    decoder
@@ -60,6 +66,26 @@ type Capture struct {
 	// drainUntil is set by Stop: the wall-clock ns until which Read keeps
 	// returning the records still queued.
 	drainUntil atomic.Int64
+}
+
+// objects are the maps and programs New loads: of the two sys_exit
+// programs, only the one for the chosen hook (see loadObjects).
+type objects struct {
+	triplineMaps
+	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
+	TlSchedExit *ebpf.Program `ebpf:"tl_sched_exit"`
+	TlSchedExec *ebpf.Program `ebpf:"tl_sched_exec"`
+	TlSysExit   *ebpf.Program `ebpf:"tl_sys_exit"`
+}
+
+func (o *objects) Close() error {
+	err := o.triplineMaps.Close()
+	for _, p := range []*ebpf.Program{o.TlSchedFork, o.TlSchedExit, o.TlSchedExec, o.TlSysExit} {
+		if e := p.Close(); e != nil && err == nil { // nil-safe
+			err = e
+		}
+	}
+	return err
 }
 
 // Capturable returns the event types this build can capture on this
@@ -137,7 +163,18 @@ func New(cfg Config) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture: counting CPUs: %w", err)
 	}
-	c := &Capture{flush: cfg.FlushInterval}
+	hook, err := resolveHook(cfg.Hook)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{flush: cfg.FlushInterval, hook: hook, sysLinks: map[uint32]link.Link{}, untraced: map[event.Type]bool{}}
+	if hook == HookSyscall {
+		// Load the per-syscall program in the raw one's place, so that
+		// only one of the two is verified and the rest of the code names
+		// one program.
+		spec.Programs[triplineProgTlSysExit] = spec.Programs[triplineProgTlSysExitTp]
+	}
+	delete(spec.Programs, triplineProgTlSysExitTp)
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		// The verifier also answers EACCES: tell its rejection from a
 		// missing privilege first.
@@ -197,7 +234,12 @@ func New(cfg Config) (*Capture, error) {
 		{"sched_process_fork", c.objs.TlSchedFork},
 		{"sched_process_exit", c.objs.TlSchedExit},
 		{"sched_process_exec", c.objs.TlSchedExec},
-		{"sys_exit", c.objs.TlSysExit},
+	}
+	if hook == HookRaw {
+		progs = append(progs, struct {
+			name string
+			prog *ebpf.Program
+		}{"sys_exit", c.objs.TlSysExit})
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
@@ -210,7 +252,130 @@ func New(cfg Config) (*Capture, error) {
 		}
 		c.links = append(c.links, l)
 	}
+	if err := c.hookSyscalls(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// Hook reports how syscall exits are traced: HookSyscall or HookRaw.
+func (c *Capture) Hook() Hook { return c.hook }
+
+// resolveHook turns HookAuto into HookSyscall when the syscalls tracepoints
+// can be reached in tracefs, mounting tracefs at /sys/kernel/tracing when
+// nothing is mounted (as systemd does at boot; the sensor runs as root), and
+// into HookRaw when they cannot.
+func resolveHook(h Hook) (Hook, error) {
+	switch h {
+	case HookRaw:
+		return HookRaw, nil
+	case HookAuto, HookSyscall:
+	default:
+		return "", fmt.Errorf("capture: unknown hook %q (want %q or %q)", h, HookSyscall, HookRaw)
+	}
+	err := syscallEvents()
+	switch {
+	case err == nil:
+		return HookSyscall, nil
+	case h == HookSyscall:
+		return "", fmt.Errorf("capture: hook %q: %w", h, err)
+	default:
+		return HookRaw, nil
+	}
+}
+
+// syscallEvents checks that the syscalls trace events are reachable, the way
+// link.Tracepoint looks for them, after mounting tracefs if it is missing.
+func syscallEvents() error {
+	const dir = "/sys/kernel/tracing"
+	found := func() bool {
+		for _, d := range []string{dir, "/sys/kernel/debug/tracing"} {
+			var st unix.Statfs_t
+			if unix.Statfs(d, &st) == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC) {
+				if _, err := os.Stat(d + "/events/syscalls"); err == nil {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if found() {
+		return nil
+	}
+	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("no syscalls trace events, and mounting tracefs at %s: %w", dir, err)
+	}
+	if !found() {
+		return fmt.Errorf("no syscalls trace events in tracefs (kernel without CONFIG_FTRACE_SYSCALLS?)")
+	}
+	return nil
+}
+
+// tracepointName is the syscalls/sys_exit_<name> event of a syscall type:
+// the kernel's SYSCALL_DEFINE name.
+func tracepointName(t event.Type) string {
+	if t == event.TypeUmount2 {
+		return "umount"
+	}
+	return t.String()
+}
+
+// hookSyscalls attaches the per-syscall program to the exit of every
+// syscall whose type is enabled and detaches it from the others. Fork
+// types are reported by sched_process_fork and need no syscall hook.
+// Callers hold c.mu or own c.
+func (c *Capture) hookSyscalls() error {
+	if c.hook != HookSyscall || c.detached {
+		return nil
+	}
+	for _, s := range syscallTypes {
+		want := c.cfg.TypeMask&(1<<s.typ) != 0 && s.typ.Class() != event.ClassFork
+		l, have := c.sysLinks[s.nr]
+		switch {
+		case want && !have:
+			name := "sys_exit_" + tracepointName(s.typ)
+			l, err := link.Tracepoint("syscalls", name, c.objs.TlSysExit, nil)
+			if errors.Is(err, os.ErrNotExist) {
+				// A syscall the kernel does not implement (init_module
+				// without CONFIG_MODULES) has no trace event; it fails
+				// with ENOSYS and does nothing.
+				c.untraced[s.typ] = true
+				continue
+			}
+			if err != nil {
+				if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+					return fmt.Errorf("%w: attaching syscalls/%s: %v", ErrPrivilege, name, err)
+				}
+				return fmt.Errorf("capture: attaching syscalls/%s: %w", name, err)
+			}
+			c.sysLinks[s.nr] = l
+		case !want && have:
+			if err := l.Close(); err != nil {
+				return fmt.Errorf("capture: detaching syscalls/sys_exit_%s: %w", tracepointName(s.typ), err)
+			}
+			delete(c.sysLinks, s.nr)
+		}
+		if !want {
+			delete(c.untraced, s.typ)
+		}
+	}
+	return nil
+}
+
+// Untraced returns the enabled types that are not traced because the kernel
+// has no trace event for their syscall (HookSyscall): syscalls it does not
+// implement, which fail with ENOSYS. The raw hook sees those attempts too.
+func (c *Capture) Untraced() []event.Type {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []event.Type
+	for t := range event.NumTypes {
+		if c.untraced[t] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // typeMask validates types and returns the bit set of enabled types.
@@ -262,7 +427,10 @@ func (c *Capture) SetTypes(types []event.Type) error {
 		return ErrClosed
 	}
 	c.cfg.TypeMask = mask
-	return c.program()
+	if err := c.program(); err != nil {
+		return err
+	}
+	return c.hookSyscalls()
 }
 
 // Read blocks until the next event is decoded into ev. Strings and slices in
@@ -365,7 +533,30 @@ func (c *Capture) detach() error {
 		}
 	}
 	c.links = nil
+	if e := closeLinks(c.sysLinks); e != nil && err == nil {
+		err = e
+	}
+	clear(c.sysLinks)
+	c.detached = true
 	return err
+}
+
+// closeLinks closes links concurrently: detaching from a syscall tracepoint
+// waits for an RCU grace period (about 50 ms here), which concurrent
+// detaches share instead of queueing for one each.
+func closeLinks(links map[uint32]link.Link) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(links))
+	for _, l := range links {
+		wg.Go(func() {
+			if err := l.Close(); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // the first error, or nil
 }
 
 // Run calls fn for every event until ctx is cancelled (returning nil) or the

@@ -891,3 +891,71 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSyscallHookFollowsTypes checks that the per-syscall hook attaches to
+// exactly the syscalls of the enabled types, also after SetTypes.
+func TestSyscallHookFollowsTypes(t *testing.T) {
+	testenv.RequireRoot(t)
+	opens := event.ClassOpen.Types()
+	col := startCapture(t, Config{PID: uint32(os.Getpid()), IncludeSelf: true, Hook: HookSyscall, Types: append(opens, event.TypeProcexit)})
+	hooked := func() int {
+		col.c.mu.Lock()
+		defer col.c.mu.Unlock()
+		return len(col.c.sysLinks)
+	}
+	wantOpens := 0
+	for _, s := range syscallTypes {
+		if s.typ.Class() == event.ClassOpen {
+			wantOpens++
+		}
+	}
+	dir := realDir(t)
+	// openAndExit opens a file named name, then runs a child and waits for
+	// its exit: events of one task arrive in order, and the exit comes
+	// after the open in time.
+	openAndExit := func(name string) uint32 {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		cmd := exec.Command("/bin/true")
+		_ = cmd.Run()
+		pid := uint32(cmd.ProcessState.Pid())
+		col.wait(t, "exit of "+name, func(e *event.Event) bool { return e.Type == event.TypeProcexit && e.Proc.PID == pid })
+		return pid
+	}
+	opened := func(name string) *event.Event {
+		return col.find(func(e *event.Event) bool {
+			return e.Class() == event.ClassOpen && e.Open.Path == filepath.Join(dir, name)
+		})
+	}
+
+	if got := hooked(); got != wantOpens {
+		t.Errorf("%d syscalls hooked, want the %d open syscalls", got, wantOpens)
+	}
+	openAndExit("a")
+	if opened("a") == nil {
+		t.Error("open not captured")
+	}
+	if err := col.c.SetTypes([]event.Type{event.TypeProcexit}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hooked(); got != 0 {
+		t.Errorf("%d syscalls hooked with only procexit enabled", got)
+	}
+	openAndExit("b")
+	if e := opened("b"); e != nil {
+		t.Errorf("open captured after its types were disabled: %+v", e.Open)
+	}
+	if err := col.c.SetTypes(append(opens, event.TypeProcexit)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hooked(); got != wantOpens {
+		t.Errorf("%d syscalls hooked after re-enabling the opens, want %d", got, wantOpens)
+	}
+	openAndExit("c")
+	if opened("c") == nil {
+		t.Error("open not captured after re-enabling")
+	}
+}

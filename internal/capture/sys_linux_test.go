@@ -15,11 +15,28 @@ import (
 	"github.com/tripline/tripline/internal/testenv"
 )
 
+// dupTarget is the fd dup3 makes: far above the ones the test process
+// holds (the per-syscall hook alone opens about a hundred).
+const dupTarget = 4000
+
 // TestSyscalls makes each syscall captured after TypeProcexit in the test
-// process and checks the event the kernel sends.
+// process and checks the event the kernel sends, with either hook.
 func TestSyscalls(t *testing.T) {
 	testenv.RequireRoot(t)
-	col := startCapture(t, Config{PID: uint32(os.Getpid()), IncludeSelf: true})
+	for _, h := range []Hook{HookSyscall, HookRaw} {
+		t.Run(string(h), func(t *testing.T) { testSyscalls(t, h) })
+	}
+}
+
+func testSyscalls(t *testing.T, hook Hook) {
+	col := startCapture(t, Config{PID: uint32(os.Getpid()), IncludeSelf: true, Hook: hook})
+	if got := col.c.Hook(); got != hook {
+		t.Fatalf("Hook() = %q, want %q", got, hook)
+	}
+	untraced := map[event.Type]bool{}
+	for _, ty := range col.c.Untraced() {
+		untraced[ty] = true
+	}
 	pid := uint32(os.Getpid())
 	dir := realDir(t)
 	dfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -156,11 +173,11 @@ func TestSyscalls(t *testing.T) {
 					t.Errorf("res=%d %+v", e.Res, c)
 				}
 			}},
-		{event.TypeDup3, func() error { return unix.Dup3(afd, 100, unix.O_CLOEXEC) }, func(e *event.Event) bool { return e.Res == 100 },
+		{event.TypeDup3, func() error { return unix.Dup3(afd, dupTarget, unix.O_CLOEXEC) }, func(e *event.Event) bool { return e.Res == dupTarget },
 			func(t *testing.T, e *event.Event) {
-				defer unix.Close(100)
+				defer unix.Close(dupTarget)
 				c := &e.Connect
-				if e.Res != 100 || e.Sys.FDKind != event.FDSocket || int(e.Sys.Args[0]) != afd ||
+				if e.Res != dupTarget || e.Sys.FDKind != event.FDSocket || int(e.Sys.Args[0]) != afd ||
 					c.Family != unix.AF_INET || c.LocalPort != lport || c.RemoteAddr != loop {
 					t.Errorf("res=%d %+v %+v", e.Res, e.Sys, c)
 				}
@@ -295,6 +312,14 @@ func TestSyscalls(t *testing.T) {
 					t.Fatalf("%s: %v", tc.typ, err)
 				}
 			}
+			if untraced[tc.typ] {
+				// Only a syscall this kernel lacks has no tracepoint.
+				if hook != HookSyscall || rawErr(sysnumOf(t, tc.typ), 0, 0, 0) != unix.ENOSYS {
+					t.Fatalf("%s untraced with hook %q, and the kernel implements it", tc.typ, hook)
+				}
+				t.Logf("%s: not in this kernel (ENOSYS), no tracepoint to attach", tc.typ)
+				return
+			}
 			e := col.wait(t, tc.typ.String(), func(e *event.Event) bool {
 				return of(tc.typ)(e) && (tc.match == nil || tc.match(e))
 			})
@@ -346,4 +371,16 @@ func rawErr(nr, a0, a1, a2 uintptr) error {
 		return errno
 	}
 	return nil
+}
+
+// sysnumOf is the syscall number of type ty on this architecture.
+func sysnumOf(t *testing.T, ty event.Type) uintptr {
+	t.Helper()
+	for _, s := range syscallTypes {
+		if s.typ == ty {
+			return uintptr(s.nr)
+		}
+	}
+	t.Fatalf("no syscall for %s", ty)
+	return 0
 }

@@ -209,6 +209,7 @@ const (
 	triplineProgTlSchedExit = "tl_sched_exit"
 	triplineProgTlSchedFork = "tl_sched_fork"
 	triplineProgTlSysExit   = "tl_sys_exit"
+	triplineProgTlSysExitTp = "tl_sys_exit_tp"
 )
 
 // loadTripline returns the embedded CollectionSpec for tripline.
@@ -257,6 +258,7 @@ type triplineProgramSpecs struct {
 	TlSchedExit *ebpf.ProgramSpec `ebpf:"tl_sched_exit"`
 	TlSchedFork *ebpf.ProgramSpec `ebpf:"tl_sched_fork"`
 	TlSysExit   *ebpf.ProgramSpec `ebpf:"tl_sys_exit"`
+	TlSysExitTp *ebpf.ProgramSpec `ebpf:"tl_sys_exit_tp"`
 }
 
 // triplineMapSpecs contains maps before they are loaded into the kernel.
@@ -369,6 +371,7 @@ type triplinePrograms struct {
 	TlSchedExit *ebpf.Program `ebpf:"tl_sched_exit"`
 	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
 	TlSysExit   *ebpf.Program `ebpf:"tl_sys_exit"`
+	TlSysExitTp *ebpf.Program `ebpf:"tl_sys_exit_tp"`
 }
 
 func (p *triplinePrograms) Close() error {
@@ -377,6 +380,7 @@ func (p *triplinePrograms) Close() error {
 		p.TlSchedExit,
 		p.TlSchedFork,
 		p.TlSysExit,
+		p.TlSysExitTp,
 	)
 }
 

@@ -51,6 +51,7 @@ type Config struct {
 	KernelFilter     string        // on | off: drop in the kernel the events no rule can match
 	KernelFilterHost string        // on | off: drop host processes' events of types only container rules use
 	Workers          int           // goroutines evaluating events; 0: the CPUs the sensor may use
+	SyscallHook      string        // auto | syscall | raw: how syscall exits are traced
 }
 
 // Default returns the documented defaults.
@@ -76,6 +77,7 @@ func Default() Config {
 		LogLevel:         "info",
 		KernelFilter:     "on",
 		KernelFilterHost: "on",
+		SyscallHook:      "auto",
 	}
 }
 
@@ -106,6 +108,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens and connects no rule can match (see 'sensor rules list --kernel'); off: send every event")
 	fs.StringVar(&c.KernelFilterHost, "kernel-filter-container", c.KernelFilterHost, "on: with --kernel-filter, drop in the kernel the events of host processes (host mount namespace) of types and connects only container rules match; off: keep them")
+	fs.StringVar(&c.SyscallHook, "syscall-hook", c.SyscallHook, "syscall: hook only the exits of the syscalls the rules need (syscalls/sys_exit_* tracepoints; needs tracefs, mounted if missing); raw: one hook on every syscall's exit (no tracefs, but every syscall of the host pays for it); auto: syscall when tracefs can be reached, else raw")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "goroutines that evaluate rules on events, each owning a share of the processes; 0: one per CPU the sensor may use (GOMAXPROCS, which follows the cgroup CPU limit)")
 }
 
@@ -237,6 +240,11 @@ func (c *Config) Validate() error {
 	}
 	if c.KernelFilter != "on" && c.KernelFilter != "off" {
 		errs = append(errs, fmt.Errorf("kernel-filter %q: want on or off", c.KernelFilter))
+	}
+	switch c.SyscallHook {
+	case "auto", "syscall", "raw":
+	default:
+		errs = append(errs, fmt.Errorf("syscall-hook %q: want auto, syscall or raw", c.SyscallHook))
 	}
 	if c.KernelFilterHost != "on" && c.KernelFilterHost != "off" {
 		errs = append(errs, fmt.Errorf("kernel-filter-container %q: want on or off", c.KernelFilterHost))
