@@ -2,8 +2,12 @@
 /*
  * Tripline kernel capture: exec, open, connect, fork and exit.
  *
- * Hooks (tracepoints only): tp_btf/sys_exit dispatches on the syscall number
- * through the `syscalls` array (set from Go per arch); sched_process_exec
+ * Hooks (tracepoints only): the exit of each captured syscall, through the
+ * syscalls/sys_exit_<name> tracepoint of each (tl_sys_exit_tp: only the
+ * syscalls captured run a program) or, without tracefs, the raw
+ * tp_btf/sys_exit (tl_sys_exit: every syscall of the host runs it); both
+ * dispatch on the syscall number through the `syscalls` array (set from Go
+ * per arch) to one body. sched_process_exec
  * emits successful execs, sched_process_fork and sched_process_exit the
  * process lifecycle. There is no sys_enter program: the arguments are still
  * in the saved registers at sys_exit (as in Falco's modern probe), so one

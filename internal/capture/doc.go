@@ -1,6 +1,8 @@
 // Package capture is Tripline's kernel capture stage: CO-RE eBPF programs on
-// tracepoints (tp_btf sys_exit, sched_process_exec/fork/exit) feed
-// one ring buffer; the package decodes its records into event.Event.
+// tracepoints (the syscalls/sys_exit_<name> tracepoint of each captured
+// syscall, or the raw tp_btf sys_exit without tracefs: Config.Hook;
+// sched_process_exec/fork/exit) feed one ring buffer; the package decodes
+// its records into event.Event.
 //
 // Contract:
 //   - New loads and attaches everything or returns an error naming what is
