@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,7 @@ type Capture struct {
 }
 
 // objects are the maps and programs New loads: of the two sys_exit
-// programs, only the one for the chosen hook (see loadObjects).
+// programs, only the one for the chosen hook (see New).
 type objects struct {
 	triplineMaps
 	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
@@ -285,31 +286,26 @@ func resolveHook(h Hook) (Hook, error) {
 	}
 }
 
-// syscallEvents checks that the syscalls trace events are reachable, the way
-// link.Tracepoint looks for them, after mounting tracefs if it is missing.
+// syscallEvents checks that the syscalls trace events are reachable where
+// link.Tracepoint looks for them, after mounting tracefs if none is mounted.
 func syscallEvents() error {
 	const dir = "/sys/kernel/tracing"
-	found := func() bool {
-		for _, d := range []string{dir, "/sys/kernel/debug/tracing"} {
-			var st unix.Statfs_t
-			if unix.Statfs(d, &st) == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC) {
-				if _, err := os.Stat(d + "/events/syscalls"); err == nil {
-					return true
-				}
-			}
+	dirs := []string{dir, "/sys/kernel/debug/tracing"}
+	mounted := func(d string) bool {
+		var st unix.Statfs_t
+		return unix.Statfs(d, &st) == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC)
+	}
+	if !slices.ContainsFunc(dirs, mounted) {
+		if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("no tracefs, and mounting it at %s: %w", dir, err)
 		}
-		return false
 	}
-	if found() {
-		return nil
+	for _, d := range dirs {
+		if _, err := os.Stat(d + "/events/syscalls"); err == nil && mounted(d) {
+			return nil
+		}
 	}
-	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return fmt.Errorf("no syscalls trace events, and mounting tracefs at %s: %w", dir, err)
-	}
-	if !found() {
-		return fmt.Errorf("no syscalls trace events in tracefs (kernel without CONFIG_FTRACE_SYSCALLS?)")
-	}
-	return nil
+	return errors.New("no syscalls trace events in tracefs (a kernel without CONFIG_FTRACE_SYSCALLS?)")
 }
 
 // tracepointName is the syscalls/sys_exit_<name> event of a syscall type:

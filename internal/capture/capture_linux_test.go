@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -957,5 +958,45 @@ func TestSyscallHookFollowsTypes(t *testing.T) {
 	openAndExit("c")
 	if opened("c") == nil {
 		t.Error("open not captured after re-enabling")
+	}
+}
+
+// TestSyscallEventsMountsTracefs checks that a host without tracefs gets one
+// mounted for the per-syscall hook: in a private mount namespace of one
+// thread, with every tracefs and debugfs mount taken away first.
+func TestSyscallEventsMountsTracefs(t *testing.T) {
+	testenv.RequireRoot(t)
+	const dir = "/sys/kernel/tracing"
+	errc := make(chan error, 1)
+	go func() {
+		// The thread keeps its own mount namespace: it is never unlocked,
+		// so the runtime ends it with the goroutine.
+		runtime.LockOSThread()
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return err
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return err
+			}
+			for _, d := range []string{dir, "/sys/kernel/debug/tracing", "/sys/kernel/debug"} {
+				for unix.Unmount(d, unix.MNT_DETACH) == nil { // stacked mounts too
+				}
+			}
+			var st unix.Statfs_t
+			if err := unix.Statfs(dir, &st); err != nil || st.Type == unix.TRACEFS_MAGIC {
+				return fmt.Errorf("tracefs still mounted at %s (%v)", dir, err)
+			}
+			if err := syscallEvents(); err != nil {
+				return err
+			}
+			if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.TRACEFS_MAGIC {
+				return fmt.Errorf("no tracefs at %s after syscallEvents (%v)", dir, err)
+			}
+			return nil
+		}()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
