@@ -75,6 +75,9 @@ func TestRulesListKernelConnect(t *testing.T) {
 		"  Outbound connection from shell: family ipv4|ipv6; result success|EINPROGRESS; address not in 0.0.0.0/32 | 127.0.0.0/8 | ::/128 | ::1/128\n",
 		"  Container runtime socket accessed from container: family unix; in a container\n",
 		"Only container rules: dropped for processes in the host's mount namespace (--kernel-filter-container=off keeps them): ",
+		// The hooks: the rules' syscalls (no close, no fork), and the scheduler.
+		"Syscall exits hooked (--syscall-hook=syscall; every other syscall runs no program): execve, execveat, open, openat, openat2, creat, connect, ",
+		"Scheduler events hooked, whatever the rules: exec, fork, exit",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tripline/tripline/internal/config"
+	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/rules"
 	"github.com/tripline/tripline/internal/term"
 )
@@ -150,6 +151,7 @@ func newRulesListCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if kernel {
+				writeHooks(out, captureTypes(engineConfig{rules: rs}))
 				writeKernelFilter(out, rs.KernelFilter())
 			} else if err := writeRulesTable(out, rs); err != nil {
 				return err
@@ -187,6 +189,20 @@ func writeRulesTable(out io.Writer, rs *rules.Ruleset) error {
 			rulesOrDash(strings.Join(types, ",")), rulesOrDash(rulesTermSafe(strings.Join(r.Tags, ","))))
 	}
 	return tw.Flush()
+}
+
+// writeHooks prints where the kernel runs a program for the captured types:
+// the exit of each of their syscalls, and the scheduler events.
+func writeHooks(out io.Writer, types []event.Type) {
+	var sys []event.Type
+	for _, t := range types {
+		if c := t.Class(); c != event.ClassFork && c != event.ClassExit {
+			sys = append(sys, t)
+		}
+	}
+	fmt.Fprintf(out, "Syscall exits hooked (--syscall-hook=syscall; every other syscall runs no program): %s\n", strings.Join(typeNames(sys), ", "))
+	fmt.Fprintln(out, "Scheduler events hooked, whatever the rules: exec, fork, exit (the process table needs them).")
+	fmt.Fprintln(out)
 }
 
 // writeKernelFilter prints, per open type, the terms an open must pass to
