@@ -241,7 +241,7 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 	}
 
 	body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-	for _, want := range []string{`tripline_rule_matches_total{priority="Warning",rule="E2E open of test file"} 1`, "tripline_events_total{type=\"openat\"}", "tripline_kernel_events_lost_total 0", "tripline_events_no_identity_total 0", `tripline_pipeline_worker_events_total{worker="1"}`} {
+	for _, want := range []string{`tripline_rule_matches_total{priority="Warning",rule="E2E open of test file"} 1`, "tripline_events_total{type=\"openat\"}", "tripline_kernel_events_lost_total 0", "tripline_events_no_identity_total 0", `tripline_kernel_syscall_hook{hook="syscall"} 1`, `tripline_pipeline_worker_events_total{worker="1"}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}

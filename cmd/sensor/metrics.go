@@ -25,6 +25,7 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 			metrics.CounterFunc(reg, "pipeline_worker_events_total", "Events handed to each pipeline worker (their processes' share).", prometheus.Labels{"worker": strconv.Itoa(i)}, func() float64 { return f(n()) })
 		}
 	}
+	metrics.GaugeFunc(reg, "kernel_syscall_hook", "1, labelled with how syscall exits are traced: syscall (only the captured syscalls run a program) or raw (every syscall does).", prometheus.Labels{"hook": string(c.Hook())}, func() float64 { return 1 })
 	metrics.CounterFunc(reg, "kernel_events_seen_total", "Events seen by the BPF programs.", nil, func() float64 { return f(c.Stats().Seen) })
 	metrics.CounterFunc(reg, "kernel_events_delivered_total", "Events written to the ring buffer.", nil, func() float64 { return f(c.Stats().Delivered) })
 	metrics.CounterFunc(reg, "kernel_events_lost_total", "Events lost because the ring buffer was full.", nil, func() float64 { return f(c.Stats().Lost) })
