@@ -191,7 +191,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
+	log.Info("probes attached", "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.ring)
 	logKernelFilter(log, eng.filter, eng.hostNS != 0)
 
 	var pipeStopped atomic.Bool
