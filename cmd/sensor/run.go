@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -227,6 +228,12 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		pipeDone <- err
 	}()
 	<-eng.pipe.Ready()
+	// Starting up is a burst of short-lived allocations (the BPF objects'
+	// specs and the kernel's BTF for CO-RE, the rule files' YAML and
+	// expression trees): about twice the heap the sensor then keeps. The
+	// runtime would keep the heap sized for that peak until allocation
+	// catches up; collect it and return it to the OS once, now.
+	debug.FreeOSMemory()
 	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs, "workers", cfg.WorkerCount())
 
 	var perr error
