@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/capture"
@@ -31,6 +34,7 @@ type engine struct {
 	types  []event.Type        // what the kernel sends
 	filter *rules.KernelFilter // what the kernel drops; nil: nothing
 	hostNS uint64              // host mount namespace for the container-only filter; 0: off
+	ring   int                 // ring buffer bytes
 	procs  *proc.Table
 	enr    *enrich.Enricher // nil without containerd
 	usr    *users.Resolver
@@ -105,7 +109,13 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 			filter.HostMntNS, e.hostNS = ns, ns
 		}
 	}
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("counting CPUs for the ring buffer: %w", err)
+	}
+	e.ring = cfg.RingBytes(ncpu)
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: e.ring, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
 	if err != nil {
 		e.close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -191,7 +192,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()))
+	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.ring)
 	if eng.capt.Hook() == capture.HookRaw && cfg.SyscallHook == "auto" {
 		log.Warn("syscall exits traced by the raw hook: every syscall of the host runs a program; mount tracefs at /sys/kernel/tracing (the DaemonSets mount the host's) for the per-syscall hook")
 	}
@@ -233,6 +234,12 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		pipeDone <- err
 	}()
 	<-eng.pipe.Ready()
+	// Starting up is a burst of short-lived allocations (the BPF objects'
+	// specs and the kernel's BTF for CO-RE, the rule files' YAML and
+	// expression trees): about twice the heap the sensor then keeps. The
+	// runtime would keep the heap sized for that peak until allocation
+	// catches up; collect it and return it to the OS once, now.
+	debug.FreeOSMemory()
 	log.Info("ready", "rules", rep.Compiled, "outputs", cfg.Outputs, "workers", cfg.WorkerCount())
 
 	var perr error

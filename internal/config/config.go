@@ -44,7 +44,7 @@ type Config struct {
 	ArgvMax          int           // argv bytes captured per exec
 	EnvMax           int           // environment bytes captured per exec; 0: none
 	RedactEnv        []string      // globs of environment names whose values alerts redact
-	RingSize         int           // BPF ring buffer bytes
+	RingSize         int           // BPF ring buffer bytes; 0: sized per CPU (RingBytes)
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
 	LogLevel         string        // debug | info | warn | error
@@ -72,7 +72,6 @@ func Default() Config {
 		ArgvMax:          4096,
 		EnvMax:           4096,
 		RedactEnv:        slices.Clone(fields.DefaultRedactPatterns),
-		RingSize:         8 << 20,
 		ProcMax:          65536,
 		LogLevel:         "info",
 		KernelFilter:     "on",
@@ -102,7 +101,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ArgvMax, "argv-max", c.ArgvMax, "argv bytes captured per exec (at most 8191; longer argv is flagged truncated)")
 	fs.IntVar(&c.EnvMax, "env-max", c.EnvMax, "environment bytes captured per exec (at most 8191; 0 captures none; longer is flagged truncated)")
 	fs.StringSliceVar(&c.RedactEnv, "redact-env", c.RedactEnv, "environment variable name globs (case-insensitive) whose values alert output shows as <redacted>; rules still see them")
-	fs.IntVar(&c.RingSize, "ring-size", c.RingSize, "BPF ring buffer size in bytes (power of two)")
+	fs.IntVar(&c.RingSize, "ring-size", c.RingSize, "BPF ring buffer size in bytes (power of two); 0: 2 MiB per CPU, 4 to 64 MiB")
 	fs.IntVar(&c.ProcMax, "proc-max", c.ProcMax, "process table capacity (LRU beyond)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname reported in alerts; empty uses the system's")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
@@ -212,8 +211,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("unknown output %q (want stdout, nats or file:PATH)", o))
 		}
 	}
-	if c.RingSize <= 0 || c.RingSize&(c.RingSize-1) != 0 {
-		errs = append(errs, fmt.Errorf("ring-size %d is not a power of two", c.RingSize))
+	if c.RingSize < 0 || c.RingSize&(c.RingSize-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring-size %d is not a power of two (or 0: per CPU)", c.RingSize))
 	}
 	if c.ArgvMax < 1 || c.ArgvMax > 8191 {
 		errs = append(errs, fmt.Errorf("argv-max %d must be within 1..8191", c.ArgvMax))
@@ -263,6 +262,29 @@ func (c *Config) WorkerCount() int {
 		return c.Workers
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// Sizing of the ring buffer when RingSize is 0. Every CPU writes to the one
+// ring, so the burst it must absorb while the reader is off-CPU grows with
+// them; 2 MiB holds about 120 ms of one CPU's open+close loop.
+const (
+	RingPerCPU = 2 << 20
+	RingMin    = 4 << 20
+	RingMax    = 64 << 20
+)
+
+// RingBytes is the ring buffer size: RingSize, or when 0 RingPerCPU for each
+// of ncpu CPUs (the kernel's possible CPUs) rounded up to a power of two,
+// within RingMin..RingMax.
+func (c *Config) RingBytes(ncpu int) int {
+	if c.RingSize > 0 {
+		return c.RingSize
+	}
+	n := RingMin
+	for n < RingMax && n < ncpu*RingPerCPU {
+		n <<= 1
+	}
+	return n
 }
 
 // UsesNATS reports whether alerts go to NATS.

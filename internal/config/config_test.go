@@ -63,6 +63,7 @@ func TestFileErrors(t *testing.T) {
 		{"nested", "output: {a: b}\n", "must be a scalar or a list"},
 		{"bad output", "output: [smtp]\n", "unknown output \"smtp\""},
 		{"ring", "ring-size: 1000\n", "not a power of two"},
+		{"negative ring", "ring-size: -4096\n", "not a power of two"},
 		{"env cap", "env-max: 9000\n", "env-max 9000 must be within 0..8191"},
 		{"redact pattern", "redact-env: ['*TOKEN*', 'A=B']\n", "redact-env"},
 		{"rules size", "rules-max-bytes: 0\n", "rules-max-bytes 0 must be positive"},
@@ -94,6 +95,35 @@ func TestWorkers(t *testing.T) {
 	}
 	if d := Default(); d.Workers != 0 || d.WorkerCount() != runtime.GOMAXPROCS(0) {
 		t.Errorf("default: workers=%d count=%d, want 0 and GOMAXPROCS", d.Workers, d.WorkerCount())
+	}
+}
+
+func TestRingBytes(t *testing.T) {
+	tests := []struct {
+		name     string
+		ringSize int
+		ncpu     int
+		want     int
+	}{
+		{"one CPU gets the minimum", 0, 1, 4 << 20},
+		{"two CPUs", 0, 2, 4 << 20},
+		{"three CPUs round up", 0, 3, 8 << 20},
+		{"four CPUs", 0, 4, 8 << 20},
+		{"sixteen CPUs", 0, 16, 32 << 20},
+		{"many CPUs get the maximum", 0, 512, 64 << 20},
+		{"no CPU count", 0, 0, 4 << 20},
+		{"set size wins", 1 << 20, 64, 1 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{RingSize: tt.ringSize}
+			if got := c.RingBytes(tt.ncpu); got != tt.want {
+				t.Errorf("RingBytes(%d) with ring-size %d = %d, want %d", tt.ncpu, tt.ringSize, got, tt.want)
+			}
+		})
+	}
+	if d := Default(); d.RingSize != 0 || d.Validate() != nil {
+		t.Errorf("default ring-size %d (want 0, per CPU), validation %v", d.RingSize, d.Validate())
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/containerd/containerd"
-
 	"github.com/tripline/tripline/internal/event"
 )
 
@@ -120,8 +118,8 @@ type Enricher struct {
 	closeOnce sync.Once
 	running   atomic.Bool
 
-	cli    atomic.Pointer[containerd.Client] // current connection, nil while down
-	ctx    context.Context                   // canceled by Close; parent of fetches
+	cli    atomic.Pointer[conn] // current connection, nil while down
+	ctx    context.Context      // canceled by Close; parent of fetches
 	cancel context.CancelFunc
 
 	connected atomic.Bool

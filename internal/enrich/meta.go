@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerd/containerd/containers"
+	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tripline/tripline/internal/event"
@@ -83,7 +83,7 @@ func boundLabels(in map[string]string, skip func(k string) bool) map[string]stri
 
 // buildContainer converts a containerd container record into the event
 // snapshot. ns is its containerd namespace.
-func buildContainer(ns string, c *containers.Container) (*event.Container, record, error) {
+func buildContainer(ns string, c *containersapi.Container) (*event.Container, record, error) {
 	if !validID(c.ID) {
 		return nil, record{}, fmt.Errorf("%w: id %q", errInvalid, trunc(c.ID, 80))
 	}

@@ -6,15 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containerd/containerd/containers"
-	"github.com/containerd/typeurl/v2"
+	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tripline/tripline/internal/event"
 )
 
-func specAny(t *testing.T, s *specs.Spec) typeurl.Any {
+func specAny(t *testing.T, s *specs.Spec) *anypb.Any {
 	t.Helper()
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -24,7 +23,7 @@ func specAny(t *testing.T, s *specs.Spec) typeurl.Any {
 }
 
 func TestBuildContainerCRI(t *testing.T) {
-	rec := containers.Container{
+	rec := containersapi.Container{
 		ID:    hexA,
 		Image: "registry.example/team/app:1.2@sha256:" + hexB,
 		Labels: map[string]string{
@@ -97,9 +96,9 @@ func TestBuildContainerPrivileged(t *testing.T) {
 		{"cri metadata unprivileged", specs.Spec{Linux: &specs.Linux{}},
 			`{"Version":"v1","Metadata":{"ID":"x","Config":{"linux":{"security_context":{}}}}}`, false},
 	} {
-		rec := containers.Container{ID: hexA, Spec: specAny(t, &tc.spec)}
+		rec := containersapi.Container{ID: hexA, Spec: specAny(t, &tc.spec)}
 		if tc.ext != "" {
-			rec.Extensions = map[string]typeurl.Any{extCRIContainer: &anypb.Any{TypeUrl: "x", Value: []byte(tc.ext)}}
+			rec.Extensions = map[string]*anypb.Any{extCRIContainer: &anypb.Any{TypeUrl: "x", Value: []byte(tc.ext)}}
 		}
 		c, _, err := buildContainer("default", &rec)
 		if err != nil {
@@ -112,7 +111,7 @@ func TestBuildContainerPrivileged(t *testing.T) {
 }
 
 func TestBuildContainerInvalid(t *testing.T) {
-	for _, rec := range []containers.Container{
+	for _, rec := range []*containersapi.Container{
 		{ID: ""},
 		{ID: "a/b"},
 		{ID: "x\x00y"},
@@ -120,7 +119,7 @@ func TestBuildContainerInvalid(t *testing.T) {
 		{ID: "ok", Spec: &anypb.Any{Value: []byte("{not json")}},
 		{ID: "ok", Spec: &anypb.Any{Value: make([]byte, maxSpecBytes+1)}},
 	} {
-		if _, _, err := buildContainer("default", &rec); err == nil {
+		if _, _, err := buildContainer("default", rec); err == nil {
 			t.Errorf("accepted %q", trunc(rec.ID, 20))
 		}
 	}
@@ -129,7 +128,7 @@ func TestBuildContainerInvalid(t *testing.T) {
 	for i := 0; i < 2*maxLabels; i++ {
 		big[fmt.Sprintf("l%04d", i)] = strings.Repeat("v", maxValueLen+10)
 	}
-	c, _, err := buildContainer("default", &containers.Container{ID: "t1", Labels: big, Image: strings.Repeat("i", 5000)})
+	c, _, err := buildContainer("default", &containersapi.Container{ID: "t1", Labels: big, Image: strings.Repeat("i", 5000)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/events"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/errdefs"
-	"github.com/containerd/typeurl/v2"
 
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/proc"
@@ -92,8 +88,8 @@ func (e *Enricher) Run(ctx context.Context) error {
 	}
 }
 
-func (e *Enricher) connect(ctx context.Context) (*containerd.Client, error) {
-	cli, err := containerd.New(e.cfg.Socket, containerd.WithTimeout(e.cfg.ConnectTimeout))
+func (e *Enricher) connect(ctx context.Context) (*conn, error) {
+	cli, err := dial(ctx, e.cfg.Socket, e.cfg.ConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", e.cfg.Socket, err)
 	}
@@ -102,11 +98,11 @@ func (e *Enricher) connect(ctx context.Context) (*containerd.Client, error) {
 
 // session lists and follows containerd over one connection until it fails.
 // wasUp reports whether the listing succeeded.
-func (e *Enricher) session(ctx context.Context, cli *containerd.Client, announced map[string]uint32, first bool) (wasUp bool, err error) {
+func (e *Enricher) session(ctx context.Context, cli *conn, announced map[string]uint32, first bool) (wasUp bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Subscribe before listing so nothing falls between the two.
-	evs, errs := cli.EventService().Subscribe(sctx, `topic~="^/containers/"`, `topic~="^/tasks/"`, `topic~="^/namespaces/"`)
+	evs, errs := cli.subscribe(sctx, `topic~="^/containers/"`, `topic~="^/tasks/"`, `topic~="^/namespaces/"`)
 	if err := e.list(sctx, cli, announced, first); err != nil {
 		return false, fmt.Errorf("listing containers: %w", err)
 	}
@@ -151,13 +147,13 @@ func (e *Enricher) session(ctx context.Context, cli *containerd.Client, announce
 }
 
 // namespaces returns the namespaces to follow.
-func (e *Enricher) namespaces(ctx context.Context, cli *containerd.Client) ([]string, error) {
+func (e *Enricher) namespaces(ctx context.Context, cli *conn) ([]string, error) {
 	if e.cfg.Namespaces != nil {
 		return e.cfg.Namespaces, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.RPCTimeout)
 	defer cancel()
-	nss, err := cli.NamespaceService().List(rctx)
+	nss, err := cli.namespaceNames(rctx)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +180,7 @@ func (e *Enricher) follows(ns string) bool {
 
 // list fills the cache from containerd and announces running tasks not yet
 // announced; cached containers containerd no longer has start their grace.
-func (e *Enricher) list(ctx context.Context, cli *containerd.Client, announced map[string]uint32, first bool) error {
+func (e *Enricher) list(ctx context.Context, cli *conn, announced map[string]uint32, first bool) error {
 	nss, err := e.namespaces(ctx, cli)
 	if err != nil {
 		return err
@@ -193,8 +189,8 @@ func (e *Enricher) list(ctx context.Context, cli *containerd.Client, announced m
 	listed := make(map[string]bool)
 	digests := make(map[string]string)
 	for _, ns := range nss {
-		nctx, cancel := context.WithTimeout(namespaces.WithNamespace(ctx, ns), e.cfg.RPCTimeout)
-		cs, err := cli.ContainerService().List(nctx)
+		nctx, cancel := context.WithTimeout(withNamespace(ctx, ns), e.cfg.RPCTimeout)
+		cs, err := cli.listContainers(nctx)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("namespace %s: %w", ns, err)
@@ -203,10 +199,10 @@ func (e *Enricher) list(ctx context.Context, cli *containerd.Client, announced m
 		listed[ns] = true
 		// Sandboxes first: their labels are the pod's labels of the others.
 		sort.SliceStable(cs, func(i, j int) bool {
-			return cs[i].Labels[labelCRIKind] == "sandbox" && cs[j].Labels[labelCRIKind] != "sandbox"
+			return cs[i].GetLabels()[labelCRIKind] == "sandbox" && cs[j].GetLabels()[labelCRIKind] != "sandbox"
 		})
-		for i := range cs {
-			c, rec, err := buildContainer(ns, &cs[i])
+		for _, rc := range cs {
+			c, rec, err := buildContainer(ns, rc)
 			if err != nil {
 				e.invalid.Add(1)
 				continue
@@ -215,7 +211,7 @@ func (e *Enricher) list(ctx context.Context, cli *containerd.Client, announced m
 			e.store(c, rec)
 			seen[c.FullID] = true
 		}
-		resp, err := cli.TaskService().List(nctx, &tasks.ListTasksRequest{})
+		resp, err := cli.tasks.List(nctx, &tasks.ListTasksRequest{})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("namespace %s tasks: %w", ns, err)
@@ -243,26 +239,30 @@ func (e *Enricher) list(ctx context.Context, cli *containerd.Client, announced m
 }
 
 // handle applies one containerd event.
-func (e *Enricher) handle(ctx context.Context, cli *containerd.Client, env *events.Envelope, announced map[string]uint32) {
+func (e *Enricher) handle(ctx context.Context, cli *conn, env *types.Envelope, announced map[string]uint32) {
 	e.nevents.Add(1)
 	if env == nil || env.Event == nil || !e.follows(env.Namespace) {
 		return
 	}
-	v, err := typeurl.UnmarshalAny(env.Event)
+	v, err := env.Event.UnmarshalNew()
 	if err != nil {
 		e.invalid.Add(1)
 		return
 	}
 	ns := env.Namespace
+	ts := time.Now()
+	if env.Timestamp.IsValid() {
+		ts = env.Timestamp.AsTime()
+	}
 	switch x := v.(type) {
 	case *apievents.ContainerCreate:
 		e.fetch(ctx, cli, []string{ns}, x.ID)
 	case *apievents.ContainerUpdate:
 		e.fetch(ctx, cli, []string{ns}, x.ID)
 	case *apievents.ContainerDelete:
-		e.markDeleted(x.ID, env.Timestamp.UnixNano())
+		e.markDeleted(x.ID, ts.UnixNano())
 	case *apievents.TaskStart:
-		e.taskStarted(ctx, cli, ns, x.ContainerID, x.Pid, env.Timestamp, announced, false)
+		e.taskStarted(ctx, cli, ns, x.ContainerID, x.Pid, ts, announced, false)
 	case *apievents.NamespaceCreate:
 		if validID(x.Name) {
 			e.addNS(x.Name)
@@ -272,7 +272,7 @@ func (e *Enricher) handle(ctx context.Context, cli *containerd.Client, env *even
 
 // taskStarted records a container's start time and emits its container
 // event once per task.
-func (e *Enricher) taskStarted(ctx context.Context, cli *containerd.Client, ns, id string, pid uint32, ts time.Time, announced map[string]uint32, quiet bool) {
+func (e *Enricher) taskStarted(ctx context.Context, cli *conn, ns, id string, pid uint32, ts time.Time, announced map[string]uint32, quiet bool) {
 	if !validID(id) || pid == 0 || announced[id] == pid {
 		return
 	}
@@ -351,7 +351,7 @@ func (e *Enricher) startFetch(id, nsHint string) <-chan struct{} {
 
 // fetch gets one container from containerd, trying namespaces in order,
 // and stores it.
-func (e *Enricher) fetch(ctx context.Context, cli *containerd.Client, nss []string, id string) *centry {
+func (e *Enricher) fetch(ctx context.Context, cli *conn, nss []string, id string) *centry {
 	if !validID(id) {
 		e.invalid.Add(1)
 		return nil
@@ -361,16 +361,16 @@ func (e *Enricher) fetch(ctx context.Context, cli *containerd.Client, nss []stri
 			continue
 		}
 		e.fetches.Add(1)
-		nctx, cancel := context.WithTimeout(namespaces.WithNamespace(ctx, ns), e.cfg.RPCTimeout)
-		rc, err := cli.ContainerService().Get(nctx, id)
+		nctx, cancel := context.WithTimeout(withNamespace(ctx, ns), e.cfg.RPCTimeout)
+		rc, err := cli.container(nctx, id)
 		if err != nil {
 			cancel()
-			if !errdefs.IsNotFound(err) {
+			if !isNotFound(err) {
 				e.fetchErrors.Add(1)
 			}
 			continue
 		}
-		c, rec, err := buildContainer(ns, &rc)
+		c, rec, err := buildContainer(ns, rc)
 		if err != nil {
 			cancel()
 			e.invalid.Add(1)
@@ -385,7 +385,7 @@ func (e *Enricher) fetch(ctx context.Context, cli *containerd.Client, nss []stri
 
 // imageDigest fills ImageDigest from containerd's image store when the
 // reference does not carry one (best effort).
-func (e *Enricher) imageDigest(ctx context.Context, cli *containerd.Client, c *event.Container, cache map[string]string) {
+func (e *Enricher) imageDigest(ctx context.Context, cli *conn, c *event.Container, cache map[string]string) {
 	if c.ImageDigest != "" || c.Image == "" {
 		return
 	}
@@ -393,13 +393,9 @@ func (e *Enricher) imageDigest(ctx context.Context, cli *containerd.Client, c *e
 		c.ImageDigest = d
 		return
 	}
-	img, err := cli.ImageService().Get(ctx, c.Image)
-	d := ""
-	if err == nil {
-		d = img.Target.Digest.String()
-		if len(d) > 80 || !strings.HasPrefix(d, "sha256:") || !isHex(d[len("sha256:"):]) {
-			d = ""
-		}
+	d, err := cli.imageTarget(ctx, c.Image)
+	if err != nil || len(d) > 80 || !strings.HasPrefix(d, "sha256:") || !isHex(d[len("sha256:"):]) {
+		d = ""
 	}
 	if cache != nil {
 		cache[c.Image] = d
