@@ -246,10 +246,7 @@ func (l *loader) substOver(f *srcFile, n *yaml.Node, item string) {
 		l.errf(f, n, item, "condition too long after list substitution (more than %d bytes)", maxConditionLen)
 		return
 	}
-	if !l.substReported {
-		l.substReported = true
-		l.errf(f, n, item, "rules too large in total: more than %d bytes of condition text after list substitution", maxSubstBytes)
-	}
+	l.errOnce(&l.substReported, f, n, item, "rules too large in total: more than %d bytes of condition text after list substitution", maxSubstBytes)
 }
 
 // overChecks reports, once, that the load went over maxTotalChecks.
@@ -257,10 +254,7 @@ func (l *loader) overChecks(f *srcFile, n *yaml.Node, item string) bool {
 	if l.checks <= maxTotalChecks {
 		return false
 	}
-	if !l.checksReported {
-		l.checksReported = true
-		l.errf(f, n, item, "rules too large in total: more than %d checks in all conditions after list and macro expansion", maxTotalChecks)
-	}
+	l.errOnce(&l.checksReported, f, n, item, "rules too large in total: more than %d checks in all conditions after list and macro expansion", maxTotalChecks)
 	return true
 }
 

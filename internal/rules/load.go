@@ -559,12 +559,19 @@ func (l *loader) countValues(n int, item string) bool {
 	if l.values += n; l.values <= maxTotalValues {
 		return true
 	}
-	if !l.valuesReported {
-		l.valuesReported = true
-		// At the item: the sequence may be an alias target anywhere in the file.
-		l.errf(l.cur.file, l.cur.node, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
-	}
+	// At the item: the sequence may be an alias target anywhere in the file.
+	l.errOnce(&l.valuesReported, l.cur.file, l.cur.node, item, "rules too large in total: more than %d list entries (items, tags, exception values), YAML aliases included", maxTotalValues)
 	return false
+}
+
+// errOnce reports a load-wide limit the first time it is exceeded (*done
+// records that): one error, where the total went over, not one per item
+// after it.
+func (l *loader) errOnce(done *bool, f *srcFile, n *yaml.Node, item, format string, args ...any) {
+	if !*done {
+		*done = true
+		l.errf(f, n, item, format, args...)
+	}
 }
 
 func (l *loader) checkKeys(f *srcFile, m *mapping, item string, allowed ...string) {
