@@ -961,16 +961,14 @@ func TestSyscallHookFollowsTypes(t *testing.T) {
 	}
 }
 
-// TestSyscallEventsMountsTracefs checks that a host without tracefs gets one
-// mounted for the per-syscall hook: in a private mount namespace of one
-// thread, with every tracefs and debugfs mount taken away first.
-func TestSyscallEventsMountsTracefs(t *testing.T) {
-	testenv.RequireRoot(t)
-	const dir = "/sys/kernel/tracing"
+// withoutTracefs runs fn on a thread of its own in a private mount
+// namespace from which every tracefs and debugfs mount was taken away.
+func withoutTracefs(t *testing.T, fn func() error) {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread keeps its own mount namespace: it is never unlocked,
-		// so the runtime ends it with the goroutine.
+		// The thread keeps its own mount namespace (and capabilities): it
+		// is never unlocked, so the runtime ends it with the goroutine.
 		runtime.LockOSThread()
 		errc <- func() error {
 			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
@@ -979,24 +977,78 @@ func TestSyscallEventsMountsTracefs(t *testing.T) {
 			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 				return err
 			}
-			for _, d := range []string{dir, "/sys/kernel/debug/tracing", "/sys/kernel/debug"} {
+			for _, d := range []string{tracefsDir, "/sys/kernel/debug/tracing", "/sys/kernel/debug"} {
 				for unix.Unmount(d, unix.MNT_DETACH) == nil { // stacked mounts too
 				}
 			}
-			var st unix.Statfs_t
-			if err := unix.Statfs(dir, &st); err != nil || st.Type == unix.TRACEFS_MAGIC {
-				return fmt.Errorf("tracefs still mounted at %s (%v)", dir, err)
+			if isTracefs() {
+				return fmt.Errorf("tracefs still mounted at %s", tracefsDir)
 			}
-			if err := syscallEvents(); err != nil {
-				return err
-			}
-			if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.TRACEFS_MAGIC {
-				return fmt.Errorf("no tracefs at %s after syscallEvents (%v)", dir, err)
-			}
-			return nil
+			return fn()
 		}()
 	}()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+const tracefsDir = "/sys/kernel/tracing"
+
+func isTracefs() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(tracefsDir, &st) == nil && st.Type == unix.TRACEFS_MAGIC
+}
+
+// TestSyscallEventsMountsTracefs checks that a host without tracefs gets one
+// mounted for the per-syscall hook.
+func TestSyscallEventsMountsTracefs(t *testing.T) {
+	testenv.RequireRoot(t)
+	withoutTracefs(t, func() error {
+		if err := syscallEvents(); err != nil {
+			return err
+		}
+		if !isTracefs() {
+			return fmt.Errorf("no tracefs at %s after syscallEvents", tracefsDir)
+		}
+		return nil
+	})
+}
+
+// TestHookFallback checks the hook chosen when tracefs is missing and
+// cannot be mounted (no CAP_SYS_ADMIN, as in the least-privilege DaemonSet
+// without the host's tracefs): auto falls back to the raw hook, an explicit
+// per-syscall hook is an error.
+func TestHookFallback(t *testing.T) {
+	testenv.RequireRoot(t)
+	withoutTracefs(t, func() error {
+		// Capabilities are per thread: drop CAP_SYS_ADMIN from this one.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		data[unix.CAP_SYS_ADMIN/32].Effective &^= 1 << (unix.CAP_SYS_ADMIN % 32)
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return err
+		}
+		for _, tc := range []struct {
+			in   Hook
+			want Hook
+			err  bool
+		}{
+			{HookAuto, HookRaw, false},
+			{HookRaw, HookRaw, false},
+			{HookSyscall, "", true},
+			{"kprobe", "", true},
+		} {
+			got, err := resolveHook(tc.in)
+			if got != tc.want || (err != nil) != tc.err {
+				return fmt.Errorf("resolveHook(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.err)
+			}
+		}
+		if isTracefs() {
+			return errors.New("tracefs mounted without CAP_SYS_ADMIN")
+		}
+		return nil
+	})
 }
