@@ -84,6 +84,9 @@ func boundLabels(in map[string]string, skip func(k string) bool) map[string]stri
 // buildContainer converts a containerd container record into the event
 // snapshot. ns is its containerd namespace.
 func buildContainer(ns string, c *containersapi.Container) (*event.Container, record, error) {
+	if c == nil {
+		return nil, record{}, fmt.Errorf("%w: empty container record", errInvalid)
+	}
 	if !validID(c.ID) {
 		return nil, record{}, fmt.Errorf("%w: id %q", errInvalid, trunc(c.ID, 80))
 	}

@@ -112,6 +112,7 @@ func TestBuildContainerPrivileged(t *testing.T) {
 
 func TestBuildContainerInvalid(t *testing.T) {
 	for _, rec := range []*containersapi.Container{
+		nil,
 		{ID: ""},
 		{ID: "a/b"},
 		{ID: "x\x00y"},
@@ -120,7 +121,7 @@ func TestBuildContainerInvalid(t *testing.T) {
 		{ID: "ok", Spec: &anypb.Any{Value: make([]byte, maxSpecBytes+1)}},
 	} {
 		if _, _, err := buildContainer("default", rec); err == nil {
-			t.Errorf("accepted %q", trunc(rec.ID, 20))
+			t.Errorf("accepted %q", trunc(rec.GetID(), 20))
 		}
 	}
 	// Oversized label sets are bounded, not rejected.
