@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/cilium/ebpf"
 
 	"github.com/tripline/tripline/internal/alert"
 	"github.com/tripline/tripline/internal/capture"
@@ -109,12 +110,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 			filter.HostMntNS, e.hostNS = ns, ns
 		}
 	}
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("counting CPUs for the ring buffer: %w", err)
-	}
-	e.ring = cfg.RingBytes(ncpu)
+	e.ring = cfg.RingBytes(onlineCPUs())
 	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: e.ring, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
 	if err != nil {
 		e.close()
@@ -265,4 +261,39 @@ func captureEnvMax(n int) int {
 		return -1
 	}
 	return n
+}
+
+// onlineCPUs counts the CPUs online, which are the ones writing events: the
+// possible CPUs can be many more on hypervisors that leave room for
+// hotplug. runtime.NumCPU when the list cannot be read.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n, ok := countCPUList(strings.TrimSpace(string(b)))
+	if !ok {
+		return runtime.NumCPU()
+	}
+	return n
+}
+
+// countCPUList counts the CPUs of a kernel CPU list such as "0-3,8,10-11".
+func countCPUList(s string) (int, bool) {
+	n := 0
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return 0, false
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0, false
+			}
+		}
+		n += b - a + 1
+	}
+	return n, n > 0
 }

@@ -274,7 +274,7 @@ const (
 )
 
 // RingBytes is the ring buffer size: RingSize, or when 0 RingPerCPU for each
-// of ncpu CPUs (the kernel's possible CPUs) rounded up to a power of two,
+// of ncpu CPUs (the online CPUs, which write events) rounded up to a power of two,
 // within RingMin..RingMax.
 func (c *Config) RingBytes(ncpu int) int {
 	if c.RingSize > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -152,6 +153,25 @@ func TestSplitImage(t *testing.T) {
 		r, tg, d := splitImage(tc.ref)
 		if r != tc.repo || tg != tc.tag || d != tc.dig {
 			t.Errorf("splitImage(%q) = %q %q %q", tc.ref, r, tg, d)
+		}
+	}
+}
+
+func TestEventTime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		stamp time.Time
+		valid bool
+		want  time.Time
+	}{
+		{now.Add(-time.Second), true, now.Add(-time.Second)},
+		{time.Unix(0, 0), true, now},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), true, now},
+		{time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), true, now},
+		{now.Add(-time.Second), false, now},
+	} {
+		if got := eventTime(tc.stamp, tc.valid, now); !got.Equal(tc.want) {
+			t.Errorf("eventTime(%v, %v) = %v, want %v", tc.stamp, tc.valid, got, tc.want)
 		}
 	}
 }

@@ -250,10 +250,7 @@ func (e *Enricher) handle(ctx context.Context, cli *conn, env *types.Envelope, a
 		return
 	}
 	ns := env.Namespace
-	ts := time.Now()
-	if env.Timestamp.IsValid() {
-		ts = env.Timestamp.AsTime()
-	}
+	ts := eventTime(env.Timestamp.AsTime(), env.Timestamp.IsValid(), time.Now())
 	switch x := v.(type) {
 	case *apievents.ContainerCreate:
 		e.fetch(ctx, cli, []string{ns}, x.ID)
@@ -401,4 +398,15 @@ func (e *Enricher) imageDigest(ctx context.Context, cli *conn, c *event.Containe
 		cache[c.Image] = d
 	}
 	c.ImageDigest = d
+}
+
+// eventTime is the time of a containerd event: its envelope's stamp when
+// plausible, else now (the stamp decides when a deleted container's entry
+// is swept, and 0 means not deleted: a stamp at the epoch, or centuries
+// away, would keep an entry forever or drop it at once).
+func eventTime(stamp time.Time, valid bool, now time.Time) time.Time {
+	if !valid || stamp.Before(now.Add(-24*time.Hour)) || stamp.After(now.Add(time.Hour)) {
+		return now
+	}
+	return stamp
 }
