@@ -193,8 +193,8 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer eng.close()
 	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.ring)
-	if eng.capt.Hook() == capture.HookRaw && cfg.SyscallHook == "auto" {
-		log.Warn("syscall exits traced by the raw hook: every syscall of the host runs a program; mount tracefs at /sys/kernel/tracing (the DaemonSets mount the host's) for the per-syscall hook")
+	if why := eng.capt.Fallback(); why != nil {
+		log.Warn("syscall exits traced by the raw hook: every syscall of the host runs a program; mount tracefs at /sys/kernel/tracing (the DaemonSets mount the host's) for the per-syscall hook", "reason", why)
 	}
 	if u := eng.capt.Untraced(); len(u) > 0 {
 		log.Info("syscalls this kernel lacks (ENOSYS) are not traced", "event_types", typeNames(u))

@@ -1034,16 +1034,17 @@ func TestHookFallback(t *testing.T) {
 		for _, tc := range []struct {
 			in   Hook
 			want Hook
+			why  bool // a reason for the raw hook
 			err  bool
 		}{
-			{HookAuto, HookRaw, false},
-			{HookRaw, HookRaw, false},
-			{HookSyscall, "", true},
-			{"kprobe", "", true},
+			{HookAuto, HookRaw, true, false},
+			{HookRaw, HookRaw, false, false},
+			{HookSyscall, "", false, true},
+			{"kprobe", "", false, true},
 		} {
-			got, err := resolveHook(tc.in)
-			if got != tc.want || (err != nil) != tc.err {
-				return fmt.Errorf("resolveHook(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.err)
+			got, why, err := resolveHook(tc.in)
+			if got != tc.want || (why != nil) != tc.why || (err != nil) != tc.err {
+				return fmt.Errorf("resolveHook(%q) = %q, %v, %v; want %q, reason %v, error %v", tc.in, got, why, err, tc.want, tc.why, tc.err)
 			}
 		}
 		if isTracefs() {
