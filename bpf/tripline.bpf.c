@@ -798,7 +798,9 @@ static __always_inline bool in_compat_syscall(struct task_struct *t)
 #if defined(__TARGET_ARCH_x86)
 	return t->thread_info.status & 0x0002; /* TS_COMPAT */
 #else
-	return false;
+	/* arm64: an AArch32 task's saved PSTATE is in a 32-bit mode
+	 * (PSR_MODE32_BIT), and its syscall numbers are the compat table's. */
+	return bpf_task_pt_regs(t)->pstate & 0x10;
 #endif
 }
 
