@@ -292,17 +292,22 @@ func (w *jw) sys(ev *Event) {
 	if c := ev.Type.Class(); c != ClassFile && c != ClassMount {
 		return
 	}
-	src := s.Path
+	// What evt.arg shows (the path, else the raw one), so that reading
+	// this output back gives the same event.
+	src, dst := s.Path, s.Path2
 	if src == "" {
 		src = s.RawPath
 	}
+	if dst == "" {
+		dst = s.RawPath2
+	}
 	switch {
-	case s.RawPath2 != "":
+	case dst != "":
 		w.str("fs.path.source", src)
 		w.str("fs.path.sourceraw", s.RawPath)
-		w.str("fs.path.target", s.Path2)
+		w.str("fs.path.target", dst)
 		w.str("fs.path.targetraw", s.RawPath2)
-	case s.RawPath != "":
+	case src != "":
 		w.str("fs.path.name", src)
 		w.str("fs.path.nameraw", s.RawPath)
 	}
@@ -720,6 +725,8 @@ type builder struct {
 	comm    string // proc.comm
 	args    *string
 	cmdline *string
+	// pcmdline is proc.pcmdline: the parent's name, then its arguments.
+	pcmdline *string
 	lineage map[int]*Process
 	ctr     *Container
 	fdName  string
@@ -1082,12 +1089,8 @@ var fieldSetters = map[string]fieldSetter{
 		if err != nil {
 			return err
 		}
-		p := b.parent(0)
-		f := strings.Fields(s)
-		if len(p.Argv) > 0 && len(f) > 0 {
-			f[0] = p.Argv[0]
-		}
-		p.Argv = f
+		b.pcmdline = &s // once proc.pexe and proc.pname are known (finish)
+		b.parent(0)
 		return nil
 	},
 	"evt.arg.filename": setStr(func(b *builder) *string { return &b.ev.Open.RawPath }),
@@ -1279,6 +1282,9 @@ func FromFields(m map[string]any) (*Event, error) {
 
 func (b *builder) finish(m map[string]any) error {
 	ev := &b.ev
+	if b.pcmdline != nil {
+		b.parentArgs(*b.pcmdline)
+	}
 	if ev.Type == TypeUnknown {
 		switch {
 		case b.fdName != "" && (b.typech == "4" || b.typech == "6" || b.typech == "u" || b.family != "") ||
@@ -1654,4 +1660,25 @@ func asBool(v any) (bool, error) {
 		return false, fmt.Errorf("want a bool, got %T", v)
 	}
 	return n != 0, nil
+}
+
+// parentArgs sets the parent's arguments from proc.pcmdline, which is its
+// name (which may hold spaces) followed by them; argv[0] is proc.pexe when
+// given, else the name.
+func (b *builder) parentArgs(cmd string) {
+	p := b.parent(0)
+	name := p.Name()
+	rest, ok := strings.CutPrefix(cmd, name)
+	if name == "" || !ok { // no name to strip: the first word is the name
+		f := strings.Fields(cmd)
+		if len(f) == 0 {
+			return
+		}
+		name, rest = f[0], strings.Join(f[1:], " ")
+	}
+	head := name
+	if b.set["proc.pexe"] && len(p.Argv) > 0 {
+		head = p.Argv[0]
+	}
+	p.Argv = append([]string{head}, strings.Fields(rest)...)
 }
