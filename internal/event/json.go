@@ -727,21 +727,21 @@ type builder struct {
 	cmdline *string
 	// pcmdline is proc.pcmdline: the parent's name, then its arguments.
 	pcmdline *string
-	lineage map[int]*Process
-	ctr     *Container
-	fdName  string
-	fdRaw   string
-	l4      string
-	family  string
-	typech  string
-	sip     netip.Addr
-	dip     netip.Addr
-	sport   uint16
-	dport   uint16
-	uid     *uint32
-	gid     *uint32
-	fdnum   *int64
-	res     *int64
+	lineage  map[int]*Process
+	ctr      *Container
+	fdName   string
+	fdRaw    string
+	l4       string
+	family   string
+	typech   string
+	sip      netip.Addr
+	dip      netip.Addr
+	sport    uint16
+	dport    uint16
+	uid      *uint32
+	gid      *uint32
+	fdnum    *int64
+	res      *int64
 }
 
 func (b *builder) parent(n int) *Process {
