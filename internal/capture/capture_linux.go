@@ -162,10 +162,10 @@ func New(cfg Config) (*Capture, error) {
 		return nil, err
 	}
 	c, err := open(cfg, mask, hook)
-	if err != nil && hook == HookSyscall && cfg.Hook == HookAuto {
-		// What the per-syscall hook needs beyond the raw one (tracefs
-		// event ids, perf_event_open on tracepoints, which an LSM may
-		// refuse) failed: the raw hook still captures everything.
+	if errors.Is(err, errSyscallHook) && cfg.Hook == HookAuto {
+		// What only the per-syscall hook needs (tracefs event ids,
+		// perf_event_open on tracepoints, which an LSM may refuse)
+		// failed: the raw hook still captures everything.
 		why = err
 		c, err = open(cfg, mask, HookRaw)
 		if err != nil {
@@ -376,9 +376,9 @@ func (c *Capture) hookSyscalls() error {
 			}
 			if err != nil {
 				if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-					return fmt.Errorf("%w: attaching syscalls/%s: %v", ErrPrivilege, name, err)
+					return fmt.Errorf("%w: %w: attaching syscalls/%s: %v", errSyscallHook, ErrPrivilege, name, err)
 				}
-				return fmt.Errorf("capture: attaching syscalls/%s: %w", name, err)
+				return fmt.Errorf("capture: %w: attaching syscalls/%s: %w", errSyscallHook, name, err)
 			}
 			c.sysLinks[s.nr] = l
 		case !want && have:
@@ -393,6 +393,10 @@ func (c *Capture) hookSyscalls() error {
 	}
 	return nil
 }
+
+// errSyscallHook marks a failure to attach the per-syscall hook, which
+// HookAuto answers with the raw hook rather than a failed New.
+var errSyscallHook = errors.New("per-syscall hook")
 
 // optionalSyscall reports whether t's syscall may be missing from a kernel
 // the probes run on. Any other missing trace event is an error: the
