@@ -565,7 +565,9 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 	e->epoch = c->epoch;
 	struct tl_ident_cache *ic = NULL;
 	struct task_struct *cur = bpf_get_current_task_btf();
-	if (cur->pid == e->tid)
+	/* Only exit records tell userspace to forget a cached identity: without
+	 * them every record carries its identity, uncached (gen 0). */
+	if (cur->pid == e->tid && (c->type_mask & (1ull << TL_PROCEXIT)))
 		ic = bpf_task_storage_get(&idents, cur, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	bool full = true;
 	if (ic && ident_same(ic, e)) {

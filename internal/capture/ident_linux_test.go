@@ -171,7 +171,8 @@ func TestIdentityChanges(t *testing.T) {
 // record only; the others name it, and decode to the same identity.
 func TestCompactRecords(t *testing.T) {
 	testenv.RequireRoot(t)
-	c, err := New(Config{PID: uint32(os.Getpid()), Types: event.ClassOpen.Types()})
+	// Exit records are what let the decoder forget an identity: with them.
+	c, err := New(Config{PID: uint32(os.Getpid()), Types: append(event.ClassOpen.Types(), event.TypeProcexit)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestCompactRecords(t *testing.T) {
 // skipped, and the kernel is told to resend: events keep their identity.
 func TestIdentityResync(t *testing.T) {
 	testenv.RequireRoot(t)
-	c, err := New(Config{PID: uint32(os.Getpid()), IncludeSelf: true, Types: event.ClassOpen.Types()})
+	c, err := New(Config{PID: uint32(os.Getpid()), IncludeSelf: true, Types: append(event.ClassOpen.Types(), event.TypeProcexit)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,5 +282,33 @@ func TestIdentityResync(t *testing.T) {
 	t.Logf("epoch %d, no identity %d, decoded %d", epoch, s.NoIdentity, s.Decoded)
 	if s.NoIdentity == 0 || epoch == 0 {
 		t.Errorf("no identity %d, epoch %d: the thrashed cache went unnoticed", s.NoIdentity, epoch)
+	}
+}
+
+// TestFullRecordsWithoutExits: without exit records the decoder could never
+// forget an identity, so every record carries its own, uncached.
+func TestFullRecordsWithoutExits(t *testing.T) {
+	testenv.RequireRoot(t)
+	c, err := New(Config{PID: uint32(os.Getpid()), Types: event.ClassOpen.Types()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pid := helper(t, "burst", "100")
+	var ev event.Event
+	for opens := 0; opens < 100; {
+		if err := c.read(context.Background(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Proc.PID != pid {
+			continue
+		}
+		opens++
+		if u32(c.rec.RawSample, offFlags)&recIdent == 0 {
+			t.Fatalf("compact record of tid %d without exit records", ev.Proc.TID)
+		}
+	}
+	if s := c.Stats(); s.NoIdentity != 0 || s.Malformed != 0 {
+		t.Errorf("stats %+v", s)
 	}
 }
