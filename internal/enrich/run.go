@@ -130,10 +130,7 @@ func (e *Enricher) session(ctx context.Context, cli *conn, announced map[string]
 				err = errStreamClosed
 			}
 			return true, err
-		case env, ok := <-evs:
-			if !ok {
-				return true, errStreamClosed
-			}
+		case env := <-evs: // never closed: the stream's end comes on errs
 			e.handle(sctx, cli, env, announced)
 		case now := <-tick.C:
 			e.sweep(now.UnixNano())
