@@ -39,6 +39,7 @@ func TestRulesRefuseNonRegularFiles(t *testing.T) {
 		{"test fifo", []string{"rules", "test", fifo}, "reading test file: rules: cannot read: " + fifo + ": a named pipe"},
 		{"replay fifo", []string{"replay", "--rules", fifo, "testdata/recording.jsonl"}, "a named pipe (FIFO)"},
 		{"too large", []string{"rules", "validate", "--rules-max-bytes", "10", small}, "small.yaml: more than 10 bytes (see --rules-max-bytes)"},
+		{"zero max bytes", []string{"replay", "--rules-max-bytes", "0", "--rules", small, "testdata/recording.jsonl"}, "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
