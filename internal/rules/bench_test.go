@@ -73,16 +73,27 @@ func benchMatch(b *testing.B, rs *Ruleset) {
 }
 
 func TestMatchUpstreamNoAlloc(t *testing.T) {
-	rs := loadUpstream(t)
-	e := rs.NewEvaluator()
-	dst := make([]*Rule, 0, 16)
-	for name, ev := range typicalEvents() {
-		e.Match(ev, dst[:0]) // warm up the VM and scratch
-		if n := testing.AllocsPerRun(100, func() { dst = e.Match(ev, dst[:0]) }); n != 0 {
-			t.Errorf("%s: %v allocs per event, want 0", name, n)
-		}
-		if len(dst) != 0 {
-			t.Errorf("%s: typical event matched %q", name, dst[0].Name)
+	defaults, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default rules take the connect, per-type prefilter and merged
+	// read paths the upstream ones barely use.
+	for _, set := range []struct {
+		name    string
+		rs      *Ruleset
+		noMatch bool
+	}{{"upstream", loadUpstream(t), true}, {"defaults", defaults, false}} {
+		e := set.rs.NewEvaluator()
+		dst := make([]*Rule, 0, 16)
+		for name, ev := range typicalEvents() {
+			e.Match(ev, dst[:0]) // warm up the VM and scratch
+			if n := testing.AllocsPerRun(100, func() { dst = e.Match(ev, dst[:0]) }); n != 0 {
+				t.Errorf("%s rules, %s: %v allocs per event, want 0", set.name, name, n)
+			}
+			if set.noMatch && len(dst) != 0 {
+				t.Errorf("%s: typical event matched %q", name, dst[0].Name)
+			}
 		}
 	}
 }
