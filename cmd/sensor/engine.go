@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,7 +31,6 @@ type engine struct {
 	types  []event.Type        // what the kernel sends
 	filter *rules.KernelFilter // what the kernel drops; nil: nothing
 	hostNS uint64              // host mount namespace for the container-only filter; 0: off
-	ring   int                 // ring buffer bytes
 	procs  *proc.Table
 	enr    *enrich.Enricher // nil without containerd
 	usr    *users.Resolver
@@ -110,8 +105,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 			filter.HostMntNS, e.hostNS = ns, ns
 		}
 	}
-	e.ring = cfg.RingBytes(onlineCPUs())
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: e.ring, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
 	if err != nil {
 		e.close()
 		return nil, err
@@ -261,39 +255,4 @@ func captureEnvMax(n int) int {
 		return -1
 	}
 	return n
-}
-
-// onlineCPUs counts the CPUs online, which are the ones writing events: the
-// possible CPUs can be many more on hypervisors that leave room for
-// hotplug. runtime.NumCPU when the list cannot be read.
-func onlineCPUs() int {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
-	if err != nil {
-		return runtime.NumCPU()
-	}
-	n, ok := countCPUList(strings.TrimSpace(string(b)))
-	if !ok {
-		return runtime.NumCPU()
-	}
-	return n
-}
-
-// countCPUList counts the CPUs of a kernel CPU list such as "0-3,8,10-11".
-func countCPUList(s string) (int, bool) {
-	n := 0
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return 0, false
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 0, false
-			}
-		}
-		n += b - a + 1
-	}
-	return n, n > 0
 }

@@ -192,7 +192,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.ring)
+	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.capt.RingSize())
 	if why := eng.capt.Fallback(); why != nil {
 		log.Warn("syscall exits traced by the raw hook: every syscall of the host runs a program; mount tracefs at /sys/kernel/tracing (the DaemonSets mount the host's) for the per-syscall hook", "reason", why)
 	}

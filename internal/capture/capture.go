@@ -3,6 +3,8 @@ package capture
 import (
 	"errors"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tripline/tripline/internal/event"
@@ -23,7 +25,6 @@ const (
 	MaxArgvMax           = 8191
 	DefaultEnvMax        = 4096
 	MaxEnvMax            = 8191
-	DefaultRingSize      = 8 << 20
 	DefaultFlushInterval = 5 * time.Millisecond
 )
 
@@ -43,7 +44,8 @@ type Config struct {
 	// MaxEnvMax.
 	EnvMax int
 	// RingSize is the ring buffer size in bytes, a power of two and a
-	// multiple of the page size. Default DefaultRingSize (8 MiB).
+	// multiple of the page size. Default (0): RingPerCPU for each online
+	// CPU, rounded up to a power of two within RingMin..RingMax.
 	RingSize int
 	// PID, when non-zero, keeps only events of this thread group and of the
 	// processes it (transitively) forks after New. Filtered in the kernel.
@@ -208,4 +210,42 @@ func Lifecycle() []event.Type {
 		}
 	}
 	return out
+}
+
+// Sizing of the ring buffer when Config.RingSize is 0. Every CPU writes to
+// the one ring, so the burst it must absorb while the reader is off-CPU
+// grows with them; 2 MiB holds about 120 ms of one CPU's open+close loop.
+const (
+	RingPerCPU = 2 << 20
+	RingMin    = 4 << 20
+	RingMax    = 64 << 20
+)
+
+// ringSizeFor is the default ring size for ncpu writing CPUs.
+func ringSizeFor(ncpu int) int {
+	n := RingMin
+	for n < RingMax && n < ncpu*RingPerCPU {
+		n <<= 1
+	}
+	return n
+}
+
+// countCPUList counts the CPUs of a kernel CPU list such as "0-3,8,10-11".
+func countCPUList(s string) (int, bool) {
+	n := 0
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return 0, false
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0, false
+			}
+		}
+		n += b - a + 1
+	}
+	return n, n > 0
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type Capture struct {
 	sysLinks map[uint32]link.Link
 	untraced map[event.Type]bool // enabled, but no tracepoint in this kernel
 	fallback error               // why HookAuto chose the raw hook
+	ringSize int
 	detached bool
 	rd       *ringbuf.Reader
 	rec      ringbuf.Record
@@ -133,7 +135,7 @@ func New(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("capture: EnvMax %d out of range [1,%d]", cfg.EnvMax, MaxEnvMax)
 	}
 	if cfg.RingSize == 0 {
-		cfg.RingSize = DefaultRingSize
+		cfg.RingSize = ringSizeFor(onlineCPUs())
 	}
 	if cfg.RingSize < os.Getpagesize() || cfg.RingSize&(cfg.RingSize-1) != 0 {
 		return nil, fmt.Errorf("capture: RingSize %d is not a power of two of at least a page", cfg.RingSize)
@@ -176,7 +178,26 @@ func New(cfg Config) (*Capture, error) {
 		return nil, err
 	}
 	c.fallback = why
+	c.ringSize = cfg.RingSize
 	return c, nil
+}
+
+// RingSize is the ring buffer's size in bytes.
+func (c *Capture) RingSize() int { return c.ringSize }
+
+// onlineCPUs counts the CPUs online, which are the ones writing events: the
+// possible CPUs can be many more on hypervisors that leave room for
+// hotplug. runtime.NumCPU when the list cannot be read.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n, ok := countCPUList(strings.TrimSpace(string(b)))
+	if !ok {
+		return runtime.NumCPU()
+	}
+	return n
 }
 
 // open loads, configures and attaches everything with the given hook.

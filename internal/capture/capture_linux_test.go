@@ -796,6 +796,9 @@ func TestStopDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if c.RingSize() != 32<<20 { // a set size wins
+		t.Fatalf("RingSize() = %d, want the 32 MiB asked for", c.RingSize())
+	}
 	pid := helper(t, "burst", strconv.Itoa(n)) // nothing reads meanwhile
 	testenv.Eventually(t, 30*time.Second, func() bool { return c.Stats().Delivered >= n },
 		"the kernel delivered fewer than %d records (stats %+v)", n, c.Stats())
@@ -851,6 +854,9 @@ func TestSetTypesAndClose(t *testing.T) {
 	c, err := New(Config{PID: 1})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := ringSizeFor(onlineCPUs()); c.RingSize() != want {
+		t.Errorf("default RingSize() = %d, want %d for %d CPUs", c.RingSize(), want, onlineCPUs())
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -44,7 +44,7 @@ type Config struct {
 	ArgvMax          int           // argv bytes captured per exec
 	EnvMax           int           // environment bytes captured per exec; 0: none
 	RedactEnv        []string      // globs of environment names whose values alerts redact
-	RingSize         int           // BPF ring buffer bytes; 0: sized per CPU (RingBytes)
+	RingSize         int           // BPF ring buffer bytes; 0: sized per CPU (capture.RingPerCPU)
 	ProcMax          int           // process table cap
 	Hostname         string        // reported hostname; empty: os.Hostname
 	LogLevel         string        // debug | info | warn | error
@@ -262,29 +262,6 @@ func (c *Config) WorkerCount() int {
 		return c.Workers
 	}
 	return runtime.GOMAXPROCS(0)
-}
-
-// Sizing of the ring buffer when RingSize is 0. Every CPU writes to the one
-// ring, so the burst it must absorb while the reader is off-CPU grows with
-// them; 2 MiB holds about 120 ms of one CPU's open+close loop.
-const (
-	RingPerCPU = 2 << 20
-	RingMin    = 4 << 20
-	RingMax    = 64 << 20
-)
-
-// RingBytes is the ring buffer size: RingSize, or when 0 RingPerCPU for each
-// of ncpu CPUs (the online CPUs, which write events) rounded up to a power of two,
-// within RingMin..RingMax.
-func (c *Config) RingBytes(ncpu int) int {
-	if c.RingSize > 0 {
-		return c.RingSize
-	}
-	n := RingMin
-	for n < RingMax && n < ncpu*RingPerCPU {
-		n <<= 1
-	}
-	return n
 }
 
 // UsesNATS reports whether alerts go to NATS.

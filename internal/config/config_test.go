@@ -98,30 +98,7 @@ func TestWorkers(t *testing.T) {
 	}
 }
 
-func TestRingBytes(t *testing.T) {
-	tests := []struct {
-		name     string
-		ringSize int
-		ncpu     int
-		want     int
-	}{
-		{"one CPU gets the minimum", 0, 1, 4 << 20},
-		{"two CPUs", 0, 2, 4 << 20},
-		{"three CPUs round up", 0, 3, 8 << 20},
-		{"four CPUs", 0, 4, 8 << 20},
-		{"sixteen CPUs", 0, 16, 32 << 20},
-		{"many CPUs get the maximum", 0, 512, 64 << 20},
-		{"no CPU count", 0, 0, 4 << 20},
-		{"set size wins", 1 << 20, 64, 1 << 20},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := Config{RingSize: tt.ringSize}
-			if got := c.RingBytes(tt.ncpu); got != tt.want {
-				t.Errorf("RingBytes(%d) with ring-size %d = %d, want %d", tt.ncpu, tt.ringSize, got, tt.want)
-			}
-		})
-	}
+func TestDefaultRingSize(t *testing.T) {
 	if d := Default(); d.RingSize != 0 || d.Validate() != nil {
 		t.Errorf("default ring-size %d (want 0, per CPU), validation %v", d.RingSize, d.Validate())
 	}
