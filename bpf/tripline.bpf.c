@@ -1069,6 +1069,112 @@ static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct
 	return x.found;
 }
 
+/* kf_pre_ctx gathers, without copying a name, what kf_open_pass's cheap
+ * conditions test: the first byte of each component of the path, of its top
+ * component, and the file name's length and first byte. */
+struct kf_pre_ctx {
+	__u64 dentry;
+	__u64 mnt; /* struct mount * */
+	__u64 mnt_root;
+	__u64 first[4]; /* tl_kfilter.contains_first */
+	__u32 len;      /* bytes of the path: a '/' and the name per component */
+	__u8 top0;      /* the top component's first byte */
+	__u8 contains;  /* a component starts with a contains_first byte */
+	__u8 done;      /* reached the root (not: a name stored out of its
+			 * dentry, or a path over TL_KF_SCAN_MAX bytes) */
+};
+
+/* inline_name0 reads the first byte of d's name when the dentry stores the
+ * name itself (short names): a direct load, where copying the name takes a
+ * helper call. false when the name is stored elsewhere. */
+static __always_inline bool inline_name0(struct dentry *d, __u8 *c)
+{
+	__u64 name = (__u64)d->d_name.name;
+	if (core_field_exists(d->d_shortname)) {
+		if (name != (__u64)d + core_field_offset(d->d_shortname))
+			return false;
+		*c = d->d_shortname.string[0];
+		return true;
+	}
+	struct dentry___old *o = (void *)d;
+	if (!core_field_exists(o->d_iname) || name != (__u64)d + core_field_offset(o->d_iname))
+		return false;
+	*c = o->d_iname[0];
+	return true;
+}
+
+/* kf_pre_step goes one component up the path, as walk_step does. */
+static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
+{
+	struct dentry *d = KPTR(dentry, w->dentry);
+	struct mount *m = KPTR(mount, w->mnt);
+	if (w->dentry == w->mnt_root) {
+		struct mount *pm = m->mnt_parent;
+		if (!pm || (__u64)pm == w->mnt) {
+			w->done = 1;
+			return 1;
+		}
+		w->dentry = (__u64)m->mnt_mountpoint;
+		w->mnt = (__u64)pm;
+		w->mnt_root = (__u64)pm->mnt.mnt_root;
+		return 0;
+	}
+	struct dentry *parent = d->d_parent;
+	if (!parent || (__u64)parent == w->dentry) {
+		w->done = 1;
+		return 1;
+	}
+	__u32 len = d->d_name.len;
+	__u8 c;
+	if (len == 0 || len > 255 || !inline_name0(d, &c))
+		return 1;
+	w->len += len + 1;
+	if (w->len > TL_KF_SCAN_MAX)
+		return 1;
+	w->top0 = c;
+	if (w->first[(c >> 6) & 3] & (1ull << (c & 63)))
+		w->contains = 1;
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+/* kf_open_maybe decides kf_open_pass's cheap conditions on the dentry chain,
+ * before the path is built: false only when the path would fail them all (no
+ * prefix starts with its first byte, no name has its file name's length and
+ * first byte, no text starts at one of its '/'), so kf_open_pass would drop
+ * the open; a dropped open then costs no name copy. A path it cannot read so
+ * (a name stored out of its dentry, over TL_KF_SCAN_MAX bytes, "/", a
+ * bind-mounted file) is left to kf_open_pass. */
+static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struct file *f)
+{
+	if (!bit || !k || (k->any_path & bit) || !f)
+		return true;
+	struct dentry *dentry = f->f_path.dentry;
+	struct vfsmount *vfs = f->f_path.mnt;
+	if (!dentry || !vfs)
+		return true;
+	struct kf_pre_ctx w = {
+		.dentry = (__u64)dentry,
+		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
+		.mnt_root = (__u64)KPTR(vfsmount, vfs)->mnt_root,
+	};
+	/* The file name is the opened dentry's, unless that is a mount's root
+	 * (a bind-mounted file): then the mount point's. */
+	if (w.dentry == w.mnt_root)
+		return true;
+	__u32 n = dentry->d_name.len;
+	__u8 c0;
+	if (!n || !inline_name0(dentry, &c0))
+		return true;
+	if (n < TL_KF_NAME_MAX && (k->name_lens & (1ull << n)) && (k->name_first[(c0 >> 6) & 3] & (1ull << (c0 & 63))))
+		return true;
+	__builtin_memcpy(w.first, k->contains_first, sizeof(w.first));
+	bpf_loop(PATH_DEPTH, kf_pre_step, &w, 0);
+	if (!w.done || !w.len)
+		return true;
+	return (k->prefix_first[w.top0] & bit) || ((k->contains & bit) && w.contains);
+}
+
 static __always_inline void kf_count(__u8 ty)
 {
 	struct tl_stats *st = get_stats();
@@ -1079,8 +1185,8 @@ static __always_inline void kf_count(__u8 ty)
 }
 
 /* open_exit reports an open. What the kernel filter needs comes first
- * (flags, then the resolved path); the record, the raw user path and the
- * task identity only for an open that passes. */
+ * (flags, the dentry chain, then the resolved path); the record, the raw
+ * user path and the task identity only for an open that passes. */
 /* put_base appends, as string idx, the directory a relative path given
  * with dirfd is resolved from (the working directory for AT_FDCWD). */
 static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
@@ -1142,6 +1248,10 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	struct file *f = NULL;
 	if (ret >= 0) {
 		f = fd_file(t, ret);
+		if (!kf_open_maybe(k, bit, f)) {
+			kf_count(ty);
+			return;
+		}
 		__u32 hint = TL_KF_NAME_MAX;
 		if (f) {
 			struct dentry *d = f->f_path.dentry;

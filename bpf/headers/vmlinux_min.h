@@ -95,10 +95,21 @@ struct inode {
 	unsigned long i_ino;
 };
 
+/* Short names are stored in the dentry itself: d_shortname since 6.14,
+ * d_iname before; both flavors are probed. */
+union shortname_store {
+	unsigned char string[40];
+};
+
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
 	struct inode *d_inode;
+	union shortname_store d_shortname;
+};
+
+struct dentry___old {
+	unsigned char d_iname[32];
 };
 
 struct vfsmount {

@@ -37,6 +37,31 @@ func TestKernelFilter(t *testing.T) {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
+	// Names too long for the dentry's inline store, a path longer than
+	// the kernel scans for texts, and a mount in the middle of the path:
+	// the dentry-chain precheck leaves the first two to the built path and
+	// must follow the third.
+	long, long2 := strings.Repeat("l", 60), strings.Repeat("k", 60)
+	longName := "a-wanted-file-name-longer-than-a-dentry-stores.txt"
+	deepDir := "q" + strings.Repeat("/"+strings.Repeat("n", 30), 9)
+	for _, d := range []string{long, long2, deepDir, "m"} {
+		if err := os.MkdirAll(p(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("tmpfs", p("m"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(p("m"), unix.MNT_DETACH) })
+	for _, d := range []string{"m/deep/dir", "m/sub"} {
+		if err := os.MkdirAll(p(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{long + "/wanted.txt", long + "/other.txt", long2 + "/other.txt", "a/" + longName, "a/" + longName + "x",
+		deepDir + "/f", "m/wanted.txt", "m/sub/other", "m/deep/dir/f"} {
+		writeFile(t, p(n), "x", 0o644)
+	}
 	// Bind-mounted files: the opened dentry's name (the kernel's hint for
 	// the file name) is the source's, the path ends in the mount point's.
 	for _, m := range [][2]string{{"b/src", "b/wanted.txt"}, {"c/wantex.txt", "c/wanted.txt"}} {
@@ -49,8 +74,8 @@ func TestKernelFilter(t *testing.T) {
 	for _, ty := range event.ClassOpen.Types() {
 		filter.Open = append(filter.Open, OpenFilter{Type: ty, Terms: []OpenTerm{
 			{Write: true, Success: true, Prefixes: []string{wdir + "/"}},
-			{Read: true, Success: true, Names: []string{"wanted.txt", "zz"}},
-			{Read: true, Success: true, Contains: []string{"/deep/dir/"}},
+			{Read: true, Success: true, Names: []string{"wanted.txt", "zz", longName}},
+			{Read: true, Success: true, Contains: []string{"/deep/dir/", "/" + long + "/"}},
 			{Read: true, Success: true, Prefixes: []string{"/dev/zer"}},
 		}})
 	}
@@ -78,6 +103,16 @@ func TestKernelFilter(t *testing.T) {
 		{"r", p("b/wanted.txt"), true}, // bind mount: the path's name counts
 		{"r", p("c/wanted.txt"), true}, // the same, the source's name as long
 		{"r", "/dev/zero", true},       // a prefix below another top directory
+		{"r", p(long + "/wanted.txt"), true},
+		{"r", p(long + "/other.txt"), true}, // a text of a long name
+		{"r", p(long2 + "/other.txt"), false},
+		{"r", p("a/" + longName), true},
+		{"r", p("a/" + longName + "x"), false},
+		{"r", p(deepDir + "/f"), true},  // longer than the text scan: a text may be in it
+		{"w", p(deepDir + "/f"), false}, // no text for writes
+		{"r", p("m/wanted.txt"), true},  // across a mount
+		{"r", p("m/sub/other"), false},
+		{"r", p("m/deep/dir/f"), true},
 	}
 	var list []string
 	for _, o := range ops {
