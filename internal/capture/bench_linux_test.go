@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -319,16 +318,13 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 // attaches, *rounds of each. "ratio" is the median over the rounds of
 // hooked time / baseline time (wall clock), "cpu-ratio" the same on the
 // thread's CPU time: one round disturbed by the rest of the machine does
-// not decide them. "min-ratio" is the fastest hooked block over the fastest
-// baseline block: noise only ever slows a block down, so on a shared
-// machine it is the steadiest estimate of the hooks' own cost.
+// not decide them.
 func measure(b *testing.B, op func(), start func() hooks) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	n := max(*rounds, 1)
 	per := max(b.N/n, 1)
 	var base, with time.Duration
-	minBase, minWith := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
 	var wallRatios, cpuRatios []float64
 	var lost, seen, filtered uint64
 	// The programs' own run time: it includes the early exits of other
@@ -349,7 +345,6 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		}
 		bWall, bCPU := time.Since(start0), threadCPU()-cpu
 		base += bWall
-		minBase = min(minBase, bWall)
 
 		h := start()
 		start0, cpu = time.Now(), threadCPU()
@@ -358,7 +353,6 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		}
 		wWall, wCPU := time.Since(start0), threadCPU()-cpu
 		with += wWall
-		minWith = min(minWith, wWall)
 		for _, p := range h.progs {
 			if ps, err := p.Stats(); err == nil {
 				bpfTime += ps.Runtime
@@ -377,7 +371,6 @@ func measure(b *testing.B, op func(), start func() hooks) {
 	ops := float64(per * n)
 	b.ReportMetric(median(wallRatios), "ratio")
 	b.ReportMetric(median(cpuRatios), "cpu-ratio")
-	b.ReportMetric(float64(minWith)/float64(minBase), "min-ratio")
 	b.ReportMetric(float64(base.Nanoseconds())/ops, "base-ns/op")
 	b.ReportMetric(float64(with.Nanoseconds())/ops, "capture-ns/op")
 	if *bpfStats {
