@@ -353,10 +353,52 @@ static __always_inline __u32 path_or_root(struct tl_scratch *s, __u32 pos)
 
 /* ---- dentry walk ------------------------------------------------------ */
 
-struct walk_ctx {
+/* Where a walk up a path stands: a dentry and the mount it is seen in. */
+struct walk_pos {
 	__u64 dentry;
 	__u64 mnt; /* struct mount * */
 	__u64 mnt_root;
+};
+
+static __always_inline struct walk_pos walk_start(struct dentry *dentry, struct vfsmount *vfs)
+{
+	return (struct walk_pos){
+		.dentry = (__u64)dentry,
+		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
+		.mnt_root = (__u64)KPTR(vfsmount, vfs)->mnt_root,
+	};
+}
+
+/* walk_up moves p one step toward the root and returns the dentry of the
+ * path component it went past: NULL when it went from a mount's root to
+ * its mount point (no component), or, setting *done, when p is at the root
+ * of the mount namespace or of a filesystem not mounted here. */
+static __always_inline struct dentry *walk_up(struct walk_pos *p, __u32 *done)
+{
+	struct dentry *d = KPTR(dentry, p->dentry);
+	struct mount *m = KPTR(mount, p->mnt);
+	if (p->dentry == p->mnt_root) {
+		struct mount *pm = m->mnt_parent;
+		if (!pm || (__u64)pm == p->mnt) {
+			*done = 1;
+			return NULL;
+		}
+		p->dentry = (__u64)m->mnt_mountpoint;
+		p->mnt = (__u64)pm;
+		p->mnt_root = (__u64)pm->mnt.mnt_root;
+		return NULL;
+	}
+	struct dentry *parent = d->d_parent;
+	if (!parent || (__u64)parent == p->dentry) {
+		*done = 1;
+		return NULL;
+	}
+	p->dentry = (__u64)parent;
+	return d;
+}
+
+struct walk_ctx {
+	struct walk_pos at;
 	__u32 pos; /* path is scratch.path[pos..TL_PATH_MAX) */
 	__u32 done;
 };
@@ -366,30 +408,14 @@ static long walk_step(__u64 i, struct walk_ctx *w)
 	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return 1;
-	struct dentry *d = KPTR(dentry, w->dentry);
-	struct mount *m = KPTR(mount, w->mnt);
-	if (w->dentry == w->mnt_root) {
-		struct mount *pm = m->mnt_parent;
-		if (!pm || (__u64)pm == w->mnt) {
-			w->done = 1; /* root of the mount namespace */
-			return 1;
-		}
-		w->dentry = (__u64)m->mnt_mountpoint;
-		w->mnt = (__u64)pm;
-		w->mnt_root = (__u64)pm->mnt.mnt_root;
-		return 0;
-	}
-	struct dentry *parent = d->d_parent;
-	if (!parent || (__u64)parent == w->dentry) {
-		w->done = 1; /* root of a filesystem that is not mounted here */
-		return 1;
-	}
+	struct dentry *d = walk_up(&w->at, &w->done);
+	if (!d)
+		return w->done != 0;
 	__u32 len = d->d_name.len;
 	if (len > 255)
 		len = 255;
 	if (!prepend(s, &w->pos, d->d_name.name, len))
 		return 1; /* too long: truncated */
-	w->dentry = (__u64)parent;
 	return 0;
 }
 
@@ -399,12 +425,7 @@ static __always_inline __u32 walk_path(struct tl_scratch *s, struct dentry *dent
 {
 	if (!dentry || !vfs)
 		return TL_PATH_MAX;
-	struct walk_ctx w = {
-		.dentry = (__u64)dentry,
-		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
-		.mnt_root = (__u64)KPTR(vfsmount, vfs)->mnt_root,
-		.pos = TL_PATH_MAX,
-	};
+	struct walk_ctx w = {.at = walk_start(dentry, vfs), .pos = TL_PATH_MAX};
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		*flags |= TL_F_PATH_TRUNC;
@@ -1073,14 +1094,12 @@ static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct
  * conditions test: the first byte of each component of the path, of its top
  * component, and the file name's length and first byte. */
 struct kf_pre_ctx {
-	__u64 dentry;
-	__u64 mnt; /* struct mount * */
-	__u64 mnt_root;
+	struct walk_pos at;
 	__u64 first[4]; /* tl_kfilter.contains_first */
 	__u32 len;      /* bytes of the path: a '/' and the name per component */
 	__u8 top0;      /* the top component's first byte */
 	__u8 contains;  /* a component starts with a contains_first byte */
-	__u8 done;      /* reached the root (not: a name stored out of its
+	__u32 done;     /* reached the root (not: a name stored out of its
 			 * dentry, or a path over TL_KF_SCAN_MAX bytes) */
 };
 
@@ -1106,24 +1125,9 @@ static __always_inline bool inline_name0(struct dentry *d, __u8 *c)
 /* kf_pre_step goes one component up the path, as walk_step does. */
 static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
 {
-	struct dentry *d = KPTR(dentry, w->dentry);
-	struct mount *m = KPTR(mount, w->mnt);
-	if (w->dentry == w->mnt_root) {
-		struct mount *pm = m->mnt_parent;
-		if (!pm || (__u64)pm == w->mnt) {
-			w->done = 1;
-			return 1;
-		}
-		w->dentry = (__u64)m->mnt_mountpoint;
-		w->mnt = (__u64)pm;
-		w->mnt_root = (__u64)pm->mnt.mnt_root;
-		return 0;
-	}
-	struct dentry *parent = d->d_parent;
-	if (!parent || (__u64)parent == w->dentry) {
-		w->done = 1;
-		return 1;
-	}
+	struct dentry *d = walk_up(&w->at, &w->done);
+	if (!d)
+		return w->done != 0;
 	__u32 len = d->d_name.len;
 	__u8 c;
 	if (len == 0 || len > 255 || !inline_name0(d, &c))
@@ -1134,7 +1138,6 @@ static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
 	w->top0 = c;
 	if (w->first[(c >> 6) & 3] & (1ull << (c & 63)))
 		w->contains = 1;
-	w->dentry = (__u64)parent;
 	return 0;
 }
 
@@ -1153,14 +1156,10 @@ static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struc
 	struct vfsmount *vfs = f->f_path.mnt;
 	if (!dentry || !vfs)
 		return true;
-	struct kf_pre_ctx w = {
-		.dentry = (__u64)dentry,
-		.mnt = (__u64)vfs - core_field_offset(((struct mount *)0)->mnt),
-		.mnt_root = (__u64)KPTR(vfsmount, vfs)->mnt_root,
-	};
+	struct kf_pre_ctx w = {.at = walk_start(dentry, vfs)};
 	/* The file name is the opened dentry's, unless that is a mount's root
 	 * (a bind-mounted file): then the mount point's. */
-	if (w.dentry == w.mnt_root)
+	if (w.at.dentry == w.at.mnt_root)
 		return true;
 	__u32 n = dentry->d_name.len;
 	__u8 c0;
