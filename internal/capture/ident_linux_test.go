@@ -100,13 +100,18 @@ func TestIdentityChanges(t *testing.T) {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	cg := cgroup2Dir(t)
+	// The helper is born in the mount namespace of the thread that starts
+	// it. /proc/self names the main thread's, which may be a private one: a
+	// test that locked the main thread to unshare leaves it wedged so.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	mnt := nsInode(t, "/proc/thread-self/ns/mnt")
 	pid := helper(t, "ident", dir+","+cg)
 	ev := func(name string) *event.Event {
 		return col.wait(t, "open of "+name, openOf(pid, filepath.Join(dir, name)))
 	}
 	a0, a1, b, c, d, e, f := ev("a0"), ev("a1"), ev("b"), ev("c"), ev("d"), ev("e"), ev("f")
 
-	mnt := nsInode(t, "/proc/self/ns/mnt")
 	for _, x := range []*event.Event{a0, a1} {
 		checkIdentity(t, x, pid)
 		if x.Proc.MntNS != mnt || x.Proc.Comm == "tl-renamed" {
