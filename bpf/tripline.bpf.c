@@ -978,8 +978,9 @@ static long kf_name_step(__u64 i, struct kf_name_ctx *x)
  * path's last '/' (TL_KF_NAME_MAX when that is as long or longer). hint,
  * the opened dentry's name length, is usually right and is checked
  * against the path: the byte before the last hint bytes is '/' and none
- * of them is. Otherwise (a bind-mounted file, a name with '/') the path is
- * scanned. */
+ * of them is. Otherwise (a bind-mounted file, whose dentry is named after
+ * the source; or a pseudo file's name with '/', outside any mount) the path
+ * is scanned. */
 static __always_inline __u32 kf_name_len(struct tl_scratch *s, __u32 pos, __u32 hint)
 {
 	__u32 sep = TL_PATH_MAX - 1 - hint;
@@ -1145,9 +1146,13 @@ static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
  * before the path is built: false only when the path would fail them all (no
  * prefix starts with its first byte, no name has its file name's length and
  * first byte, no text starts at one of its '/'), so kf_open_pass would drop
- * the open; a dropped open then costs no name copy. A path it cannot read so
- * (a name stored out of its dentry, over TL_KF_SCAN_MAX bytes, "/", a
- * bind-mounted file) is left to kf_open_pass. */
+ * the open; a dropped open then costs no name copy. That the '/' kf_open_pass
+ * scans for are the components' separators holds because no dentry reached
+ * through a mount has '/' in its name (lookups and readdir refuse it; the
+ * pseudo files whose names may, like memfds, have no mounted path and are
+ * left to kf_open_pass). So are the paths it cannot read so: a name stored
+ * out of its dentry, empty or over 255 bytes, a path over TL_KF_SCAN_MAX
+ * bytes or deeper than PATH_DEPTH, "/", a bind-mounted file. */
 static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struct file *f)
 {
 	if (!bit || !k || (k->any_path & bit) || !f)
@@ -1174,13 +1179,14 @@ static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struc
 	return (k->prefix_first[w.top0] & bit) || ((k->contains & bit) && w.contains);
 }
 
-static __always_inline void kf_count(__u8 ty)
+static __always_inline struct tl_stats *kf_count(__u8 ty)
 {
 	struct tl_stats *st = get_stats();
 	if (!st)
-		return;
+		return NULL;
 	__sync_fetch_and_add(&st->filtered, 1);
 	__sync_fetch_and_add(&st->filtered_type[ty & (TL_NTYPES - 1)], 1);
+	return st;
 }
 
 /* open_exit reports an open. What the kernel filter needs comes first
@@ -1248,7 +1254,9 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	if (ret >= 0) {
 		f = fd_file(t, ret);
 		if (!kf_open_maybe(k, bit, f)) {
-			kf_count(ty);
+			struct tl_stats *st = kf_count(ty);
+			if (st)
+				__sync_fetch_and_add(&st->filtered_early, 1);
 			return;
 		}
 		__u32 hint = TL_KF_NAME_MAX;

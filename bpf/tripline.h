@@ -229,6 +229,7 @@ struct tl_stats {
 	__u64 lost_type[TL_NTYPES];
 	__u64 filtered;  /* dropped by the rules' kernel filter */
 	__u64 filtered_type[TL_NTYPES];
+	__u64 filtered_early; /* of filtered: opens dropped before their path was built */
 };
 
 /* Kernel filter derived from the rules (internal/rules.KernelFilter): an

@@ -208,12 +208,14 @@ var (
 	rounds   = flag.Int("rounds", 6, "Overhead: baseline and hooked blocks alternated per benchmark")
 )
 
-// hooks is what one Overhead round runs op under; stop detaches it and
-// returns its counters.
+// hooks is what one Overhead round runs op under, loaded and attached for
+// that round; stop detaches and closes it and returns its counters (counts:
+// it has some).
 type hooks struct {
-	progs []*ebpf.Program // their run time is bpf-ns/op
-	sched []*ebpf.Program // the share of these is bpf-sched-ns/op
-	stop  func() Stats
+	progs  []*ebpf.Program // their run time is bpf-ns/op
+	sched  []*ebpf.Program // the share of these is bpf-sched-ns/op
+	stop   func() Stats
+	counts bool
 }
 
 // overhead runs op with the capture configured by cfg (Types nil: every
@@ -233,8 +235,9 @@ func overhead(b *testing.B, cfg Config, op func()) {
 		}()
 		sched := []*ebpf.Program{c.objs.TlSchedFork, c.objs.TlSchedExec, c.objs.TlSchedExit}
 		return hooks{
-			progs: append([]*ebpf.Program{c.objs.TlSysExit}, sched...),
-			sched: sched,
+			progs:  append([]*ebpf.Program{c.objs.TlSysExit}, sched...),
+			sched:  sched,
+			counts: true,
 			stop: func() Stats {
 				// Let the reader drain before reading the counters.
 				deadline := time.Now().Add(5 * time.Second)
@@ -261,26 +264,33 @@ func overhead(b *testing.B, cfg Config, op func()) {
 // machinery costs before any of the sensor's code runs. Its ratio is the
 // floor of the capture's ratios on this machine.
 func overheadFloor(b *testing.B, types []event.Type, op func()) {
-	nop := func(spec ebpf.ProgramSpec) *ebpf.Program {
-		spec.License = "GPL"
-		spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
-		p, err := ebpf.NewProgram(&spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { p.Close() })
-		return p
-	}
-	sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
-	var tps []*ebpf.Program
-	for _, name := range []string{"sched_process_fork", "sched_process_exec", "sched_process_exit"} {
-		tps = append(tps, nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: name}))
-	}
 	if err := syscallEvents(); err != nil {
 		b.Fatal(err)
 	}
 	measure(b, op, func() hooks {
+		var progs, sched []*ebpf.Program
 		var links []link.Link
+		release := func() {
+			for _, l := range links {
+				l.Close()
+			}
+			for _, p := range progs {
+				p.Close()
+			}
+			links, progs = nil, nil
+		}
+		b.Cleanup(release) // after a failed attach
+		nop := func(spec ebpf.ProgramSpec) *ebpf.Program {
+			spec.License = "GPL"
+			spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+			p, err := ebpf.NewProgram(&spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			progs = append(progs, p)
+			return p
+		}
+		sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
 		for _, sn := range syscallTypes {
 			if !slices.Contains(types, sn.typ) || sn.typ.Class() == event.ClassFork {
 				continue
@@ -294,7 +304,9 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 			}
 			links = append(links, l)
 		}
-		for _, p := range tps {
+		for _, name := range []string{"sched_process_fork", "sched_process_exec", "sched_process_exit"} {
+			p := nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: name})
+			sched = append(sched, p)
 			l, err := link.AttachTracing(link.TracingOptions{Program: p})
 			if err != nil {
 				b.Fatal(err)
@@ -302,12 +314,10 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 			links = append(links, l)
 		}
 		return hooks{
-			progs: append([]*ebpf.Program{sys}, tps...),
-			sched: tps,
+			progs: slices.Clone(progs),
+			sched: sched,
 			stop: func() Stats {
-				for _, l := range links {
-					l.Close()
-				}
+				release()
 				return Stats{}
 			},
 		}
@@ -322,11 +332,12 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 func measure(b *testing.B, op func(), start func() hooks) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	n := max(*rounds, 1)
+	n := min(max(*rounds, 1), max(b.N, 1))
 	per := max(b.N/n, 1)
 	var base, with time.Duration
 	var wallRatios, cpuRatios []float64
-	var lost, seen, filtered uint64
+	var lost, seen, filtered, early uint64
+	counts := false
 	// The programs' own run time: it includes the early exits of other
 	// processes' syscalls; the sched programs' share is mostly this
 	// process's forks, execs and exits.
@@ -347,12 +358,22 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		base += bWall
 
 		h := start()
+		stopped := false
+		stop := func() Stats {
+			if stopped {
+				return Stats{}
+			}
+			stopped = true
+			return h.stop()
+		}
+		b.Cleanup(func() { stop() }) // when op fails with the hooks attached
 		start0, cpu = time.Now(), threadCPU()
 		for range per {
 			op()
 		}
 		wWall, wCPU := time.Since(start0), threadCPU()-cpu
 		with += wWall
+		// Run time counts from a program's load: each round loads its own.
 		for _, p := range h.progs {
 			if ps, err := p.Stats(); err == nil {
 				bpfTime += ps.Runtime
@@ -363,10 +384,12 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		}
 		wallRatios = append(wallRatios, float64(wWall)/float64(bWall))
 		cpuRatios = append(cpuRatios, float64(wCPU)/float64(bCPU))
-		s := h.stop()
+		s := stop()
+		counts = h.counts
 		lost += s.Lost
 		seen += s.Seen
 		filtered += s.Filtered
+		early += s.FilteredEarly
 	}
 	ops := float64(per * n)
 	b.ReportMetric(median(wallRatios), "ratio")
@@ -377,9 +400,12 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		b.ReportMetric(float64(bpfTime.Nanoseconds())/ops, "bpf-ns/op")
 		b.ReportMetric(float64(schedTime.Nanoseconds())/ops, "bpf-sched-ns/op")
 	}
-	b.ReportMetric(float64(lost), "lost")
-	b.ReportMetric(float64(seen)/with.Seconds(), "events/s")
-	b.ReportMetric(float64(filtered)/ops, "filtered/op")
+	if counts {
+		b.ReportMetric(float64(lost), "lost")
+		b.ReportMetric(float64(seen)/with.Seconds(), "events/s")
+		b.ReportMetric(float64(filtered)/ops, "filtered/op")
+		b.ReportMetric(float64(early)/ops, "filtered-early/op")
+	}
 }
 
 func median(v []float64) float64 {

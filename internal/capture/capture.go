@@ -190,6 +190,9 @@ type Stats struct {
 	NoIdentity uint64
 	Decoded    uint64 // records decoded and returned by Read
 	Filtered   uint64 // events dropped in the kernel by Config.Filter
+	// FilteredEarly counts, of Filtered, the successful opens dropped on
+	// their dentries' first bytes, before their path was built.
+	FilteredEarly uint64
 
 	SeenByType     [event.NumTypes]uint64
 	LostByType     [event.NumTypes]uint64

@@ -670,6 +670,7 @@ func (c *Capture) kernelStats() Stats {
 		s.Lost += p.Lost
 		s.Truncated += p.Truncated
 		s.Filtered += p.Filtered
+		s.FilteredEarly += p.FilteredEarly
 		for t := range event.NumTypes {
 			s.SeenByType[t] += p.SeenType[t]
 			s.LostByType[t] += p.LostType[t]

@@ -37,31 +37,56 @@ func TestKernelFilter(t *testing.T) {
 		writeFile(t, filepath.Join(dir, n), "x", 0o644)
 	}
 	p := func(n string) string { return filepath.Join(dir, n) }
-	// Names too long for the dentry's inline store, a path longer than
-	// the kernel scans for texts, and a mount in the middle of the path:
-	// the dentry-chain precheck leaves the first two to the built path and
-	// must follow the third.
+	// Names too long for the dentry's inline store, paths around the
+	// length the kernel scans for texts, and mounts in the middle of the
+	// path: the dentry-chain precheck leaves the first two to the built
+	// path and must follow the mounts.
 	long, long2 := strings.Repeat("l", 60), strings.Repeat("k", 60)
 	longName := "a-wanted-file-name-longer-than-a-dentry-stores.txt"
+	name35 := "thirty-five-bytes-wanted-name-x.txt" // inline since Linux 6.14, not before
 	deepDir := "q" + strings.Repeat("/"+strings.Repeat("n", 30), 9)
-	for _, d := range []string{long, long2, deepDir, "m"} {
-		if err := os.MkdirAll(p(d), 0o755); err != nil {
+	// sized returns a path of n bytes below e/, of components of at most 31
+	// bytes starting with 'e' (no text starts so).
+	sized := func(n int) string {
+		s := p("e")
+		for len(s)+32 < n {
+			s += "/" + strings.Repeat("e", 30)
+		}
+		return s + "/" + strings.Repeat("e", n-len(s)-1)
+	}
+	scanMax, overScan := sized(FilterScanMax), sized(FilterScanMax+1)
+	if len(scanMax) != FilterScanMax || len(overScan) != FilterScanMax+1 {
+		t.Fatalf("sized paths of %d and %d bytes", len(scanMax), len(overScan))
+	}
+	for _, d := range []string{p(long), p(long2), p(deepDir), p("m"), p("w/mnt"), p("src2/dir"), p("deep"), filepath.Dir(scanMax), filepath.Dir(overScan)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := unix.Mount("tmpfs", p("m"), "tmpfs", 0, ""); err != nil {
-		t.Fatal(err)
+	for _, m := range []string{"m", "w/mnt"} {
+		if err := unix.Mount("tmpfs", p(m), "tmpfs", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(p(m), unix.MNT_DETACH) })
 	}
-	t.Cleanup(func() { _ = unix.Unmount(p("m"), unix.MNT_DETACH) })
 	for _, d := range []string{"m/deep/dir", "m/sub"} {
 		if err := os.MkdirAll(p(d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, n := range []string{long + "/wanted.txt", long + "/other.txt", long2 + "/other.txt", "a/" + longName, "a/" + longName + "x",
-		deepDir + "/f", "m/wanted.txt", "m/sub/other", "m/deep/dir/f"} {
+		deepDir + "/f", "m/wanted.txt", "m/sub/other", "m/deep/dir/f", "src2/dir/f", "a/czfile",
+		"a/" + name35, "a/" + name35[:34] + "y"} {
 		writeFile(t, p(n), "x", 0o644)
 	}
+	writeFile(t, scanMax, "x", 0o644)
+	writeFile(t, overScan, "x", 0o644)
+	// A bind-mounted directory: the path has the mount point's name
+	// ("deep"), not the source's.
+	if err := unix.Mount(p("src2"), p("deep"), "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(p("deep"), unix.MNT_DETACH) })
 	// Bind-mounted files: the opened dentry's name (the kernel's hint for
 	// the file name) is the source's, the path ends in the mount point's.
 	for _, m := range [][2]string{{"b/src", "b/wanted.txt"}, {"c/wantex.txt", "c/wanted.txt"}} {
@@ -74,8 +99,8 @@ func TestKernelFilter(t *testing.T) {
 	for _, ty := range event.ClassOpen.Types() {
 		filter.Open = append(filter.Open, OpenFilter{Type: ty, Terms: []OpenTerm{
 			{Write: true, Success: true, Prefixes: []string{wdir + "/"}},
-			{Read: true, Success: true, Names: []string{"wanted.txt", "zz", longName}},
-			{Read: true, Success: true, Contains: []string{"/deep/dir/", "/" + long + "/"}},
+			{Read: true, Success: true, Names: []string{"wanted.txt", "zz", longName, name35}},
+			{Read: true, Success: true, Contains: []string{"/deep/dir/", "/" + long + "/", "/cz", "/proc/sy"}},
 			{Read: true, Success: true, Prefixes: []string{"/dev/zer"}},
 		}})
 	}
@@ -113,6 +138,16 @@ func TestKernelFilter(t *testing.T) {
 		{"r", p("m/wanted.txt"), true},  // across a mount
 		{"r", p("m/sub/other"), false},
 		{"r", p("m/deep/dir/f"), true},
+		{"w", p("w/mnt/x"), true},              // across a mount, the prefix above it
+		{"r", p("w/mnt/x"), false},             // the prefix wants writes
+		{"r", p("deep/dir/f"), true},           // a bind-mounted directory: its mount point's name
+		{"r", p("src2/dir/f"), false},          // the same file by its own path
+		{"r", p("a/czfile"), true},             // a text starting at the file name
+		{"r", "/proc/sys/kernel/ostype", true}, // a text starting at the top component
+		{"r", p("a/" + name35), true},
+		{"r", p("a/" + name35[:34] + "y"), false}, // the name's length and first byte only
+		{"r", scanMax, false},                     // scanned for texts: none
+		{"r", overScan, true},                     // longer than the scan: a text may be in it
 	}
 	var list []string
 	for _, o := range ops {
@@ -162,8 +197,13 @@ func TestKernelFilter(t *testing.T) {
 			if withFilter && st.Filtered < uint64(dropped+1) {
 				t.Errorf("Filtered=%d, want at least %d", st.Filtered, dropped+1)
 			}
-			if !withFilter && st.Filtered != 0 {
-				t.Errorf("Filtered=%d without a filter", st.Filtered)
+			// Most drops here are decided on the dentries (other.txt,
+			// a/zy, m/sub/other, the marker, ...): the precheck works.
+			if withFilter && (st.FilteredEarly < 4 || st.FilteredEarly > st.Filtered) {
+				t.Errorf("FilteredEarly=%d of Filtered=%d, want at least 4", st.FilteredEarly, st.Filtered)
+			}
+			if !withFilter && (st.Filtered != 0 || st.FilteredEarly != 0) {
+				t.Errorf("Filtered=%d FilteredEarly=%d without a filter", st.Filtered, st.FilteredEarly)
 			}
 		})
 	}

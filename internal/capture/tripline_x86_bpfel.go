@@ -170,16 +170,17 @@ type triplineTlScratch struct {
 }
 
 type triplineTlStats struct {
-	_            structs.HostLayout
-	Seen         uint64
-	Delivered    uint64
-	Lost         uint64
-	Truncated    uint64
-	Unwoken      uint64
-	SeenType     [64]uint64
-	LostType     [64]uint64
-	Filtered     uint64
-	FilteredType [64]uint64
+	_             structs.HostLayout
+	Seen          uint64
+	Delivered     uint64
+	Lost          uint64
+	Truncated     uint64
+	Unwoken       uint64
+	SeenType      [64]uint64
+	LostType      [64]uint64
+	Filtered      uint64
+	FilteredType  [64]uint64
+	FilteredEarly uint64
 }
 
 // Names of all BPF objects in the ELF.
