@@ -60,7 +60,8 @@ type Config struct {
 	// when traffic is too low to wake it. Default DefaultFlushInterval.
 	FlushInterval time.Duration
 	// WakeupBytes bounds the data queued before the reader is woken: each
-	// CPU wakes it after writing WakeupBytes/NumCPU. Default RingSize/16.
+	// online CPU wakes it after writing WakeupBytes divided by their
+	// number (at least 4 KiB). Default RingSize/16.
 	WakeupBytes int
 	// Filter, when set, drops in the kernel the events no rule can match
 	// (counted in Stats.Filtered). Nil sends everything.

@@ -49,7 +49,6 @@ type Capture struct {
 	sysLinks map[uint32]link.Link
 	untraced map[event.Type]bool // enabled, but no tracepoint in this kernel
 	fallback error               // why HookAuto chose the raw hook
-	ringSize int
 	detached bool
 	rd       *ringbuf.Reader
 	rec      ringbuf.Record
@@ -134,8 +133,11 @@ func New(cfg Config) (*Capture, error) {
 	case cfg.EnvMax > MaxEnvMax:
 		return nil, fmt.Errorf("capture: EnvMax %d out of range [1,%d]", cfg.EnvMax, MaxEnvMax)
 	}
+	// One count of the CPUs writing events sizes the ring and splits the
+	// wakeup threshold between them.
+	ncpu := onlineCPUs()
 	if cfg.RingSize == 0 {
-		cfg.RingSize = ringSizeFor(onlineCPUs())
+		cfg.RingSize = ringSizeFor(ncpu)
 	}
 	if cfg.RingSize < os.Getpagesize() || cfg.RingSize&(cfg.RingSize-1) != 0 {
 		return nil, fmt.Errorf("capture: RingSize %d is not a power of two of at least a page", cfg.RingSize)
@@ -149,6 +151,7 @@ func New(cfg Config) (*Capture, error) {
 	if cfg.WakeupBytes <= 0 {
 		cfg.WakeupBytes = cfg.RingSize / 16
 	}
+	wakeup := uint64(max(cfg.WakeupBytes/ncpu, 4096)) // per CPU
 	mask, err := typeMask(cfg.Types)
 	if err != nil {
 		return nil, err
@@ -163,13 +166,13 @@ func New(cfg Config) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := open(cfg, mask, hook)
+	c, err := open(cfg, mask, wakeup, hook)
 	if errors.Is(err, errSyscallHook) && cfg.Hook == HookAuto {
 		// What only the per-syscall hook needs (tracefs event ids,
 		// perf_event_open on tracepoints, which an LSM may refuse)
 		// failed: the raw hook still captures everything.
 		why = err
-		c, err = open(cfg, mask, HookRaw)
+		c, err = open(cfg, mask, wakeup, HookRaw)
 		if err != nil {
 			return nil, fmt.Errorf("%w (the per-syscall hook failed first: %v)", err, why)
 		}
@@ -178,12 +181,11 @@ func New(cfg Config) (*Capture, error) {
 		return nil, err
 	}
 	c.fallback = why
-	c.ringSize = cfg.RingSize
 	return c, nil
 }
 
 // RingSize is the ring buffer's size in bytes.
-func (c *Capture) RingSize() int { return c.ringSize }
+func (c *Capture) RingSize() int { return int(c.objs.Events.MaxEntries()) }
 
 // onlineCPUs counts the CPUs online, which are the ones writing events: the
 // possible CPUs can be many more on hypervisors that leave room for
@@ -201,17 +203,13 @@ func onlineCPUs() int {
 }
 
 // open loads, configures and attaches everything with the given hook.
-func open(cfg Config, mask uint64, hook Hook) (*Capture, error) {
+func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 	spec, err := loadTripline()
 	if err != nil {
 		return nil, fmt.Errorf("capture: reading embedded BPF objects: %w", err)
 	}
 	spec.Maps[triplineMapEvents].MaxEntries = uint32(cfg.RingSize)
 
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, fmt.Errorf("capture: counting CPUs: %w", err)
-	}
 	c := &Capture{flush: cfg.FlushInterval, hook: hook, sysLinks: map[uint32]link.Link{}, untraced: map[event.Type]bool{}}
 	if hook == HookSyscall {
 		// Load the per-syscall program in the raw one's place, so that
@@ -236,7 +234,7 @@ func open(cfg Config, mask uint64, hook Hook) (*Capture, error) {
 	c.cfg = triplineTlConfig{
 		ArgvMax:     uint32(cfg.ArgvMax),
 		EnvMax:      uint32(cfg.EnvMax),
-		WakeupBytes: uint64(max(cfg.WakeupBytes/ncpu, 4096)),
+		WakeupBytes: wakeup,
 		TypeMask:    mask,
 	}
 	if cfg.PID != 0 {
@@ -599,7 +597,9 @@ func (c *Capture) detach() error {
 	c.detached = true
 	c.mu.Unlock()
 	err := closeLinks(sys)
-	for _, l := range lifecycle {
+	// In the reverse of the attach order: the raw syscall hook, attached
+	// after the lifecycle, goes before it.
+	for _, l := range slices.Backward(lifecycle) {
 		if e := l.Close(); e != nil && err == nil {
 			err = e
 		}

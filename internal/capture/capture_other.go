@@ -41,3 +41,15 @@ func Capturable() []event.Type { return nil }
 
 // HostMntNS returns ErrUnsupported on this platform.
 func HostMntNS() (uint64, error) { return 0, ErrUnsupported }
+
+// Hook returns "": nothing is hooked on this platform.
+func (c *Capture) Hook() Hook { return "" }
+
+// RingSize returns 0.
+func (c *Capture) RingSize() int { return 0 }
+
+// Fallback returns nil.
+func (c *Capture) Fallback() error { return nil }
+
+// Untraced returns nil.
+func (c *Capture) Untraced() []event.Type { return nil }
