@@ -815,15 +815,16 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 /* ---- syscalls ---------------------------------------------------------- */
 
 /* 32-bit (ia32) syscalls use another numbering: the syscall table holds
- * native numbers only, so compat syscalls are not interpreted. */
-static __always_inline bool in_compat_syscall(struct task_struct *t)
+ * native numbers only, so compat syscalls are not interpreted. t is the
+ * current task, regs its saved registers. */
+static __always_inline bool in_compat_syscall(struct task_struct *t, struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
 	return t->thread_info.status & 0x0002; /* TS_COMPAT */
 #else
 	/* arm64: an AArch32 task's saved PSTATE is in a 32-bit mode
 	 * (PSR_MODE32_BIT), and its syscall numbers are the compat table's. */
-	return bpf_task_pt_regs(t)->pstate & 0x10;
+	return regs->pstate & 0x10;
 #endif
 }
 
@@ -906,6 +907,20 @@ static __always_inline __u64 slash_bytes(__u64 v)
 	return ~(((t & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | t | 0x7f7f7f7f7f7f7f7full);
 }
 
+/* byte_in tells whether bitmap m (256 bits) holds c. */
+static __always_inline bool byte_in(const __u64 m[4], __u8 c)
+{
+	return m[(c >> 6) & 3] & (1ull << (c & 63));
+}
+
+/* kf_name_may is kf_open_pass's condition for looking a file name up: a
+ * name of its length and first byte c0 is in kf_names (longer names are
+ * never pushed down). */
+static __always_inline bool kf_name_may(struct tl_kfilter *k, __u32 n, __u8 c0)
+{
+	return n < TL_KF_NAME_MAX && (k->name_lens & (1ull << n)) && (n == 0 || byte_in(k->name_first, c0));
+}
+
 struct kf_scan_ctx {
 	__u64 bit;
 	__u64 first[4]; /* tl_kfilter.contains_first */
@@ -936,7 +951,7 @@ static long kf_scan_step(__u64 i, struct kf_scan_ctx *x)
 		if (s->path[q & (TL_PATH_MAX - 1)] != '/')
 			continue;
 		__u8 c = s->path[(q & (TL_PATH_MAX - 1)) + 1];
-		if (!(x->first[(c >> 6) & 3] & (1ull << (c & 63))))
+		if (!byte_in(x->first, c))
 			continue;
 		__u32 len = TL_PATH_MAX - q;
 		if (len > TL_KF_PREFIX_MAX)
@@ -1069,9 +1084,7 @@ static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct
 	/* The file name: the bytes after the last '/'. */
 	__u32 n = kf_name_len(s, pos, hint);
 	__u8 c0 = n ? s->path[(TL_PATH_MAX - n) & (TL_PATH_MAX - 1)] : 0;
-	/* longer names are never pushed down */
-	if (n < TL_KF_NAME_MAX && (k->name_lens & (1ull << n)) &&
-	    (n == 0 || (k->name_first[(c0 >> 6) & 3] & (1ull << (c0 & 63))))) {
+	if (kf_name_may(k, n, c0)) {
 		__u64 *m;
 		asm volatile("" : "+r"(n)); /* keep the masks below */
 		__builtin_memset(&s->kf_name, 0, sizeof(s->kf_name));
@@ -1092,8 +1105,9 @@ static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct
 }
 
 /* kf_pre_ctx gathers, without copying a name, what kf_open_pass's cheap
- * conditions test: the first byte of each component of the path, of its top
- * component, and the file name's length and first byte. */
+ * conditions test on the path beyond its file name (which kf_open_maybe
+ * reads first): whether a component starts with a byte a text starts with,
+ * and the top component's first byte. */
 struct kf_pre_ctx {
 	struct walk_pos at;
 	__u64 first[4]; /* tl_kfilter.contains_first */
@@ -1131,13 +1145,13 @@ static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
 		return w->done != 0;
 	__u32 len = d->d_name.len;
 	__u8 c;
-	if (len == 0 || len > 255 || !inline_name0(d, &c))
+	if (len == 0 || !inline_name0(d, &c)) /* an inline name is short */
 		return 1;
 	w->len += len + 1;
 	if (w->len > TL_KF_SCAN_MAX)
 		return 1;
 	w->top0 = c;
-	if (w->first[(c >> 6) & 3] & (1ull << (c & 63)))
+	if (byte_in(w->first, c))
 		w->contains = 1;
 	return 0;
 }
@@ -1170,7 +1184,7 @@ static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struc
 	__u8 c0;
 	if (!n || !inline_name0(dentry, &c0))
 		return true;
-	if (n < TL_KF_NAME_MAX && (k->name_lens & (1ull << n)) && (k->name_first[(c0 >> 6) & 3] & (1ull << (c0 & 63))))
+	if (kf_name_may(k, n, c0))
 		return true;
 	__builtin_memcpy(w.first, k->contains_first, sizeof(w.first));
 	bpf_loop(PATH_DEPTH, kf_pre_step, &w, 0);
@@ -1189,9 +1203,6 @@ static __always_inline struct tl_stats *kf_count(__u8 ty)
 	return st;
 }
 
-/* open_exit reports an open. What the kernel filter needs comes first
- * (flags, the dentry chain, then the resolved path); the record, the raw
- * user path and the task identity only for an open that passes. */
 /* put_base appends, as string idx, the directory a relative path given
  * with dirfd is resolved from (the working directory for AT_FDCWD). */
 static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
@@ -1216,6 +1227,9 @@ static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, st
 	return put_scratch(e, off, idx, s, walk_path(s, d, mnt, &e->flags));
 }
 
+/* open_exit reports an open. What the kernel filter needs comes first
+ * (flags, the dentry chain, then the resolved path); the record, the raw
+ * user path and the task identity only for an open that passes. */
 static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
 	__u8 ty = a->type;
@@ -1724,7 +1738,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 			return 0;
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (in_compat_syscall(t) || !pass_filters(c, t, t->tgid))
+	if (in_compat_syscall(t, regs) || !pass_filters(c, t, t->tgid))
 		return 0;
 	/* Before the arguments are read: only container rules use the type. */
 	if (!is_exec(ty) && kf_host_drops(ty, t)) {
@@ -1827,9 +1841,9 @@ int tl_sched_fork(__u64 *ctx)
 
 	/* The syscall in progress names the event type. */
 	struct task_struct *cur = bpf_get_current_task_btf();
-	if (in_compat_syscall(cur))
-		return 0;
 	struct pt_regs *regs = bpf_task_pt_regs(cur);
+	if (in_compat_syscall(cur, regs))
+		return 0;
 	__u8 ty = syscall_type(SYSCALL_ID(regs));
 	if (ty < TL_CLONE || ty > TL_VFORK || !(c->type_mask & (1ull << ty)))
 		return 0;

@@ -74,7 +74,7 @@ type Capture struct {
 }
 
 // objects are the maps and programs New loads: of the two sys_exit
-// programs, only the one for the chosen hook (see New).
+// programs, only the one for the chosen hook (see open).
 type objects struct {
 	triplineMaps
 	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
