@@ -300,6 +300,7 @@ func ensureTracefs(t *testing.T) {
 	if err := syscall.Mount("tracefs", dir, "tracefs", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
 		t.Fatalf("mounting tracefs at %s: %v", dir, err)
 	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 }
 
 // freeLoopbackAddr returns a loopback address with a port that was free a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tripline/tripline/internal/capture"
 	"github.com/tripline/tripline/internal/config"
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/rules"
@@ -196,7 +197,7 @@ func writeRulesTable(out io.Writer, rs *rules.Ruleset) error {
 func writeHooks(out io.Writer, types []event.Type) {
 	var sys []event.Type
 	for _, t := range types {
-		if c := t.Class(); c != event.ClassFork && c != event.ClassExit {
+		if capture.SyscallHooked(t) {
 			sys = append(sys, t)
 		}
 	}

@@ -212,8 +212,8 @@ var (
 // that round; stop detaches and closes it and returns its counters (counts:
 // it has some).
 type hooks struct {
-	progs  []*ebpf.Program // their run time is bpf-ns/op
-	sched  []*ebpf.Program // the share of these is bpf-sched-ns/op
+	sys    *ebpf.Program   // with sched, their run time is bpf-ns/op
+	sched  []*ebpf.Program // their share is bpf-sched-ns/op
 	stop   func() Stats
 	counts bool
 }
@@ -233,9 +233,12 @@ func overhead(b *testing.B, cfg Config, op func()) {
 		go func() {
 			done <- c.Run(ctx, func(*event.Event) { events.Add(1) })
 		}()
-		sched := []*ebpf.Program{c.objs.TlSchedFork, c.objs.TlSchedExec, c.objs.TlSchedExit}
+		var sched []*ebpf.Program
+		for _, h := range c.objs.schedHooks() {
+			sched = append(sched, h.prog)
+		}
 		return hooks{
-			progs:  append([]*ebpf.Program{c.objs.TlSysExit}, sched...),
+			sys:    c.objs.TlSysExit,
 			sched:  sched,
 			counts: true,
 			stop: func() Stats {
@@ -268,7 +271,7 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 		b.Fatal(err)
 	}
 	measure(b, op, func() hooks {
-		var progs, sched []*ebpf.Program
+		var progs, sched []*ebpf.Program // progs: to close
 		var links []link.Link
 		release := func() {
 			for _, l := range links {
@@ -292,7 +295,7 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 		}
 		sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
 		for _, sn := range syscallTypes {
-			if !slices.Contains(types, sn.typ) || sn.typ.Class() == event.ClassFork {
+			if !slices.Contains(types, sn.typ) || !SyscallHooked(sn.typ) {
 				continue
 			}
 			l, err := link.Tracepoint("syscalls", "sys_exit_"+tracepointName(sn.typ), sys, nil)
@@ -304,8 +307,8 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 			}
 			links = append(links, l)
 		}
-		for _, name := range []string{"sched_process_fork", "sched_process_exec", "sched_process_exit"} {
-			p := nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: name})
+		for _, h := range (&objects{}).schedHooks() {
+			p := nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: h.name})
 			sched = append(sched, p)
 			l, err := link.AttachTracing(link.TracingOptions{Program: p})
 			if err != nil {
@@ -314,7 +317,7 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 			links = append(links, l)
 		}
 		return hooks{
-			progs: slices.Clone(progs),
+			sys:   sys,
 			sched: sched,
 			stop: func() Stats {
 				release()
@@ -374,18 +377,20 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		wWall, wCPU := time.Since(start0), threadCPU()-cpu
 		with += wWall
 		// Run time counts from a program's load: each round loads its own.
-		for _, p := range h.progs {
-			if ps, err := p.Stats(); err == nil {
-				bpfTime += ps.Runtime
-				if slices.Contains(h.sched, p) {
-					schedTime += ps.Runtime
+		if *bpfStats {
+			for _, p := range append([]*ebpf.Program{h.sys}, h.sched...) {
+				if ps, err := p.Stats(); err == nil {
+					bpfTime += ps.Runtime
+					if p != h.sys {
+						schedTime += ps.Runtime
+					}
 				}
 			}
 		}
 		wallRatios = append(wallRatios, float64(wWall)/float64(bWall))
 		cpuRatios = append(cpuRatios, float64(wCPU)/float64(bCPU))
 		s := stop()
-		counts = h.counts
+		counts = h.counts // the same every round
 		lost += s.Lost
 		seen += s.Seen
 		filtered += s.Filtered

@@ -106,15 +106,34 @@ func Capturable() []event.Type {
 }
 
 func capturable(t event.Type) bool {
-	if t == event.TypeProcexit {
-		return true
+	return t == event.TypeProcexit || hasSyscall(t)
+}
+
+func hasSyscall(t event.Type) bool {
+	return slices.ContainsFunc(syscallTypes, func(s sysnum) bool { return s.typ == t })
+}
+
+// SyscallHooked reports whether the per-syscall hook attaches to the exit
+// of t's syscall: t has one, and is not a fork (sched_process_fork reports
+// those).
+func SyscallHooked(t event.Type) bool {
+	return hasSyscall(t) && t.Class() != event.ClassFork
+}
+
+// namedProg is a program and the tracepoint it attaches to.
+type namedProg struct {
+	name string
+	prog *ebpf.Program
+}
+
+// schedHooks are the scheduler events every capture hooks, whatever its
+// types: the process table and the pid filter follow them.
+func (o *objects) schedHooks() []namedProg {
+	return []namedProg{
+		{"sched_process_fork", o.TlSchedFork},
+		{"sched_process_exit", o.TlSchedExit},
+		{"sched_process_exec", o.TlSchedExec},
 	}
-	for _, s := range syscallTypes {
-		if s.typ == t {
-			return true
-		}
-	}
-	return false
 }
 
 // New loads the BPF programs, configures them from cfg and attaches them.
@@ -270,19 +289,9 @@ func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 
 	// Attach the lifecycle hooks first so no process escapes the pid filter
 	// between its fork and its first syscall.
-	progs := []struct {
-		name string
-		prog *ebpf.Program
-	}{
-		{"sched_process_fork", c.objs.TlSchedFork},
-		{"sched_process_exit", c.objs.TlSchedExit},
-		{"sched_process_exec", c.objs.TlSchedExec},
-	}
+	progs := c.objs.schedHooks()
 	if hook == HookRaw {
-		progs = append(progs, struct {
-			name string
-			prog *ebpf.Program
-		}{"sys_exit", c.objs.TlSysExit})
+		progs = append(progs, namedProg{"sys_exit", c.objs.TlSysExit})
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
@@ -332,23 +341,29 @@ func resolveHook(h Hook) (hook Hook, why, err error) {
 	}
 }
 
+// tracefsDir is where tracefs is mounted when none is; tracefsDirs are
+// where it is looked for (debugfs mounts it below itself).
+const tracefsDir = "/sys/kernel/tracing"
+
+var tracefsDirs = []string{tracefsDir, "/sys/kernel/debug/tracing"}
+
+// tracefsAt tells whether tracefs (or debugfs) is mounted at d.
+func tracefsAt(d string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(d, &st) == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC)
+}
+
 // syscallEvents checks that the syscalls trace events are reachable where
 // link.Tracepoint looks for them, after mounting tracefs if none is mounted.
 func syscallEvents() error {
-	const dir = "/sys/kernel/tracing"
-	dirs := []string{dir, "/sys/kernel/debug/tracing"}
-	mounted := func(d string) bool {
-		var st unix.Statfs_t
-		return unix.Statfs(d, &st) == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC)
-	}
-	if !slices.ContainsFunc(dirs, mounted) {
-		if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			return fmt.Errorf("no tracefs, and mounting it at %s: %w", dir, err)
+	if !slices.ContainsFunc(tracefsDirs, tracefsAt) {
+		if err := unix.Mount("tracefs", tracefsDir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("no tracefs, and mounting it at %s: %w", tracefsDir, err)
 		}
 	}
-	err := errors.New("no tracefs at " + strings.Join(dirs, " or "))
-	for _, d := range dirs {
-		if !mounted(d) {
+	err := errors.New("no tracefs at " + strings.Join(tracefsDirs, " or "))
+	for _, d := range tracefsDirs {
+		if !tracefsAt(d) {
 			continue
 		}
 		_, err = os.Stat(d + "/events/syscalls")
@@ -380,7 +395,7 @@ func (c *Capture) hookSyscalls() error {
 		return nil
 	}
 	for _, s := range syscallTypes {
-		want := c.cfg.TypeMask&(1<<s.typ) != 0 && s.typ.Class() != event.ClassFork
+		want := c.cfg.TypeMask&(1<<s.typ) != 0 && SyscallHooked(s.typ)
 		l, have := c.sysLinks[s.nr]
 		switch {
 		case want && !have:

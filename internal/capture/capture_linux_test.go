@@ -31,6 +31,10 @@ import (
 // The test binary doubles as the helper process that makes the syscalls
 // under test: TRIPLINE_HELPER selects the scenario, TRIPLINE_ARG its input.
 func TestMain(m *testing.M) {
+	// The main goroutine keeps the main thread: a test that locks a
+	// thread to change its namespaces cannot leave it wedged there, where
+	// /proc/self would see that namespace.
+	runtime.LockOSThread()
 	if s := os.Getenv("TRIPLINE_HELPER"); s != "" {
 		if err := runHelper(s, os.Getenv("TRIPLINE_ARG")); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
@@ -920,7 +924,7 @@ func TestSyscallHookFollowsTypes(t *testing.T) {
 	// openAndExit opens a file named name, then runs a child and waits for
 	// its exit: events of one task arrive in order, and the exit comes
 	// after the open in time.
-	openAndExit := func(name string) uint32 {
+	openAndExit := func(name string) {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -930,7 +934,6 @@ func TestSyscallHookFollowsTypes(t *testing.T) {
 		_ = cmd.Run()
 		pid := uint32(cmd.ProcessState.Pid())
 		col.wait(t, "exit of "+name, func(e *event.Event) bool { return e.Type == event.TypeProcexit && e.Proc.PID == pid })
-		return pid
 	}
 	opened := func(name string) *event.Event {
 		return col.find(func(e *event.Event) bool {
@@ -983,11 +986,11 @@ func withoutTracefs(t *testing.T, fn func() error) {
 			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 				return err
 			}
-			for _, d := range []string{tracefsDir, "/sys/kernel/debug/tracing", "/sys/kernel/debug"} {
+			for _, d := range append(tracefsDirs, "/sys/kernel/debug") {
 				for unix.Unmount(d, unix.MNT_DETACH) == nil { // stacked mounts too
 				}
 			}
-			if isTracefs() {
+			if tracefsAt(tracefsDir) {
 				return fmt.Errorf("tracefs still mounted at %s", tracefsDir)
 			}
 			return fn()
@@ -998,13 +1001,6 @@ func withoutTracefs(t *testing.T, fn func() error) {
 	}
 }
 
-const tracefsDir = "/sys/kernel/tracing"
-
-func isTracefs() bool {
-	var st unix.Statfs_t
-	return unix.Statfs(tracefsDir, &st) == nil && st.Type == unix.TRACEFS_MAGIC
-}
-
 // TestSyscallEventsMountsTracefs checks that a host without tracefs gets one
 // mounted for the per-syscall hook.
 func TestSyscallEventsMountsTracefs(t *testing.T) {
@@ -1013,7 +1009,7 @@ func TestSyscallEventsMountsTracefs(t *testing.T) {
 		if err := syscallEvents(); err != nil {
 			return err
 		}
-		if !isTracefs() {
+		if !tracefsAt(tracefsDir) {
 			return fmt.Errorf("no tracefs at %s after syscallEvents", tracefsDir)
 		}
 		return nil
@@ -1053,7 +1049,7 @@ func TestHookFallback(t *testing.T) {
 				return fmt.Errorf("resolveHook(%q) = %q, %v, %v; want %q, reason %v, error %v", tc.in, got, why, err, tc.want, tc.why, tc.err)
 			}
 		}
-		if isTracefs() {
+		if tracefsAt(tracefsDir) {
 			return errors.New("tracefs mounted without CAP_SYS_ADMIN")
 		}
 		return nil

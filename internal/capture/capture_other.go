@@ -36,6 +36,9 @@ func (c *Capture) Stop(timeout time.Duration) {}
 // Close does nothing.
 func (c *Capture) Close() error { return nil }
 
+// SyscallHooked returns false: nothing is hooked on this platform.
+func SyscallHooked(event.Type) bool { return false }
+
 // Capturable returns nil: nothing can be captured on this platform.
 func Capturable() []event.Type { return nil }
 

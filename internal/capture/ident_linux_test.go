@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -188,9 +189,11 @@ func TestCompactRecords(t *testing.T) {
 	first := map[uint32]event.Process{}
 	var opens, compact int
 	var ev event.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for opens < n {
-		if err := c.read(context.Background(), &ev); err != nil {
-			t.Fatal(err)
+		if err := c.read(ctx, &ev); err != nil {
+			t.Fatalf("after %d of %d opens: %v", opens, n, err)
 		}
 		if ev.Proc.PID != pid {
 			continue
@@ -301,9 +304,11 @@ func TestFullRecordsWithoutExits(t *testing.T) {
 	defer c.Close()
 	pid := helper(t, "burst", "100")
 	var ev event.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for opens := 0; opens < 100; {
-		if err := c.read(context.Background(), &ev); err != nil {
-			t.Fatal(err)
+		if err := c.read(ctx, &ev); err != nil {
+			t.Fatalf("after %d of 100 opens: %v", opens, err)
 		}
 		if ev.Proc.PID != pid {
 			continue

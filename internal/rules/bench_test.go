@@ -8,6 +8,15 @@ import (
 	"github.com/tripline/tripline/internal/event"
 )
 
+// loadDefaults loads the default rules as the sensor does.
+func loadDefaults(tb testing.TB) *Ruleset {
+	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
+}
+
 func loadUpstream(b testing.TB) *Ruleset {
 	rs, _, err := LoadFiles([]string{filepath.Join(upstream, "falco_rules.yaml"), filepath.Join(upstream, "falco-incubating_rules.yaml")}, Options{Captured: sensorTypes})
 	if err != nil {
@@ -48,10 +57,7 @@ func BenchmarkMatchUpstream(b *testing.B) { benchMatch(b, loadUpstream(b)) }
 // BenchmarkMatchDefaults is the rules' share of the pipeline's per-event
 // cost with the default rules.
 func BenchmarkMatchDefaults(b *testing.B) {
-	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
-	if err != nil {
-		b.Fatal(err)
-	}
+	rs := loadDefaults(b)
 	benchMatch(b, rs)
 }
 
@@ -73,10 +79,7 @@ func benchMatch(b *testing.B, rs *Ruleset) {
 }
 
 func TestMatchUpstreamNoAlloc(t *testing.T) {
-	defaults, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defaults := loadDefaults(t)
 	// The default rules take the connect, per-type prefilter and merged
 	// read paths the upstream ones barely use.
 	for _, set := range []struct {

@@ -325,10 +325,7 @@ func randomOther(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uin
 // and reads outside the watched places are dropped, the watched
 // places pass.
 func TestKernelFilterDefaults(t *testing.T) {
-	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := loadDefaults(t)
 	kf := rs.KernelFilter()
 	for _, tc := range []struct {
 		typ   event.Type
@@ -362,10 +359,7 @@ func TestKernelFilterDefaults(t *testing.T) {
 // TestKernelFilterConnectDefaults pins what the default rules push down
 // for connect and for host processes.
 func TestKernelFilterConnectDefaults(t *testing.T) {
-	rs, _, err := LoadFiles([]string{"../../rules"}, Options{Captured: sensorTypes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := loadDefaults(t)
 	kf := rs.KernelFilter()
 	ip := func(s string, port uint16) event.Connect {
 		a := netip.MustParseAddr(s)
