@@ -247,15 +247,16 @@ func (e *Enricher) handle(ctx context.Context, cli *conn, env *types.Envelope, a
 		return
 	}
 	ns := env.Namespace
-	ts := eventTime(env.Timestamp.AsTime(), env.Timestamp.IsValid(), time.Now())
 	switch x := v.(type) {
 	case *apievents.ContainerCreate:
 		e.fetch(ctx, cli, []string{ns}, x.ID)
 	case *apievents.ContainerUpdate:
 		e.fetch(ctx, cli, []string{ns}, x.ID)
 	case *apievents.ContainerDelete:
-		e.markDeleted(x.ID, ts.UnixNano())
+		// The grace runs on the sensor's clock, the one sweep reads.
+		e.markDeleted(x.ID, time.Now().UnixNano())
 	case *apievents.TaskStart:
+		ts := eventTime(env.Timestamp.AsTime(), env.Timestamp.IsValid(), time.Now())
 		e.taskStarted(ctx, cli, ns, x.ContainerID, x.Pid, ts, announced, false)
 	case *apievents.NamespaceCreate:
 		if validID(x.Name) {
@@ -397,10 +398,9 @@ func (e *Enricher) imageDigest(ctx context.Context, cli *conn, c *event.Containe
 	c.ImageDigest = d
 }
 
-// eventTime is the time of a containerd event: its envelope's stamp when
-// plausible, else now (the stamp decides when a deleted container's entry
-// is swept, and 0 means not deleted: a stamp at the epoch, or centuries
-// away, would keep an entry forever or drop it at once).
+// eventTime is the time of a containerd event, reported as a container's
+// start: its envelope's stamp when plausible, else now (a stamp missing, at
+// the epoch or centuries away is not a start time).
 func eventTime(stamp time.Time, valid bool, now time.Time) time.Time {
 	if !valid || stamp.Before(now.Add(-24*time.Hour)) || stamp.After(now.Add(time.Hour)) {
 		return now
