@@ -1313,11 +1313,13 @@ func (b *builder) finish(m map[string]any) error {
 	case b.argv != nil:
 		p.Argv = b.argv
 	case b.cmdline != nil:
-		f := strings.Fields(*b.cmdline)
-		if len(f) > 0 && b.exe != "" {
-			f[0] = b.exe
+		p.Argv = strings.Fields(*b.cmdline)
+		if head, args := splitCmdline(*b.cmdline, b.name); head != "" {
+			if b.exe != "" {
+				head = b.exe
+			}
+			p.Argv = append([]string{head}, args...)
 		}
-		p.Argv = f
 	case b.args != nil:
 		head := b.exe
 		if head == "" {
@@ -1662,23 +1664,31 @@ func asBool(v any) (bool, error) {
 	return n != 0, nil
 }
 
-// parentArgs sets the parent's arguments from proc.pcmdline, which is its
-// name (which may hold spaces) followed by them; argv[0] is proc.pexe when
-// given, else the name.
+// parentArgs sets the parent's arguments from proc.pcmdline; argv[0] is
+// proc.pexe when given, else the name.
 func (b *builder) parentArgs(cmd string) {
 	p := b.parent(0)
-	name := p.Name()
-	rest, ok := strings.CutPrefix(cmd, name)
-	if name == "" || !ok { // no name to strip: the first word is the name
-		f := strings.Fields(cmd)
-		if len(f) == 0 {
-			return
-		}
-		name, rest = f[0], strings.Join(f[1:], " ")
+	head, args := splitCmdline(cmd, p.Name())
+	if head == "" {
+		return
 	}
-	head := name
 	if b.set["proc.pexe"] && len(p.Argv) > 0 {
 		head = p.Argv[0]
 	}
-	p.Argv = append([]string{head}, strings.Fields(rest)...)
+	p.Argv = append([]string{head}, args...)
+}
+
+// splitCmdline splits a command line as Falco writes it, a process name
+// (which may hold spaces) and then the arguments, into the two. Without
+// the name, or when cmd does not start with it as a whole word, the first
+// word is taken for the name ("" when cmd is blank).
+func splitCmdline(cmd, name string) (string, []string) {
+	if rest, ok := strings.CutPrefix(cmd, name); name != "" && ok && (rest == "" || rest[0] == ' ') {
+		return name, strings.Fields(rest)
+	}
+	f := strings.Fields(cmd)
+	if len(f) == 0 {
+		return "", nil
+	}
+	return f[0], f[1:]
 }

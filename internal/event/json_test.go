@@ -178,6 +178,30 @@ func TestFromFieldsSubset(t *testing.T) {
 		t.Errorf("open %+v res %d", ev.Open, ev.Res)
 	}
 
+	// Command lines start with the process name, which may hold spaces,
+	// and is stripped only as a whole word.
+	for _, tc := range []struct {
+		fields map[string]any
+		argv   string // joined with '|'
+		parent string
+	}{
+		{map[string]any{"proc.name": "a b", "proc.cmdline": "a b x"}, "a b|x", ""},
+		{map[string]any{"proc.name": "py", "proc.cmdline": "python3 x"}, "python3|x", ""},
+		{map[string]any{"proc.pname": "my app", "proc.pcmdline": "my app -v"}, "", "my app|-v"},
+		{map[string]any{"proc.pname": "python3", "proc.pcmdline": "python3.11 x"}, "", "python3.11|x"},
+	} {
+		ev, err := FromFields(tc.fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.argv != "" && strings.Join(ev.Proc.Argv, "|") != tc.argv {
+			t.Errorf("%v: argv %q, want %s", tc.fields, ev.Proc.Argv, tc.argv)
+		}
+		if tc.parent != "" && (len(ev.Lineage) == 0 || strings.Join(ev.Lineage[0].Argv, "|") != tc.parent) {
+			t.Errorf("%v: lineage %+v, want parent argv %s", tc.fields, ev.Lineage, tc.parent)
+		}
+	}
+
 	for _, bad := range []map[string]any{
 		{"evt.type": "openat", "fd.nmae": "/x"},
 		{"evt.type": "nosuch"},
