@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +27,8 @@ import (
 
 // BenchmarkOverhead measures the slowdown of tight syscall loops while the
 // capture runs (every type, a reader draining the ring), against the same
-// loop without it (see measure for the ratios). The "-floor" variants hook
+// loop without it (see measure for the ratios and why the capture is loaded
+// once and attached only around the hooked blocks). The "-floor" variants hook
 // the same places with programs that do nothing: the part of the ratios the
 // kernel's hooks cost whatever the programs do. Root only.
 //
@@ -205,59 +205,68 @@ var (
 	// clock reads (about 100 ns on the development VM), which the ratios
 	// would count though the sensor never turns them on.
 	bpfStats = flag.Bool("bpfstats", false, "Overhead: turn on the kernel's BPF run-time statistics and report bpf-ns/op (each program run then costs two clock reads more)")
-	rounds   = flag.Int("rounds", 6, "Overhead: baseline and hooked blocks alternated per benchmark")
+	rounds   = flag.Int("rounds", 6, "Overhead: hooked blocks per benchmark, each between two baseline blocks")
 )
 
-// hooks is what one Overhead round runs op under, loaded and attached for
-// that round; stop detaches and closes it and returns its counters (counts:
-// it has some).
+// hooks are programs loaded once, attached and detached around each hooked
+// block of a benchmark.
 type hooks struct {
 	sys    *ebpf.Program   // with sched, their run time is bpf-ns/op
 	sched  []*ebpf.Program // their share is bpf-sched-ns/op
-	stop   func() Stats
+	attach func()
+	detach func()
+	stop   func() Stats // detaches and unloads for good
 	counts bool
 }
 
 // overhead runs op with the capture configured by cfg (Types nil: every
 // type; Filter nil: none) on and off.
 func overhead(b *testing.B, cfg Config, op func()) {
-	var events atomic.Uint64
-	measure(b, op, func() hooks {
-		cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
-		c, err := New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- c.Run(ctx, func(*event.Event) { events.Add(1) })
-		}()
-		var sched []*ebpf.Program
-		for _, h := range c.objs.schedHooks() {
-			sched = append(sched, h.prog)
-		}
-		return hooks{
-			sys:    c.objs.TlSysExit,
-			sched:  sched,
-			counts: true,
-			stop: func() Stats {
-				// Let the reader drain before reading the counters.
-				deadline := time.Now().Add(5 * time.Second)
-				for time.Now().Before(deadline) {
-					s := c.Stats()
-					if s.Decoded+s.Malformed >= s.Delivered {
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
+	cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
+	c, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(*event.Event) {})
+	}()
+	var sched []*ebpf.Program
+	for _, h := range c.objs.schedHooks() {
+		sched = append(sched, h.prog)
+	}
+	measure(b, op, hooks{
+		sys:   c.objs.TlSysExit,
+		sched: sched,
+		attach: func() {
+			if err := c.attach(); err != nil {
+				b.Fatal(err)
+			}
+		},
+		detach: func() {
+			if err := c.detach(); err != nil {
+				b.Fatal(err)
+			}
+		},
+		counts: true,
+		stop: func() Stats {
+			c.detach()
+			// Let the reader drain before reading the counters.
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
 				s := c.Stats()
-				cancel()
-				<-done
-				c.Close()
-				return s
-			},
-		}
+				if s.Decoded+s.Malformed >= s.Delivered {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			s := c.Stats()
+			cancel()
+			<-done
+			c.Close()
+			return s
+		},
 	})
 }
 
@@ -270,30 +279,39 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 	if err := syscallEvents(); err != nil {
 		b.Fatal(err)
 	}
-	measure(b, op, func() hooks {
-		var progs, sched []*ebpf.Program // progs: to close
-		var links []link.Link
-		release := func() {
-			for _, l := range links {
-				l.Close()
-			}
-			for _, p := range progs {
-				p.Close()
-			}
-			links, progs = nil, nil
+	var progs []*ebpf.Program
+	var links []link.Link
+	detach := func() {
+		for _, l := range links {
+			l.Close()
 		}
-		b.Cleanup(release) // after a failed attach
-		nop := func(spec ebpf.ProgramSpec) *ebpf.Program {
-			spec.License = "GPL"
-			spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
-			p, err := ebpf.NewProgram(&spec)
-			if err != nil {
-				b.Fatal(err)
-			}
-			progs = append(progs, p)
-			return p
+		links = nil
+	}
+	release := func() {
+		detach()
+		for _, p := range progs {
+			p.Close()
 		}
-		sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
+		progs = nil
+	}
+	b.Cleanup(release) // after a failed attach
+	nop := func(spec ebpf.ProgramSpec) *ebpf.Program {
+		spec.License = "GPL"
+		spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+		p, err := ebpf.NewProgram(&spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		progs = append(progs, p)
+		return p
+	}
+	sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
+	schedHooks := (&objects{}).schedHooks()
+	var sched []*ebpf.Program
+	for _, h := range schedHooks {
+		sched = append(sched, nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: h.name}))
+	}
+	attach := func() {
 		for _, sn := range syscallTypes {
 			if !slices.Contains(types, sn.typ) || !SyscallHooked(sn.typ) {
 				continue
@@ -307,44 +325,51 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 			}
 			links = append(links, l)
 		}
-		for _, h := range (&objects{}).schedHooks() {
-			p := nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: h.name})
-			sched = append(sched, p)
+		for _, p := range sched {
 			l, err := link.AttachTracing(link.TracingOptions{Program: p})
 			if err != nil {
 				b.Fatal(err)
 			}
 			links = append(links, l)
 		}
-		return hooks{
-			sys:   sys,
-			sched: sched,
-			stop: func() Stats {
-				release()
-				return Stats{}
-			},
-		}
+	}
+	measure(b, op, hooks{
+		sys:    sys,
+		sched:  sched,
+		attach: attach,
+		detach: detach,
+		stop: func() Stats {
+			release()
+			return Stats{}
+		},
 	})
 }
 
-// measure alternates blocks of op without and with the hooks start
-// attaches, *rounds of each. "ratio" is the median over the rounds of
-// hooked time / baseline time (wall clock), "cpu-ratio" the same on the
-// thread's CPU time: one round disturbed by the rest of the machine does
-// not decide them.
-func measure(b *testing.B, op func(), start func() hooks) {
+// measure runs blocks of op, *rounds of them with the hooks attached and
+// one more without them than with: each hooked block sits between two
+// baseline blocks, and its ratio is its time over their mean, so a machine
+// drifting slowly during the run does not skew it. "ratio" is the median
+// of these ratios on wall time, "cpu-ratio" on the thread's CPU time: one
+// round disturbed by the rest of the machine does not decide them. The
+// programs are loaded once, before the first block, and only attached and
+// detached around the hooked ones: the ratios are those of a sensor that
+// has been running, without what loading and verifying costs the machine
+// for a few seconds after.
+func measure(b *testing.B, op func(), h hooks) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	n := min(max(*rounds, 1), max(b.N, 1))
-	per := max(b.N/n, 1)
-	var base, with time.Duration
-	var wallRatios, cpuRatios []float64
-	var lost, seen, filtered, early uint64
-	counts := false
+	stopped := false
+	stop := func() Stats {
+		if stopped {
+			return Stats{}
+		}
+		stopped = true
+		return h.stop()
+	}
+	b.Cleanup(func() { stop() }) // when op fails with the hooks attached
 	// The programs' own run time: it includes the early exits of other
 	// processes' syscalls; the sched programs' share is mostly this
 	// process's forks, execs and exits.
-	var bpfTime, schedTime time.Duration
 	if *bpfStats {
 		st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 		if err != nil {
@@ -352,64 +377,69 @@ func measure(b *testing.B, op func(), start func() hooks) {
 		}
 		defer st.Close()
 	}
+	n := min(max(*rounds, 1), max(b.N, 1))
+	per := max(b.N/n, 1)
+	block := func() (wall, cpu time.Duration) {
+		start, cpu0 := time.Now(), threadCPU()
+		for range per {
+			op()
+		}
+		return time.Since(start), threadCPU() - cpu0
+	}
+	// Detaching waits for the kernel's grace periods (most of a second
+	// with the per-syscall hook) while the work op leaves behind (freed
+	// sockets, reaped tasks) catches up; the hooked blocks get as long a
+	// pause after attaching, or they would pay for the baseline's backlog.
+	var pause time.Duration
+	detach := func() {
+		start := time.Now()
+		h.detach()
+		pause = time.Since(start)
+	}
+	detach() // loaded attached
+	var base, with time.Duration
+	var wallRatios, cpuRatios []float64
+	bWall, bCPU := block()
+	base += bWall
 	for range n {
-		start0, cpu := time.Now(), threadCPU()
-		for range per {
-			op()
-		}
-		bWall, bCPU := time.Since(start0), threadCPU()-cpu
-		base += bWall
-
-		h := start()
-		stopped := false
-		stop := func() Stats {
-			if stopped {
-				return Stats{}
-			}
-			stopped = true
-			return h.stop()
-		}
-		b.Cleanup(func() { stop() }) // when op fails with the hooks attached
-		start0, cpu = time.Now(), threadCPU()
-		for range per {
-			op()
-		}
-		wWall, wCPU := time.Since(start0), threadCPU()-cpu
+		start := time.Now()
+		h.attach()
+		time.Sleep(pause - time.Since(start))
+		wWall, wCPU := block()
+		detach()
 		with += wWall
-		// Run time counts from a program's load: each round loads its own.
-		if *bpfStats {
-			for _, p := range append([]*ebpf.Program{h.sys}, h.sched...) {
-				if ps, err := p.Stats(); err == nil {
-					bpfTime += ps.Runtime
-					if p != h.sys {
-						schedTime += ps.Runtime
-					}
+		aWall, aCPU := block()
+		base += aWall
+		wallRatios = append(wallRatios, 2*float64(wWall)/float64(bWall+aWall))
+		cpuRatios = append(cpuRatios, 2*float64(wCPU)/float64(bCPU+aCPU))
+		bWall, bCPU = aWall, aCPU
+	}
+	var bpfTime, schedTime time.Duration
+	if *bpfStats {
+		for _, p := range append([]*ebpf.Program{h.sys}, h.sched...) {
+			if ps, err := p.Stats(); err == nil {
+				bpfTime += ps.Runtime
+				if p != h.sys {
+					schedTime += ps.Runtime
 				}
 			}
 		}
-		wallRatios = append(wallRatios, float64(wWall)/float64(bWall))
-		cpuRatios = append(cpuRatios, float64(wCPU)/float64(bCPU))
-		s := stop()
-		counts = h.counts // the same every round
-		lost += s.Lost
-		seen += s.Seen
-		filtered += s.Filtered
-		early += s.FilteredEarly
 	}
+	s := stop()
 	ops := float64(per * n)
 	b.ReportMetric(median(wallRatios), "ratio")
 	b.ReportMetric(median(cpuRatios), "cpu-ratio")
-	b.ReportMetric(float64(base.Nanoseconds())/ops, "base-ns/op")
+	b.ReportMetric(float64(base.Nanoseconds())/(ops+float64(per)), "base-ns/op")
 	b.ReportMetric(float64(with.Nanoseconds())/ops, "capture-ns/op")
 	if *bpfStats {
 		b.ReportMetric(float64(bpfTime.Nanoseconds())/ops, "bpf-ns/op")
 		b.ReportMetric(float64(schedTime.Nanoseconds())/ops, "bpf-sched-ns/op")
 	}
-	if counts {
-		b.ReportMetric(float64(lost), "lost")
-		b.ReportMetric(float64(seen)/with.Seconds(), "events/s")
-		b.ReportMetric(float64(filtered)/ops, "filtered/op")
-		b.ReportMetric(float64(early)/ops, "filtered-early/op")
+	if h.counts {
+		b.ReportMetric(float64(s.Lost), "lost")
+		b.ReportMetric(float64(s.Seen)/with.Seconds(), "events/s")
+		b.ReportMetric(float64(s.Filtered)/ops, "filtered/op")
+		b.ReportMetric(float64(s.FilteredEarly)/ops, "filtered-early/op")
 	}
 }
 

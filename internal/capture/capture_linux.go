@@ -287,28 +287,38 @@ func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 		return nil, fmt.Errorf("capture: opening ring buffer: %w", err)
 	}
 
+	if err := c.attach(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// attach hooks the loaded programs: on the capture's open, and again after
+// a detach in the overhead benchmark, which toggles the hooks of one load.
+func (c *Capture) attach() error {
+	c.detachMu.Lock()
+	defer c.detachMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.detached = false
 	// Attach the lifecycle hooks first so no process escapes the pid filter
 	// between its fork and its first syscall.
 	progs := c.objs.schedHooks()
-	if hook == HookRaw {
+	if c.hook == HookRaw {
 		progs = append(progs, namedProg{"sys_exit", c.objs.TlSysExit})
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
 		if err != nil {
-			c.Close()
 			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-				return nil, fmt.Errorf("%w: attaching tp_btf/%s: %v", ErrPrivilege, p.name, err)
+				return fmt.Errorf("%w: attaching tp_btf/%s: %v", ErrPrivilege, p.name, err)
 			}
-			return nil, fmt.Errorf("capture: attaching tp_btf/%s: %w", p.name, err)
+			return fmt.Errorf("capture: attaching tp_btf/%s: %w", p.name, err)
 		}
 		c.links = append(c.links, l)
 	}
-	if err := c.hookSyscalls(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return c.hookSyscalls()
 }
 
 // Hook reports how syscall exits are traced: HookSyscall or HookRaw.
