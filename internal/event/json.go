@@ -292,24 +292,19 @@ func (w *jw) sys(ev *Event) {
 	if c := ev.Type.Class(); c != ClassFile && c != ClassMount {
 		return
 	}
-	// What evt.arg shows (the path, else the raw one), so that reading
-	// this output back gives the same event.
-	src, dst := s.Path, s.Path2
-	if src == "" {
-		src = s.RawPath
-	}
-	if dst == "" {
-		dst = s.RawPath2
-	}
-	switch {
-	case dst != "":
-		w.str("fs.path.source", src)
-		w.str("fs.path.sourceraw", s.RawPath)
-		w.str("fs.path.target", dst)
-		w.str("fs.path.targetraw", s.RawPath2)
-	case src != "":
-		w.str("fs.path.name", src)
-		w.str("fs.path.nameraw", s.RawPath)
+	// What the rules read, null where they find no value; all written, so
+	// that reading this output back gives the same paths (they are read
+	// after the evt.arg text, which cannot tell the resolved path from the
+	// raw one).
+	switch name, pair := PathArgs(ev.Type); {
+	case pair:
+		w.strOrNull("fs.path.source", s.Source())
+		w.strOrNull("fs.path.sourceraw", s.RawPath)
+		w.strOrNull("fs.path.target", s.Path2)
+		w.strOrNull("fs.path.targetraw", s.RawPath2)
+	case name:
+		w.strOrNull("fs.path.name", s.Path)
+		w.strOrNull("fs.path.nameraw", s.RawPath)
 	}
 }
 
@@ -380,6 +375,16 @@ func (w *jw) key(k string) {
 }
 
 func (w *jw) str(k, v string) { w.key(k); w.b = jsonenc.AppendString(w.b, v) }
+
+// strOrNull writes "" as null: a field with no value.
+func (w *jw) strOrNull(k, v string) {
+	if v == "" {
+		w.key(k)
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.str(k, v)
+}
 func (w *jw) int(k string, v int64) {
 	w.key(k)
 	w.b = strconv.AppendInt(w.b, v, 10)
@@ -768,6 +773,24 @@ func (b *builder) container() *Container {
 		b.ctr = &Container{}
 	}
 	return b.ctr
+}
+
+// setPath sets one of the paths of a file event (null: none) over what the
+// evt.arg text set, which is the resolved path when there is one, else the
+// raw one.
+func setPath(dst func(s *Sys) *string) fieldSetter {
+	return func(b *builder, v any) error {
+		if v == nil {
+			*dst(&b.ev.Sys) = ""
+			return nil
+		}
+		s, err := asString(v)
+		if err != nil {
+			return err
+		}
+		*dst(&b.ev.Sys) = s
+		return nil
+	}
 }
 
 func setStr(dst func(b *builder) *string) fieldSetter {
@@ -1171,12 +1194,12 @@ var fieldSetters = map[string]fieldSetter{
 	"proc.stdout.name":           setStr(func(b *builder) *string { return &b.ev.Std[1].Name }),
 	"proc.stderr.type":           setStr(func(b *builder) *string { return &b.ev.Std[2].Type }),
 	"proc.stderr.name":           setStr(func(b *builder) *string { return &b.ev.Std[2].Name }),
-	"fs.path.name":               func(*builder, any) error { return nil }, // derived from the evt.arg path parameters
-	"fs.path.source":             func(*builder, any) error { return nil },
-	"fs.path.target":             func(*builder, any) error { return nil },
-	"fs.path.nameraw":            setStr(func(b *builder) *string { return &b.ev.Sys.RawPath }),
-	"fs.path.sourceraw":          setStr(func(b *builder) *string { return &b.ev.Sys.RawPath }),
-	"fs.path.targetraw":          setStr(func(b *builder) *string { return &b.ev.Sys.RawPath2 }),
+	"fs.path.name":               setPath(func(s *Sys) *string { return &s.Path }),
+	"fs.path.source":             func(*builder, any) error { return nil }, // the path, else the raw one
+	"fs.path.target":             setPath(func(s *Sys) *string { return &s.Path2 }),
+	"fs.path.nameraw":            setPath(func(s *Sys) *string { return &s.RawPath }),
+	"fs.path.sourceraw":          setPath(func(s *Sys) *string { return &s.RawPath }),
+	"fs.path.targetraw":          setPath(func(s *Sys) *string { return &s.RawPath2 }),
 	"container.id":               setStr(func(b *builder) *string { return &b.container().ID }),
 	"container.full_id":          setStr(func(b *builder) *string { return &b.container().FullID }),
 	"container.name":             setStr(func(b *builder) *string { return &b.container().Name }),

@@ -250,6 +250,8 @@ func FuzzUnmarshalJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"evt.type":"openat","fd.name":"/etc/shadow","proc.name":"cat","container.id":"abc"}`))
 	f.Add([]byte(`{"fd.name":"1.2.3.4:1->[::1]:2"}`))
+	f.Add([]byte(`{"evt.type":"unlinkat","evt.arg.name":"x","fs.path.name":null,"fs.path.nameraw":"x"}`))
+	f.Add([]byte(`{"evt.type":"rename","evt.arg.oldpath":"/a","evt.arg.newpath":"/b","fs.path.targetraw":null}`))
 	f.Add([]byte(`{"proc.aname[3]":"x","proc.argv":["a","b c"],"evt.arg.flags":"CLONE_VM|SIG17","evt.type":"clone"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := UnmarshalJSON(b)

@@ -137,6 +137,32 @@ func SysArgs(t Type) []SysArg {
 	return nil
 }
 
+// PathArgs tells which fs.path.* fields events of type t have: pair, a
+// source and a target (rename, link, symlink, mount); name, one path
+// (unlink, mkdir, chmod, umount2, ...); neither for the others. The rules'
+// fields and the JSON output both follow it, so a trace shows what a rule
+// reads.
+func PathArgs(t Type) (name, pair bool) {
+	for _, a := range SysArgs(t) {
+		switch a.Kind {
+		case ArgPath:
+			name = true
+		case ArgPath2:
+			pair = true
+		}
+	}
+	return name && !pair, pair
+}
+
+// Source is fs.path.source: the source made absolute, else as passed (the
+// symlink target as stored, the mount source).
+func (s *Sys) Source() string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return s.RawPath
+}
+
 // LookupSysArg finds parameter name of type t.
 func LookupSysArg(t Type, name string) (SysArg, bool) {
 	for _, a := range SysArgs(t) {
@@ -276,12 +302,15 @@ func setSysArg(ev *Event, a SysArg, v any) error {
 			return fmt.Errorf("bad result %q", text)
 		}
 		ev.Res = n
+	// The text is the resolved path when there is one, else the one
+	// passed: only an absolute one can have been resolved. The fs.path.*
+	// fields, read after these, say what was.
 	case ArgPath:
-		s.Path, s.RawPath = text, text
+		s.Path, s.RawPath = absOnly(text), text
 	case ArgRaw:
 		s.RawPath = text
 	case ArgPath2:
-		s.Path2, s.RawPath2 = text, text
+		s.Path2, s.RawPath2 = absOnly(text), text
 	case ArgAux:
 		s.Aux = text
 	case ArgTuple:
@@ -336,4 +365,11 @@ func setSysArg(ev *Event, a SysArg, v any) error {
 		setReg(n)
 	}
 	return nil
+}
+
+func absOnly(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return p
+	}
+	return ""
 }

@@ -908,12 +908,7 @@ func catalogue() []*Field {
 		}),
 		fsPath("fs.path.name", "path of a file system call (unlink, mkdir, chmod, umount2, ...), absolute", func(s *event.Sys) string { return s.Path }, true),
 		fsPath("fs.path.nameraw", "path of a file system call as passed", func(s *event.Sys) string { return s.RawPath }, true),
-		fsPath("fs.path.source", "source of rename/link/symlink (the symlink target as stored), or the mount source", func(s *event.Sys) string {
-			if s.Path != "" {
-				return s.Path
-			}
-			return s.RawPath
-		}, false),
+		fsPath("fs.path.source", "source of rename/link/symlink (the symlink target as stored), or the mount source", (*event.Sys).Source, false),
 		fsPath("fs.path.sourceraw", "source as passed", func(s *event.Sys) string { return s.RawPath }, false),
 		fsPath("fs.path.target", "target of rename/link/symlink (the new name), or the mount point, absolute", func(s *event.Sys) string { return s.Path2 }, false),
 		fsPath("fs.path.targetraw", "target as passed", func(s *event.Sys) string { return s.RawPath2 }, false),
@@ -1048,7 +1043,8 @@ func fsPath(name, desc string, get func(s *event.Sys) string, single bool) *Fiel
 		if c := ev.Type.Class(); c != event.ClassFile && c != event.ClassMount {
 			return "", false
 		}
-		if (ev.Sys.RawPath2 == "") != single {
+		name, pair := event.PathArgs(ev.Type)
+		if single && !name || !single && !pair {
 			return "", false
 		}
 		v := get(&ev.Sys)

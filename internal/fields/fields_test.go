@@ -1,6 +1,7 @@
 package fields
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -170,5 +171,58 @@ func TestProcNameOfReexec(t *testing.T) {
 		if v, _ := cmd.Extract(&c, ev, nil); v.Str != tt.cmdline {
 			t.Errorf("%s: proc.cmdline %q, want %q", tt.name, v.Str, tt.cmdline)
 		}
+	}
+}
+
+// TestFSPathJSONMatchesFields: the JSON of an event (sensor trace, rule test
+// fixtures) shows the fs.path.* values the rules read, null where they read
+// none, and reads back to the same values.
+func TestFSPathJSONMatchesFields(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   event.Event
+	}{
+		{"unlink resolved", event.Event{Type: event.TypeUnlinkat, Sys: event.Sys{Path: "/tmp/x", RawPath: "x"}}},
+		{"unlink relative, unresolved", event.Event{Type: event.TypeUnlinkat, Sys: event.Sys{RawPath: "x"}}},
+		{"unlink absolute, unresolved", event.Event{Type: event.TypeUnlink, Sys: event.Sys{RawPath: "/gone/x"}}},
+		{"unlink raw unreadable", event.Event{Type: event.TypeUnlink, Sys: event.Sys{Path: "/tmp/x"}}},
+		{"fchmod: no path", event.Event{Type: event.TypeFchmod}},
+		{"rename resolved", event.Event{Type: event.TypeRenameat, Sys: event.Sys{Path: "/a/b", RawPath: "b", Path2: "/a/c", RawPath2: "c"}}},
+		{"rename target unresolved", event.Event{Type: event.TypeRenameat, Sys: event.Sys{Path: "/a/b", RawPath: "b", RawPath2: "c"}}},
+		{"rename target raw unreadable", event.Event{Type: event.TypeRename, Sys: event.Sys{Path: "/a/b", RawPath: "/a/b", Path2: "/a/c"}}},
+		{"symlink", event.Event{Type: event.TypeSymlinkat, Sys: event.Sys{RawPath: "../etc/shadow", Path2: "/tmp/s", RawPath2: "s"}}},
+		{"mount", event.Event{Type: event.TypeMount, Sys: event.Sys{RawPath: "/dev/sda1", Path2: "/mnt", RawPath2: "/mnt", Aux: "ext4"}}},
+	}
+	names := []string{"fs.path.name", "fs.path.nameraw", "fs.path.source", "fs.path.sourceraw", "fs.path.target", "fs.path.targetraw"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := tt.ev
+			ev.Sys.FD = -1
+			j := event.AppendJSON(nil, &ev)
+			var m map[string]any
+			if err := json.Unmarshal(j, &m); err != nil {
+				t.Fatal(err)
+			}
+			back, err := event.UnmarshalJSON(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range names {
+				f, _ := Lookup(n)
+				var c Ctx
+				v, ok := f.Extract(&c, &ev, nil)
+				jv, inJSON := m[n]
+				switch {
+				case !ok && inJSON && jv != nil:
+					t.Errorf("%s: rules read none, JSON has %q", n, jv)
+				case ok && jv != v.Str:
+					t.Errorf("%s: rules read %q, JSON has %v", n, v.Str, jv)
+				}
+				v2, ok2 := f.Extract(&c, back, nil)
+				if ok2 != ok || v2.Str != v.Str {
+					t.Errorf("%s: %q (%v) read back as %q (%v)", n, v.Str, ok, v2.Str, ok2)
+				}
+			}
+		})
 	}
 }
