@@ -233,6 +233,9 @@ static __always_inline struct tl_scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &z);
 }
 
+/* The counters are per CPU and our programs run with preemption off (on
+ * tracepoints) and never in interrupts: plain increments cannot race, and
+ * cost less than locked ones. */
 static __always_inline struct tl_stats *get_stats(void)
 {
 	__u32 z = 0;
@@ -621,13 +624,13 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 		st->unwoken += size;
 	}
 	__u32 ty = e->type & (TL_NTYPES - 1);
-	__sync_fetch_and_add(&st->seen, 1);
-	__sync_fetch_and_add(&st->seen_type[ty], 1);
+	st->seen++;
+	st->seen_type[ty]++;
 	struct bpf_dynptr dp;
 	if (bpf_ringbuf_reserve_dynptr(&events, size, 0, &dp)) {
 		bpf_ringbuf_discard_dynptr(&dp, 0);
-		__sync_fetch_and_add(&st->lost, 1);
-		__sync_fetch_and_add(&st->lost_type[ty], 1);
+		st->lost++;
+		st->lost_type[ty]++;
 		return;
 	}
 	/* The sizes add up to the reservation: the writes cannot fail. */
@@ -650,9 +653,9 @@ static __always_inline void submit(struct tl_event *e, __u32 off, struct tl_conf
 		ic->epoch = e->epoch;
 		ic->gen = e->gen;
 	}
-	__sync_fetch_and_add(&st->delivered, 1);
+	st->delivered++;
 	if (e->flags & (TL_F_ARGV_TRUNC | TL_F_PATH_TRUNC | TL_F_CGROUP_TRUNC | TL_F_RAW_TRUNC | TL_F_ENV_TRUNC))
-		__sync_fetch_and_add(&st->truncated, 1);
+		st->truncated++;
 }
 
 static __always_inline struct kernfs_node *memory_kn(struct css_set *cs)
@@ -1198,8 +1201,8 @@ static __always_inline struct tl_stats *kf_count(__u8 ty)
 	struct tl_stats *st = get_stats();
 	if (!st)
 		return NULL;
-	__sync_fetch_and_add(&st->filtered, 1);
-	__sync_fetch_and_add(&st->filtered_type[ty & (TL_NTYPES - 1)], 1);
+	st->filtered++;
+	st->filtered_type[ty & (TL_NTYPES - 1)]++;
 	return st;
 }
 
@@ -1227,10 +1230,11 @@ static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, st
 	return put_scratch(e, off, idx, s, walk_path(s, d, mnt, &e->flags));
 }
 
-/* open_exit reports an open. What the kernel filter needs comes first
- * (flags, the dentry chain, then the resolved path); the record, the raw
- * user path and the task identity only for an open that passes. */
-static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
+/* open_exit reports an open that open_drop let pass, f its file. The
+ * resolved path comes before the kernel filter's last test (and, for
+ * openat2, the tests open_drop left to it); the record, the raw user path
+ * and the task identity only for an open that passes. */
+static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t, struct file *f)
 {
 	__u8 ty = a->type;
 	__s32 dirfd = AT_FDCWD;
@@ -1254,7 +1258,7 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	}
 	struct tl_kfilter *k = get_kfilter();
 	__u64 bit = kf_bit(k, ty, oflags);
-	if (!kf_open_early(k, bit, ret)) {
+	if (ty == TL_OPENAT2 && !kf_open_early(k, bit, ret)) {
 		kf_count(ty);
 		return;
 	}
@@ -1264,13 +1268,11 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 
 	__u32 flags = 0;
 	__u32 pos = TL_PATH_MAX;
-	struct file *f = NULL;
 	if (ret >= 0) {
-		f = fd_file(t, ret);
-		if (!kf_open_maybe(k, bit, f)) {
+		if (ty == TL_OPENAT2 && !kf_open_maybe(k, bit, f)) {
 			struct tl_stats *st = kf_count(ty);
 			if (st)
-				__sync_fetch_and_add(&st->filtered_early, 1);
+				st->filtered_early++;
 			return;
 		}
 		__u32 hint = TL_KF_NAME_MAX;
@@ -1720,6 +1722,39 @@ static __always_inline __u8 syscall_type(long id)
 	return typ ? *typ : TL_UNKNOWN;
 }
 
+/* open_drop applies the kernel filter's tests that need no path to an open
+ * (its access mode, its outcome, the first bytes of its path's names),
+ * from the registers and the file before any argument is copied: most
+ * opens end here. True drops the open. *f is the opened file. openat2's
+ * flags are in user memory: its opens are judged by open_exit. */
+static __always_inline bool open_drop(__u8 ty0, struct pt_regs *regs, long ret, struct task_struct *t, struct file **f)
+{
+	__u8 ty = ty0;
+	asm volatile("" : "+r"(ty)); /* keep kf_count's mask: the verifier lost the bound */
+	if (ret >= 0)
+		*f = fd_file(t, ret);
+	if (ty == TL_OPENAT2)
+		return false;
+	__u32 oflags = 0; /* creat: kf_bit knows its access mode */
+	if (ty == TL_OPEN)
+		oflags = ARG1(regs);
+	else if (ty == TL_OPENAT)
+		oflags = ARG2(regs);
+	struct tl_kfilter *k = get_kfilter();
+	__u64 bit = kf_bit(k, ty, oflags);
+	if (!kf_open_early(k, bit, ret)) {
+		kf_count(ty);
+		return true;
+	}
+	if (ret >= 0 && !kf_open_maybe(k, bit, *f)) {
+		struct tl_stats *st = kf_count(ty);
+		if (st)
+			st->filtered_early++;
+		return true;
+	}
+	return false;
+}
+
 /* sys_exit handles the exit of a captured syscall, whichever hook ran it. */
 static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 {
@@ -1740,6 +1775,9 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (in_compat_syscall(t, regs) || !pass_filters(c, t, t->tgid))
 		return 0;
+	struct file *f = NULL;
+	if (is_open(ty) && open_drop(ty, regs, ret, t, &f))
+		return 0;
 	/* Before the arguments are read: only container rules use the type. */
 	if (!is_exec(ty) && kf_host_drops(ty, t)) {
 		__u8 cty = ty;
@@ -1751,7 +1789,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 	if (!a)
 		return 0;
 	if (is_open(ty))
-		open_exit(c, a, ret, t);
+		open_exit(c, a, ret, t, f);
 	else if (ty == TL_CONNECT)
 		connect_exit(c, a, ret, t);
 	else if (is_exec(ty))
