@@ -1755,11 +1755,11 @@ static __always_inline bool open_drop(__u8 ty0, struct pt_regs *regs, long ret, 
 	return false;
 }
 
-/* sys_exit handles the exit of a captured syscall, whichever hook ran it. */
-static __always_inline int sys_exit(struct pt_regs *regs, long ret)
+/* sys_exit handles the exit of a captured syscall of type ty, whichever
+ * hook ran it. */
+static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 {
 	long id = SYSCALL_ID(regs);
-	__u8 ty = syscall_type(id);
 	if (ty == TL_UNKNOWN || ty >= TL_NTYPES || (ty > TL_CONNECT && ty <= TL_PROCEXIT))
 		return 0;
 	if (is_exec(ty) && ret == 0)
@@ -1805,7 +1805,8 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int tl_sys_exit(__u64 *ctx)
 {
-	return sys_exit((struct pt_regs *)ctx[0], ctx[1]);
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	return sys_exit(regs, ctx[1], syscall_type(SYSCALL_ID(regs)));
 }
 
 /* The syscalls/sys_exit_* tracepoint record (tracefs format). */
@@ -1815,10 +1816,15 @@ struct tl_tp_sys_exit {
 	long ret;
 };
 
+/* Each link's cookie is the type of the syscall it is attached to: no
+ * table lookup (a page the syscall would not touch otherwise). */
 SEC("tracepoint/syscalls/sys_exit")
 int tl_sys_exit_tp(struct tl_tp_sys_exit *ctx)
 {
-	return sys_exit(bpf_task_pt_regs(bpf_get_current_task_btf()), ctx->ret);
+	__u64 ty = bpf_get_attach_cookie(ctx);
+	if (ty >= TL_NTYPES)
+		return 0;
+	return sys_exit(bpf_task_pt_regs(bpf_get_current_task_btf()), ctx->ret, ty);
 }
 
 

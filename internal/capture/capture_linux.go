@@ -410,7 +410,8 @@ func (c *Capture) hookSyscalls() error {
 		switch {
 		case want && !have:
 			name := "sys_exit_" + tracepointName(s.typ)
-			l, err := link.Tracepoint("syscalls", name, c.objs.TlSysExit, nil)
+			// The program reads the syscall's type from the cookie.
+			l, err := link.Tracepoint("syscalls", name, c.objs.TlSysExit, &link.TracepointOptions{Cookie: uint64(s.typ)})
 			if errors.Is(err, os.ErrNotExist) && optionalSyscall(s.typ) {
 				// A syscall the kernel may be built without
 				// (init_module without CONFIG_MODULES) has no trace
