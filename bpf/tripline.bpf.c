@@ -147,14 +147,6 @@ struct {
 	__type(value, __u8);
 } tracked SEC(".maps");
 
-/* The rules' kernel filter (see struct tl_kfilter). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tl_kfilter);
-} kf_config SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, TL_KF_ENTRIES);
@@ -213,13 +205,6 @@ struct {
 	__type(key, struct tl_kf_addr);
 	__type(value, __u64);
 } kf_notaddrs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tl_kf_host);
-} kf_host SEC(".maps");
 
 static __always_inline struct tl_config *get_config(void)
 {
@@ -1042,8 +1027,8 @@ static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
 
 static __always_inline struct tl_kfilter *get_kfilter(void)
 {
-	__u32 z = 0;
-	return bpf_map_lookup_elem(&kf_config, &z);
+	struct tl_config *c = get_config();
+	return c ? &c->kf : NULL;
 }
 
 /* kf_open_early decides what needs no path: false drops the open before
@@ -1376,8 +1361,8 @@ static __always_inline bool in_host_mntns(struct tl_kf_host *h, struct task_stru
  * container rules use the type and t is in the host's mount namespace. */
 static __always_inline bool kf_host_drops(__u8 ty, struct task_struct *t)
 {
-	__u32 z = 0;
-	struct tl_kf_host *h = bpf_map_lookup_elem(&kf_host, &z);
+	struct tl_config *c = get_config();
+	struct tl_kf_host *h = c ? &c->host : NULL;
 	if (!h || !(h->types & (1ull << (ty & (TL_NTYPES - 1)))))
 		return false;
 	return in_host_mntns(h, t);
@@ -1442,8 +1427,8 @@ static __always_inline bool kf_sock_pass(struct tl_event *e, const void *raw, __
 		rc = TL_KF_RES_INPROGRESS;
 	__u64 bits = k->type_terms[TL_CONNECT] & k->fam_terms[fc & 3] & k->res_terms[rc & 3];
 	if (bits & ~k->host_terms) {
-		struct tl_kf_host *h = bpf_map_lookup_elem(&kf_host, &z);
-		if (in_host_mntns(h, t))
+		struct tl_config *c = get_config();
+		if (c && in_host_mntns(&c->host, t))
 			bits &= k->host_terms;
 	}
 	if (!bits || (fc != TL_KF_FAM_INET && fc != TL_KF_FAM_INET6))

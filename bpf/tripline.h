@@ -206,17 +206,6 @@ _Static_assert(TL_WIRE_HDR % 8 == 0, "identity alignment");
 #define TL_CFG_PID (1u << 0)  /* only config.pid and its descendants */
 #define TL_CFG_COMM (1u << 1) /* only tasks whose comm is config.comm */
 
-struct tl_config {
-	__u32 flags;        /* TL_CFG_* */
-	__u32 pid;          /* tgid filter */
-	__u32 self_tgid;    /* the sensor: its own events are dropped (0 = keep) */
-	__u32 argv_max;     /* argv bytes captured, <= TL_ARGV_HARD_MAX */
-	__u64 wakeup_bytes; /* a CPU wakes the reader after writing this much */
-	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
-	char comm[16];
-	__u32 env_max;      /* environment bytes captured, < TL_ENV_HARD_MAX; 0: none */
-	__u32 epoch;        /* bumped by userspace to have every task resend its identity */
-};
 
 /* Per-CPU counters. */
 struct tl_stats {
@@ -259,6 +248,30 @@ struct tl_kfilter {
 	__u64 name_lens;        /* bit n: a kf_names entry is n bytes long */
 	__u64 name_first[4];    /* bitmap: first bytes of the kf_names entries */
 	__u64 prefix_first[256]; /* [b]: bits of the kf_prefixes entries that start with '/', b */
+};
+
+/* Types only container rules use: their events from processes in the
+ * host's mount namespace are dropped (never exec, fork or exit). */
+struct tl_kf_host {
+	__u64 mntns; /* inode number of the host's mount namespace; 0: off */
+	__u64 types; /* bit per tl_type */
+};
+
+struct tl_config {
+	__u32 flags;        /* TL_CFG_* */
+	__u32 pid;          /* tgid filter */
+	__u32 self_tgid;    /* the sensor: its own events are dropped (0 = keep) */
+	__u32 argv_max;     /* argv bytes captured, <= TL_ARGV_HARD_MAX */
+	__u64 wakeup_bytes; /* a CPU wakes the reader after writing this much */
+	__u64 type_mask;    /* bit per tl_type: enabled types (sched hooks) */
+	char comm[16];
+	__u32 env_max;      /* environment bytes captured, < TL_ENV_HARD_MAX; 0: none */
+	__u32 epoch;        /* bumped by userspace to have every task resend its identity */
+	/* The rules' kernel filter for opens and for host processes: in the
+	 * config's page, which every hooked syscall reads first (a TLB miss
+	 * per syscall on kernels that flush the TLB on each entry). */
+	struct tl_kf_host host;
+	struct tl_kfilter kf;
 };
 
 struct tl_kf_prefix { /* LPM trie key: the resolved path (or its tail) */
@@ -309,13 +322,6 @@ struct tl_kf_port_iv {
 struct tl_kf_addr { /* LPM trie key: family byte (4 or 6) then the address */
 	__u32 prefixlen; /* bits: 8 + the prefix length */
 	__u8 data[20];
-};
-
-/* Types only container rules use: their events from processes in the
- * host's mount namespace are dropped (never exec, fork or exit). */
-struct tl_kf_host {
-	__u64 mntns; /* inode number of the host's mount namespace; 0: off */
-	__u64 types; /* bit per tl_type */
 };
 
 /* The arguments of the syscall being reported, gathered at sys_exit. */

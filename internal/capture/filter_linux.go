@@ -43,7 +43,8 @@ type kfTables struct {
 	prefixes, contains, names map[string]uint64
 }
 
-// programFilter writes f into the kernel filter maps. Called from New only.
+// programFilter writes f into the kernel filter maps and the config.
+// Called from New only, after program.
 func (c *Capture) programFilter(f *Filter) error {
 	t, err := buildFilter(f)
 	if err != nil {
@@ -64,10 +65,16 @@ func (c *Capture) programFilter(f *Filter) error {
 			return fmt.Errorf("capture: programming kernel filter names: %w", err)
 		}
 	}
-	if err := c.objs.KfConfig.Update(uint32(0), &t.cfg, ebpf.UpdateAny); err != nil {
+	if err := c.programSock(f); err != nil {
+		return err
+	}
+	// The open and host filters live in the config, written last: the
+	// filter is on once the other maps hold it.
+	c.cfg.Kf = t.cfg
+	if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("capture: programming kernel filter: %w", err)
 	}
-	return c.programSock(f)
+	return nil
 }
 
 // buildFilter derives the kernel maps' contents from f.

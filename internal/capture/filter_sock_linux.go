@@ -118,7 +118,8 @@ func (c *Capture) programSock(f *Filter) error {
 	}
 	cfg.PortIvs = uint32(len(ivs))
 
-	var host triplineTlKfHost
+	host := &c.cfg.Host // written with the config by programFilter
+	*host = triplineTlKfHost{}
 	for _, t := range f.HostDrop {
 		switch t.Class() {
 		case event.ClassExec, event.ClassFork, event.ClassExit:
@@ -130,9 +131,6 @@ func (c *Capture) programSock(f *Filter) error {
 		host.Types |= 1 << t
 	}
 	host.Mntns = f.HostMntNS
-	if err := c.objs.KfHost.Update(uint32(0), &host, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("capture: programming kernel filter: %w", err)
-	}
 	// Last: the filter is on once the other maps hold it.
 	if err := c.objs.KfSock.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("capture: programming kernel filter: %w", err)

@@ -34,6 +34,8 @@ type triplineTlConfig struct {
 	Comm        [16]int8
 	EnvMax      uint32
 	Epoch       uint32
+	Host        triplineTlKfHost
+	Kf          triplineTlKfilter
 }
 
 type triplineTlEvent struct {
@@ -194,9 +196,7 @@ const (
 	triplineMapIdents       = "idents"
 	triplineMapIdgen        = "idgen"
 	triplineMapKfAddrs      = "kf_addrs"
-	triplineMapKfConfig     = "kf_config"
 	triplineMapKfContains   = "kf_contains"
-	triplineMapKfHost       = "kf_host"
 	triplineMapKfNames      = "kf_names"
 	triplineMapKfNotaddrs   = "kf_notaddrs"
 	triplineMapKfPortIvs    = "kf_port_ivs"
@@ -273,9 +273,7 @@ type triplineMapSpecs struct {
 	Idents     *ebpf.MapSpec `ebpf:"idents"`
 	Idgen      *ebpf.MapSpec `ebpf:"idgen"`
 	KfAddrs    *ebpf.MapSpec `ebpf:"kf_addrs"`
-	KfConfig   *ebpf.MapSpec `ebpf:"kf_config"`
 	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
-	KfHost     *ebpf.MapSpec `ebpf:"kf_host"`
 	KfNames    *ebpf.MapSpec `ebpf:"kf_names"`
 	KfNotaddrs *ebpf.MapSpec `ebpf:"kf_notaddrs"`
 	KfPortIvs  *ebpf.MapSpec `ebpf:"kf_port_ivs"`
@@ -320,9 +318,7 @@ type triplineMaps struct {
 	Idents     *ebpf.Map `ebpf:"idents"`
 	Idgen      *ebpf.Map `ebpf:"idgen"`
 	KfAddrs    *ebpf.Map `ebpf:"kf_addrs"`
-	KfConfig   *ebpf.Map `ebpf:"kf_config"`
 	KfContains *ebpf.Map `ebpf:"kf_contains"`
-	KfHost     *ebpf.Map `ebpf:"kf_host"`
 	KfNames    *ebpf.Map `ebpf:"kf_names"`
 	KfNotaddrs *ebpf.Map `ebpf:"kf_notaddrs"`
 	KfPortIvs  *ebpf.Map `ebpf:"kf_port_ivs"`
@@ -343,9 +339,7 @@ func (m *triplineMaps) Close() error {
 		m.Idents,
 		m.Idgen,
 		m.KfAddrs,
-		m.KfConfig,
 		m.KfContains,
-		m.KfHost,
 		m.KfNames,
 		m.KfNotaddrs,
 		m.KfPortIvs,
