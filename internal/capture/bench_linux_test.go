@@ -223,6 +223,46 @@ type hooks struct {
 // overhead runs op with the capture configured by cfg (Types nil: every
 // type; Filter nil: none) on and off.
 func overhead(b *testing.B, cfg Config, op func()) {
+	c, h := benchCapture(b, cfg)
+	h.attach = func() {
+		if err := c.attach(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h.detach = func() {
+		if err := c.detach(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	measure(b, op, h)
+}
+
+// overheadWork runs op with the capture attached throughout, its type mask
+// set around the hooked blocks and cleared around the others, where the
+// programs return after reading it: the ratio is what the programs' work
+// beyond their entry costs, toggled in microseconds rather than the second
+// a detach takes, so the blocks can be short and many and the machine's
+// drift weighs less than in the other variants.
+func overheadWork(b *testing.B, cfg Config, op func()) {
+	c, h := benchCapture(b, cfg)
+	mask := c.cfg.TypeMask
+	setMask := func(m uint64) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.cfg.TypeMask = m
+		if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h.attach = func() { setMask(mask) }
+	h.detach = func() { setMask(0) }
+	measure(b, op, h)
+}
+
+// benchCapture starts the capture cfg configures, following this process
+// and its children, with a reader counting what it decodes; the hooks it
+// returns lack attach and detach.
+func benchCapture(b *testing.B, cfg Config) (*Capture, hooks) {
 	cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
 	c, err := New(cfg)
 	if err != nil {
@@ -237,19 +277,9 @@ func overhead(b *testing.B, cfg Config, op func()) {
 	for _, h := range c.objs.schedHooks() {
 		sched = append(sched, h.prog)
 	}
-	measure(b, op, hooks{
-		sys:   c.objs.TlSysExit,
-		sched: sched,
-		attach: func() {
-			if err := c.attach(); err != nil {
-				b.Fatal(err)
-			}
-		},
-		detach: func() {
-			if err := c.detach(); err != nil {
-				b.Fatal(err)
-			}
-		},
+	return c, hooks{
+		sys:    c.objs.TlSysExit,
+		sched:  sched,
 		counts: true,
 		stop: func() Stats {
 			c.detach()
@@ -268,48 +298,7 @@ func overhead(b *testing.B, cfg Config, op func()) {
 			c.Close()
 			return s
 		},
-	})
-}
-
-// overheadWork runs op with the capture attached throughout, its type mask
-// set around the hooked blocks and cleared around the others, where the
-// programs return after reading it: the ratio is what the programs' work
-// beyond their entry costs, toggled in microseconds rather than the second
-// a detach takes, so the blocks can be short and many and the machine's
-// drift weighs less than in the other variants.
-func overheadWork(b *testing.B, cfg Config, op func()) {
-	cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
-	c, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- c.Run(ctx, func(*event.Event) {})
-	}()
-	mask := c.cfg.TypeMask
-	setMask := func(m uint64) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.cfg.TypeMask = m
-		if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {
-			b.Fatal(err)
-		}
-	}
-	measure(b, op, hooks{
-		sys:    c.objs.TlSysExit,
-		attach: func() { setMask(mask) },
-		detach: func() { setMask(0) },
-		counts: true,
-		stop: func() Stats {
-			s := c.Stats()
-			cancel()
-			<-done
-			c.Close()
-			return s
-		},
-	})
 }
 
 // overheadFloor runs op with, instead of the capture, programs that return
