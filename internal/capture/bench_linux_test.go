@@ -421,11 +421,15 @@ func measure(b *testing.B, op func(), h hooks) {
 	// with the per-syscall hook) while the work op leaves behind (freed
 	// sockets, reaped tasks) catches up; the hooked blocks get as long a
 	// pause after attaching, or they would pay for the baseline's backlog.
+	// And what the kernel frees after a detach returns would land on the
+	// baseline: both blocks start after a further quiet settle.
+	const settle = 250 * time.Millisecond
 	var pause time.Duration
 	detach := func() {
 		start := time.Now()
 		h.detach()
 		pause = time.Since(start)
+		time.Sleep(settle)
 	}
 	detach() // loaded attached
 	var base, with time.Duration
@@ -435,7 +439,7 @@ func measure(b *testing.B, op func(), h hooks) {
 	for range n {
 		start := time.Now()
 		h.attach()
-		time.Sleep(pause - time.Since(start))
+		time.Sleep(pause + settle - time.Since(start))
 		wWall, wCPU := block()
 		detach()
 		with += wWall
