@@ -228,6 +228,11 @@ func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 		return nil, fmt.Errorf("capture: reading embedded BPF objects: %w", err)
 	}
 	spec.Maps[triplineMapEvents].MaxEntries = uint32(cfg.RingSize)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("capture: counting possible CPUs: %w", err)
+	}
+	spec.Maps[triplineMapStats].MaxEntries = uint32(cpus) // an entry per CPU
 
 	c := &Capture{flush: cfg.FlushInterval, hook: hook, sysLinks: map[uint32]link.Link{}, untraced: map[event.Type]bool{}}
 	if hook == HookSyscall {
@@ -685,12 +690,9 @@ func (c *Capture) Stats() Stats {
 // kernelStats sums the per-CPU counters of the stats map. Callers hold c.mu.
 func (c *Capture) kernelStats() Stats {
 	var s Stats
-	var per []triplineTlStats
-	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
-		return s
-	}
-	for i := range per {
-		p := &per[i]
+	var cpu uint32
+	var p triplineTlStats
+	for it := c.objs.Stats.Iterate(); it.Next(&cpu, &p); {
 		s.Seen += p.Seen
 		s.Delivered += p.Delivered
 		s.Lost += p.Lost
