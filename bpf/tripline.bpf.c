@@ -1194,6 +1194,24 @@ static __always_inline struct tl_stats *kf_count(__u8 ty)
 	return st;
 }
 
+/* kf_open_drop applies the filter's tests that need no path (access mode,
+ * outcome, first bytes of the path's names) to an open of type ty, filter
+ * bit bit and file f: true drops it, counted. */
+static __always_inline bool kf_open_drop(struct tl_kfilter *k, __u64 bit, __u8 ty, long ret, struct file *f)
+{
+	if (!kf_open_early(k, bit, ret)) {
+		kf_count(ty);
+		return true;
+	}
+	if (ret >= 0 && !kf_open_maybe(k, bit, f)) {
+		struct tl_stats *st = kf_count(ty);
+		if (st)
+			st->filtered_early++;
+		return true;
+	}
+	return false;
+}
+
 /* put_base appends, as string idx, the directory a relative path given
  * with dirfd is resolved from (the working directory for AT_FDCWD). */
 static __always_inline __u32 put_base(struct tl_event *e, __u32 off, int idx, struct tl_scratch *s,
@@ -1246,10 +1264,8 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	}
 	struct tl_kfilter *k = get_kfilter();
 	__u64 bit = kf_bit(k, ty, oflags);
-	if (ty == TL_OPENAT2 && !kf_open_early(k, bit, ret)) {
-		kf_count(ty);
+	if (ty == TL_OPENAT2 && kf_open_drop(k, bit, ty, ret, f))
 		return;
-	}
 	struct tl_scratch *s = get_scratch();
 	if (!s)
 		return;
@@ -1257,12 +1273,6 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 	__u32 flags = 0;
 	__u32 pos = TL_PATH_MAX;
 	if (ret >= 0) {
-		if (ty == TL_OPENAT2 && !kf_open_maybe(k, bit, f)) {
-			struct tl_stats *st = kf_count(ty);
-			if (st)
-				st->filtered_early++;
-			return;
-		}
 		__u32 hint = TL_KF_NAME_MAX;
 		if (f) {
 			struct dentry *d = f->f_path.dentry;
@@ -1729,18 +1739,7 @@ static __always_inline bool open_drop(__u8 ty0, struct pt_regs *regs, long ret, 
 	else if (ty == TL_OPENAT)
 		oflags = ARG2(regs);
 	struct tl_kfilter *k = get_kfilter();
-	__u64 bit = kf_bit(k, ty, oflags);
-	if (!kf_open_early(k, bit, ret)) {
-		kf_count(ty);
-		return true;
-	}
-	if (ret >= 0 && !kf_open_maybe(k, bit, *f)) {
-		struct tl_stats *st = kf_count(ty);
-		if (st)
-			st->filtered_early++;
-		return true;
-	}
-	return false;
+	return kf_open_drop(k, kf_bit(k, ty, oflags), ty, ret, *f);
 }
 
 /* sys_exit handles the exit of a captured syscall of type ty, whichever
