@@ -103,14 +103,25 @@ func runHelper(scenario, arg string) error {
 		return execMemfd()
 	case "ident":
 		return identChanges(arg)
-	case "openlist": // comma-separated r:PATH (read) or w:PATH (write) opens
+	case "openlist": // comma-separated r:PATH (read) or w:PATH (write) opens; r2:, w2: through openat2
 		for _, op := range strings.Split(arg, ",") {
 			mode, p, _ := strings.Cut(op, ":")
 			flags := unix.O_RDONLY
-			if mode == "w" {
+			if strings.HasPrefix(mode, "w") {
 				flags = unix.O_WRONLY | unix.O_CREAT
 			}
-			if fd, err := unix.Open(p, flags|unix.O_CLOEXEC, 0o644); err == nil {
+			var fd int
+			var err error
+			if strings.HasSuffix(mode, "2") {
+				how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC)}
+				if flags&unix.O_CREAT != 0 {
+					how.Mode = 0o644 // openat2 refuses a mode without O_CREAT (EINVAL)
+				}
+				fd, err = unix.Openat2(unix.AT_FDCWD, p, &how)
+			} else {
+				fd, err = unix.Open(p, flags|unix.O_CLOEXEC, 0o644)
+			}
+			if err == nil {
 				unix.Close(fd)
 			}
 		}

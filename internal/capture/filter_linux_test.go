@@ -149,9 +149,13 @@ func TestKernelFilter(t *testing.T) {
 		{"r", scanMax, false},                     // scanned for texts: none
 		{"r", overScan, true},                     // longer than the scan: a text may be in it
 	}
+	// Every open is made through openat2 (its flags in user memory), then
+	// through openat.
 	var list []string
-	for _, o := range ops {
-		list = append(list, o.op+":"+o.path)
+	for _, sfx := range []string{"2", ""} {
+		for _, o := range ops {
+			list = append(list, o.op+sfx+":"+o.path)
+		}
 	}
 	const marker = "/dev/null" // read, no term: must be dropped too; the last op below passes
 	list = append(list, "r:"+marker, "r:"+p("wanted.txt"))
@@ -173,24 +177,31 @@ func TestKernelFilter(t *testing.T) {
 				defer col.mu.Unlock()
 				n := 0
 				for _, e := range col.evs {
-					if e.Proc.PID == pid && e.Open.Path == p("wanted.txt") && e.Open.Flags&3 == 0 {
+					if e.Type == event.TypeOpenat && e.Proc.PID == pid && e.Open.Path == p("wanted.txt") && e.Open.Flags&3 == 0 {
 						n++
 					}
 				}
 				return n == 2
 			}, "the helper's last open did not arrive")
 			dropped := 0
-			for _, o := range ops {
-				got := col.find(func(e *event.Event) bool {
-					return e.Class() == event.ClassOpen && e.Proc.PID == pid && e.Open.Path == o.path &&
-						(e.Open.Flags&3 != 0) == (o.op == "w")
-				}) != nil
-				want := o.pass || !withFilter
-				if got != want {
-					t.Errorf("%s %s: sent=%v, want %v", o.op, o.path, got, want)
-				}
-				if !want {
-					dropped++
+			for _, ty := range []event.Type{event.TypeOpenat2, event.TypeOpenat} {
+				for _, o := range ops {
+					ev := col.find(func(e *event.Event) bool {
+						return e.Type == ty && e.Proc.PID == pid && e.Open.Path == o.path &&
+							(e.Open.Flags&3 != 0) == (o.op == "w")
+					})
+					got := ev != nil
+					want := o.pass || !withFilter
+					if got != want {
+						t.Errorf("%v %s %s: sent=%v, want %v", ty, o.op, o.path, got, want)
+					}
+					// The helper ignores errors: only the missing files may fail.
+					if ev != nil && ev.Failed() != (o.path == p("missing.txt") || o.path == p("wanted.txt.bak")) {
+						t.Errorf("%v %s %s: result %d", ty, o.op, o.path, ev.Res)
+					}
+					if !want {
+						dropped++
+					}
 				}
 			}
 			st := col.c.Stats()
