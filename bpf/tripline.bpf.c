@@ -1028,12 +1028,6 @@ static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
 	return TL_KF_BIT(ty, acc);
 }
 
-static __always_inline struct tl_kfilter *get_kfilter(void)
-{
-	struct tl_config *c = get_config();
-	return c ? &c->kf : NULL;
-}
-
 /* kf_open_early decides what needs no path: false drops the open before
  * its path is walked (a failed open, or an access mode no rule with a path
  * condition wants). */
@@ -1262,7 +1256,7 @@ static __always_inline void open_exit(struct tl_config *c, struct tl_args *a, lo
 		if (ty == TL_OPENAT2)
 			resolve = a->args[4];
 	}
-	struct tl_kfilter *k = get_kfilter();
+	struct tl_kfilter *k = &c->kf;
 	__u64 bit = kf_bit(k, ty, oflags);
 	if (ty == TL_OPENAT2 && kf_open_drop(k, bit, ty, ret, f))
 		return;
@@ -1372,11 +1366,10 @@ static __always_inline bool in_host_mntns(struct tl_kf_host *h, struct task_stru
 
 /* kf_host_drops tells whether the event of type ty of t is dropped: only
  * container rules use the type and t is in the host's mount namespace. */
-static __always_inline bool kf_host_drops(__u8 ty, struct task_struct *t)
+static __always_inline bool kf_host_drops(struct tl_config *c, __u8 ty, struct task_struct *t)
 {
-	struct tl_config *c = get_config();
-	struct tl_kf_host *h = c ? &c->host : NULL;
-	if (!h || !(h->types & (1ull << (ty & (TL_NTYPES - 1)))))
+	struct tl_kf_host *h = &c->host;
+	if (!(h->types & (1ull << (ty & (TL_NTYPES - 1)))))
 		return false;
 	return in_host_mntns(h, t);
 }
@@ -1411,7 +1404,8 @@ static __always_inline __u64 kf_port_bits(struct tl_kf_sock *k, __u16 port)
  * decoder gives userspace (decodeSock): the socket's, or the caller's
  * address when the socket holds no remote port (a failed connect), and an
  * IPv4-mapped IPv6 address is looked up as IPv4, as userspace unmaps it. */
-static __always_inline bool kf_sock_pass(struct tl_event *e, const void *raw, __u32 rawlen, long ret, struct task_struct *t)
+static __always_inline bool kf_sock_pass(struct tl_config *c, struct tl_event *e, const void *raw, __u32 rawlen, long ret,
+					 struct task_struct *t)
 {
 	__u32 z = 0;
 	struct tl_kf_sock *k = bpf_map_lookup_elem(&kf_sock, &z);
@@ -1439,11 +1433,8 @@ static __always_inline bool kf_sock_pass(struct tl_event *e, const void *raw, __
 	else if (ret == -EINPROGRESS)
 		rc = TL_KF_RES_INPROGRESS;
 	__u64 bits = k->type_terms[TL_CONNECT] & k->fam_terms[fc & 3] & k->res_terms[rc & 3];
-	if (bits & ~k->host_terms) {
-		struct tl_config *c = get_config();
-		if (c && in_host_mntns(&c->host, t))
-			bits &= k->host_terms;
-	}
+	if ((bits & ~k->host_terms) && in_host_mntns(&c->host, t))
+		bits &= k->host_terms;
 	if (!bits || (fc != TL_KF_FAM_INET && fc != TL_KF_FAM_INET6))
 		return bits;
 
@@ -1502,7 +1493,7 @@ static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a,
 	fill_sock(e, fd_file(t, (int)a->args[0]), false, &raw, &rawlen);
 	/* Before the task identity is read: a dropped connect costs the
 	 * socket's fields only. */
-	if (!kf_sock_pass(e, raw, rawlen, ret, t)) {
+	if (!kf_sock_pass(c, e, raw, rawlen, ret, t)) {
 		kf_count(TL_CONNECT);
 		return;
 	}
@@ -1725,7 +1716,8 @@ static __always_inline __u8 syscall_type(long id)
  * from the registers and the file before any argument is copied: most
  * opens end here. True drops the open. *f is the opened file. openat2's
  * flags are in user memory: its opens are judged by open_exit. */
-static __always_inline bool open_drop(__u8 ty0, struct pt_regs *regs, long ret, struct task_struct *t, struct file **f)
+static __always_inline bool open_drop(struct tl_config *c, __u8 ty0, struct pt_regs *regs, long ret, struct task_struct *t,
+				      struct file **f)
 {
 	__u8 ty = ty0;
 	asm volatile("" : "+r"(ty)); /* keep kf_count's mask: the verifier lost the bound */
@@ -1738,7 +1730,7 @@ static __always_inline bool open_drop(__u8 ty0, struct pt_regs *regs, long ret, 
 		oflags = ARG1(regs);
 	else if (ty == TL_OPENAT)
 		oflags = ARG2(regs);
-	struct tl_kfilter *k = get_kfilter();
+	struct tl_kfilter *k = &c->kf;
 	return kf_open_drop(k, kf_bit(k, ty, oflags), ty, ret, *f);
 }
 
@@ -1763,10 +1755,10 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 	if (in_compat_syscall(t, regs) || !pass_filters(c, t, t->tgid))
 		return 0;
 	struct file *f = NULL;
-	if (is_open(ty) && open_drop(ty, regs, ret, t, &f))
+	if (is_open(ty) && open_drop(c, ty, regs, ret, t, &f))
 		return 0;
 	/* Before the arguments are read: only container rules use the type. */
-	if (!is_exec(ty) && kf_host_drops(ty, t)) {
+	if (!is_exec(ty) && kf_host_drops(c, ty, t)) {
 		__u8 cty = ty;
 		asm volatile("" : "+r"(cty)); /* keep kf_count's mask: the verifier lost the bound */
 		kf_count(cty);
