@@ -1035,8 +1035,10 @@ static __always_inline bool kf_open_early(struct tl_kfilter *k, __u64 bit, long 
 {
 	if (!bit || !k)
 		return true;
-	if (ret < 0) /* no resolved path: the access mode decides */
-		return k->fail_pass & bit;
+	if (ret < 0) { /* no resolved path: the access mode and the errno decide */
+		__u64 err = -ret;
+		return (k->fail_pass & bit) || (err < TL_KF_ERRNO_MAX && (k->fail_errno[err] & bit));
+	}
 	return (k->any_path | k->path_bits) & bit;
 }
 

@@ -235,10 +235,11 @@ enum tl_kf_access {
 #define TL_KF_NAME_MAX 64    /* file names up to 63 bytes */
 #define TL_KF_SCAN_MAX 256   /* longer paths pass a 'contains' test */
 #define TL_KF_ENTRIES 4096
+#define TL_KF_ERRNO_MAX 64   /* failed opens' errnos below it are filtered */
 
 struct tl_kfilter {
 	__u64 types;     /* bit per tl_type: types filtered */
-	__u64 fail_pass; /* failed opens that pass */
+	__u64 fail_pass; /* failed opens that pass, whatever their errno */
 	__u64 any_path;  /* successful opens that pass whatever their path */
 	__u64 contains;  /* successful opens worth scanning for kf_contains */
 	__u64 path_bits; /* successful opens some prefix, text or name may let pass */
@@ -248,6 +249,7 @@ struct tl_kfilter {
 	__u64 name_lens;        /* bit n: a kf_names entry is n bytes long */
 	__u64 name_first[4];    /* bitmap: first bytes of the kf_names entries */
 	__u64 prefix_first[256]; /* [b]: bits of the kf_prefixes entries that start with '/', b */
+	__u64 fail_errno[TL_KF_ERRNO_MAX]; /* [e]: failed opens that pass with errno e */
 };
 
 /* Types only container rules use: their events from processes in the

@@ -182,6 +182,7 @@ func captureFilter(kf *rules.KernelFilter) *capture.Filter {
 				Write:    tm.Access&rules.AccessWrite != 0,
 				Success:  tm.Result == rules.ResultSuccess,
 				Failure:  tm.Result == rules.ResultFailure,
+				Errnos:   tm.Errnos,
 				AnyPath:  tm.AnyPath,
 				Prefixes: tm.Prefixes,
 				Contains: tm.Contains,

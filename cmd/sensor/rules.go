@@ -210,7 +210,7 @@ func writeHooks(out io.Writer, types []event.Type) {
 // be sent: one per rule evaluated on the type.
 func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 	fmt.Fprintln(out, "Kernel filter: an open of a filtered type is sent when it passes one rule's line.")
-	fmt.Fprintln(out, "Failed opens are decided on access and result only. A connect is sent when it passes one rule's line.")
+	fmt.Fprintln(out, "Failed opens are decided on access and errno only (no resolved path). A connect is sent when it passes one rule's line.")
 	if len(kf.Types) == 0 {
 		fmt.Fprintln(out, "\nno open rules: nothing filtered")
 	}
@@ -268,6 +268,13 @@ func openTermText(tm rules.OpenTerm) string {
 	}
 	if tm.Result != rules.ResultAny {
 		parts = append(parts, tm.Result.String())
+	}
+	if tm.Result == rules.ResultFailure && len(tm.Errnos) > 0 {
+		names := make([]string, len(tm.Errnos))
+		for i, e := range tm.Errnos {
+			names[i] = event.ErrnoName(-int64(e))
+		}
+		parts[len(parts)-1] += " " + strings.Join(names, "|")
 	}
 	switch {
 	case tm.Result == rules.ResultFailure:

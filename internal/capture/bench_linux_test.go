@@ -171,7 +171,7 @@ func benchFilter(kf *rules.KernelFilter) *Filter {
 		for _, tm := range tf.Terms {
 			of.Terms = append(of.Terms, OpenTerm{
 				Read: tm.Access&rules.AccessRead != 0, Write: tm.Access&rules.AccessWrite != 0,
-				Success: tm.Result == rules.ResultSuccess, Failure: tm.Result == rules.ResultFailure,
+				Success: tm.Result == rules.ResultSuccess, Failure: tm.Result == rules.ResultFailure, Errnos: tm.Errnos,
 				AnyPath: tm.AnyPath, Prefixes: tm.Prefixes, Contains: tm.Contains, Names: tm.Names,
 			})
 		}

@@ -148,13 +148,15 @@ type OpenFilter struct {
 }
 
 // OpenTerm is one way an open passes: its access mode allows Read/Write
-// when they are required; a failed open passes unless Success is required;
-// a successful one unless Failure is, and only when AnyPath or its resolved
-// path starts with one of Prefixes, contains one of Contains at a '/' (each
-// must begin with '/'), or its last component is one of Names.
+// when they are required; a failed open passes unless Success is required,
+// and only with one of Errnos when there are some; a successful one unless
+// Failure is, and only when AnyPath or its resolved path starts with one
+// of Prefixes, contains one of Contains at a '/' (each must begin with
+// '/'), or its last component is one of Names.
 type OpenTerm struct {
 	Read, Write               bool
 	Success, Failure          bool
+	Errnos                    []int // errnos from FilterErrnoMax on let every failure pass
 	AnyPath                   bool
 	Prefixes, Contains, Names []string
 }
@@ -171,12 +173,14 @@ const (
 // FilterPrefixMax bytes (longer ones are cut, which lets more pass), names
 // have at most FilterNameMax bytes, a path longer than FilterScanMax passes
 // a Contains test, and there are at most FilterEntries distinct prefixes,
-// contained texts and names each.
+// contained texts and names each; errnos are told apart below
+// FilterErrnoMax.
 const (
 	FilterPrefixMax = 128
 	FilterNameMax   = 63
 	FilterScanMax   = 256
 	FilterEntries   = 4096
+	FilterErrnoMax  = 64
 )
 
 // Stats are capture counters since New.

@@ -5,6 +5,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -92,8 +93,14 @@ func buildFilter(f *Filter) (*kfTables, error) {
 		for j := range of.Terms {
 			tm := &of.Terms[j]
 			bits := termBits(of.Type, tm)
-			if !tm.Success {
+			switch {
+			case tm.Success:
+			case len(tm.Errnos) == 0 || slices.ContainsFunc(tm.Errnos, func(e int) bool { return e <= 0 || e >= FilterErrnoMax }):
 				cfg.FailPass |= bits
+			default:
+				for _, e := range tm.Errnos {
+					cfg.FailErrno[e] |= bits
+				}
 			}
 			if tm.Failure {
 				continue

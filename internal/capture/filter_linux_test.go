@@ -102,6 +102,9 @@ func TestKernelFilter(t *testing.T) {
 			{Read: true, Success: true, Names: []string{"wanted.txt", "zz", longName, name35}},
 			{Read: true, Success: true, Contains: []string{"/deep/dir/", "/" + long + "/", "/cz", "/proc/sy"}},
 			{Read: true, Success: true, Prefixes: []string{"/dev/zer"}},
+			// Failed reads with ENOTDIR or ELOOP (a failed open has no
+			// resolved path: its errno decides).
+			{Read: true, Failure: true, Errnos: []int{int(unix.ENOTDIR), int(unix.ELOOP)}},
 		}})
 	}
 	ops := []struct {
@@ -111,7 +114,9 @@ func TestKernelFilter(t *testing.T) {
 	}{
 		{"r", p("other.txt"), false},      // no prefix, no name
 		{"r", p("w/x"), false},            // the prefix wants writes
-		{"r", p("missing.txt"), false},    // failed: every term wants success
+		{"r", p("missing.txt"), false},    // failed, ENOENT: no term wants it
+		{"r", p("other.txt/x"), true},     // failed, ENOTDIR: the failure term
+		{"w", p("other.txt/x"), false},    // the failure term wants reads
 		{"w", p("w/x"), true},             // prefix + write
 		{"r", p("wanted.txt"), true},      // name + read
 		{"w", p("wanted.txt"), false},     // the name wants reads
@@ -195,8 +200,9 @@ func TestKernelFilter(t *testing.T) {
 					if got != want {
 						t.Errorf("%v %s %s: sent=%v, want %v", ty, o.op, o.path, got, want)
 					}
-					// The helper ignores errors: only the missing files may fail.
-					if ev != nil && ev.Failed() != (o.path == p("missing.txt") || o.path == p("wanted.txt.bak")) {
+					// The helper ignores errors: only these may fail.
+					failing := o.path == p("missing.txt") || o.path == p("wanted.txt.bak") || o.path == p("other.txt/x")
+					if ev != nil && ev.Failed() != failing {
 						t.Errorf("%v %s %s: result %d", ty, o.op, o.path, ev.Res)
 					}
 					if !want {
@@ -310,6 +316,38 @@ func TestFilterPrechecks(t *testing.T) {
 		}
 		if looked < 1000 {
 			t.Errorf("filter %d: weak test, only %d lookups that pass", i, looked)
+		}
+	}
+}
+
+// TestFilterErrnos checks how failure terms fill the errno table: errnos
+// below FilterErrnoMax each get the term's bits; no errnos, or one the
+// table cannot hold, let every failure pass.
+func TestFilterErrnos(t *testing.T) {
+	ty := event.TypeOpenat
+	ro := kfBit(ty, accRO) | kfBit(ty, accRW)
+	for _, tc := range []struct {
+		errnos   []int
+		failPass uint64
+		table    map[int]uint64
+	}{
+		{nil, ro, nil},
+		{[]int{13, 1}, 0, map[int]uint64{1: ro, 13: ro}},
+		{[]int{13, FilterErrnoMax}, ro, nil},
+		{[]int{0}, ro, nil},
+	} {
+		f := &Filter{Open: []OpenFilter{{Type: ty, Terms: []OpenTerm{{Read: true, Failure: true, Errnos: tc.errnos}}}}}
+		tb, err := buildFilter(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tb.cfg.FailPass != tc.failPass {
+			t.Errorf("%v: fail_pass %#x, want %#x", tc.errnos, tb.cfg.FailPass, tc.failPass)
+		}
+		for e, got := range tb.cfg.FailErrno {
+			if got != tc.table[e] {
+				t.Errorf("%v: fail_errno[%d] %#x, want %#x", tc.errnos, e, got, tc.table[e])
+			}
 		}
 	}
 }

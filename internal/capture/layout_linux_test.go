@@ -22,6 +22,10 @@ func TestLayout(t *testing.T) {
 		t.Errorf("kernel filter keys hold %d prefix and %d name bytes; FilterPrefixMax %d, FilterNameMax %d",
 			len(kp.Data), len(kn.Name), FilterPrefixMax, FilterNameMax)
 	}
+	var kf triplineTlKfilter
+	if len(kf.FailErrno) != FilterErrnoMax {
+		t.Errorf("kernel filter holds %d errnos; FilterErrnoMax %d", len(kf.FailErrno), FilterErrnoMax)
+	}
 	var e triplineTlEvent
 	var ic triplineTlIdentCache
 	cases := []struct {

@@ -161,6 +161,7 @@ type triplineTlKfilter struct {
 	NameLens      uint64
 	NameFirst     [4]uint64
 	PrefixFirst   [256]uint64
+	FailErrno     [64]uint64
 }
 
 type triplineTlScratch struct {

@@ -497,14 +497,23 @@ func parseRes(s string) (int64, bool) {
 	if s == "SUCCESS" {
 		return 0, true
 	}
+	if n, ok := ErrnoNumber(s); ok {
+		return -n, true
+	}
+	return 0, false
+}
+
+// ErrnoNumber is the errno an evt.res text other than "SUCCESS" names:
+// an errno name ("EACCES") or "E<n>".
+func ErrnoNumber(s string) (int64, bool) {
 	for n, name := range errnoNames {
 		if name == s {
-			return -n, true
+			return n, true
 		}
 	}
 	if len(s) > 1 && s[0] == 'E' {
 		if n, err := strconv.ParseInt(s[1:], 10, 64); err == nil && n > 0 {
-			return -n, true
+			return n, true
 		}
 	}
 	return 0, false

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,14 +50,16 @@ const (
 )
 
 // OpenTerm is a necessary condition of one rule on one open type: an open
-// the rule matches passes Access and Result and, when it succeeded, has a
-// path (fd.name) starting with one of Prefixes, containing one of Contains
+// the rule matches passes Access and Result; when it failed, its errno is
+// one of Errnos (when there are some); when it succeeded, it has a path
+// (fd.name) starting with one of Prefixes, containing one of Contains
 // (each begins with '/', so it starts at a path component) or a file name
 // (fd.filename) in Names, unless AnyPath.
 type OpenTerm struct {
 	Rule     string
 	Access   Access
 	Result   Result
+	Errnos   []int // sorted; only with ResultFailure
 	AnyPath  bool
 	Prefixes []string
 	Contains []string
@@ -121,6 +124,12 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 				continue
 			}
 			term := OpenTerm{Rule: r.Name, Access: f.access, Result: f.result}
+			if f.result == ResultFailure && f.errs != nil {
+				for e := range f.errs {
+					term.Errnos = append(term.Errnos, e)
+				}
+				sort.Ints(term.Errnos)
+			}
 			if f.paths == nil {
 				term.AnyPath = true
 			} else {
@@ -149,10 +158,11 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 
 // facts is a necessary condition of a (sub)condition on one event type.
 type facts struct {
-	never  bool     // cannot match this type
-	access Access   // required access bits
-	result Result   // required result
-	paths  *pathSet // nil: any path
+	never  bool         // cannot match this type
+	access Access       // required access bits
+	result Result       // required result
+	errs   map[int]bool // with ResultFailure: the errnos it fails with (nil: any)
+	paths  *pathSet     // nil: any path
 }
 
 // pathSet is a disjunction of path facts on a successful open.
@@ -207,6 +217,22 @@ func andFacts(a, b facts) facts {
 		return facts{never: true}
 	}
 	switch {
+	case a.errs == nil:
+		out.errs = b.errs
+	case b.errs == nil:
+		out.errs = a.errs
+	default:
+		out.errs = map[int]bool{}
+		for e := range a.errs {
+			if b.errs[e] {
+				out.errs[e] = true
+			}
+		}
+		if len(out.errs) == 0 {
+			return facts{never: true} // fails with none of the errnos of both
+		}
+	}
+	switch {
 	case a.paths == nil:
 		out.paths = b.paths
 	case b.paths == nil:
@@ -229,6 +255,15 @@ func orFacts(a, b facts) facts {
 	out := facts{access: a.access & b.access}
 	if a.result == b.result {
 		out.result = a.result
+	}
+	if out.result == ResultFailure && a.errs != nil && b.errs != nil {
+		out.errs = map[int]bool{}
+		for e := range a.errs {
+			out.errs[e] = true
+		}
+		for e := range b.errs {
+			out.errs[e] = true
+		}
 	}
 	if a.paths != nil && b.paths != nil {
 		out.paths = unionPaths(a.paths, b.paths)
@@ -317,7 +352,17 @@ func checkFacts(c *checkNode, t event.Type) facts {
 					return facts{}
 				}
 			}
-			return facts{result: ResultFailure}
+			// evt.res names the errno ("EACCES", or "E<n>" for one
+			// without a name); a text naming none leaves any errno.
+			errs := map[int]bool{}
+			for _, v := range vs {
+				e, ok := event.ErrnoNumber(v)
+				if !ok {
+					return facts{result: ResultFailure}
+				}
+				errs[int(e)] = true
+			}
+			return facts{result: ResultFailure, errs: errs}
 		}
 	case "fd.num", "evt.rawres":
 		// fd.num is the result on success and -1 on failure; evt.rawres is
@@ -333,6 +378,8 @@ func checkFacts(c *checkNode, t event.Type) facts {
 		switch {
 		case (op == ">=" && x >= 0) || (op == ">" && x >= -1) || (op == "=" && x >= 0):
 			return facts{result: ResultSuccess}
+		case op == "=" && c.lhs.field == "evt.rawres" && x < 0 && x >= -1<<31:
+			return facts{result: ResultFailure, errs: map[int]bool{int(-x): true}}
 		case (op == "<" && x <= 0) || (op == "<=" && x <= -1) || (op == "=" && x < 0):
 			return facts{result: ResultFailure}
 		}
@@ -461,7 +508,7 @@ func (k *KernelFilter) Pass(ev *event.Event) bool {
 			continue
 		}
 		if ev.Res < 0 {
-			if tm.Result != ResultSuccess {
+			if tm.Result != ResultSuccess && (tm.Errnos == nil || slices.Contains(tm.Errnos, int(-ev.Res))) {
 				return true
 			}
 			continue

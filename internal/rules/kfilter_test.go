@@ -169,11 +169,8 @@ func randomOpen(rng *rand.Rand, words []string) *event.Event {
 	e := &event.Event{Type: types[rng.IntN(len(types))], Res: 3}
 	flags := []uint32{0, 1, 2, 3, 0o1101, 0o102, 0o200000, 0o1000 | 1, 0o100 | 0o2}
 	e.Open = event.Open{Path: path, RawPath: path, Flags: flags[rng.IntN(len(flags))], Mode: []uint32{0o644, 0o755}[rng.IntN(2)]}
-	switch rng.IntN(4) {
-	case 0:
-		e.Res = -2
-	case 1:
-		e.Res = -13
+	if rng.IntN(2) == 0 { // failed: ENOENT, EACCES, EPERM, ELOOP, or an errno without a name
+		e.Res = []int64{-2, -13, -1, -40, -999}[rng.IntN(5)]
 	}
 	comm := kfProcs[rng.IntN(len(kfProcs))]
 	if rng.IntN(4) == 0 {
@@ -345,7 +342,12 @@ func TestKernelFilterDefaults(t *testing.T) {
 		{event.TypeOpenat, "/etc/passwd", 1, 3, true},
 		{event.TypeOpenat, "/home/a/.ssh/authorized_keys", 2, 3, true},
 		{event.TypeOpenat, "/home/a/.bashrc", 1, 3, true},
-		{event.TypeOpenat, "/tmp/missing", 0, -2, true}, // a failure rule: failed opens are not filtered on paths
+		// The failure rule wants EACCES or EPERM; failed opens are not
+		// filtered on paths.
+		{event.TypeOpenat, "/tmp/missing", 0, -2, false},
+		{event.TypeOpenat, "/tmp/x", 0, -13, true},
+		{event.TypeOpenat, "/tmp/x", 0o1101, -1, true},
+		{event.TypeOpenat, "/etc/shadow", 0, -2, false},
 		{event.TypeOpenat, "/etc/shadow", 0, -13, true},
 		{event.TypeOpenat, "/etc/shadow", 0, 3, true},
 	} {
@@ -443,6 +445,44 @@ func TestKernelFilterStdFDs(t *testing.T) {
 		}
 		if len(kf.Types) != 1 || kf.Types[0].PassAll != std {
 			t.Errorf("std=%v: opens %+v", std, kf.Types)
+		}
+	}
+}
+
+// TestKernelFilterErrnos pins the errnos derived from evt.res and
+// evt.rawres (testdata/kfilter_rules.yaml).
+func TestKernelFilterErrnos(t *testing.T) {
+	rs, _, err := LoadFiles(kfRuleSets["facts"], Options{Captured: sensorTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := rs.KernelFilter()
+	for _, tc := range []struct {
+		typ    event.Type
+		rule   string
+		result Result
+		errnos []int // nil: no term (the rule cannot match the type)
+	}{
+		{event.TypeOpen, "errnos", ResultFailure, []int{2, 13, 40, 999}},
+		{event.TypeOpenat2, "errnos", ResultFailure, []int{2, 13, 40, 999}},
+		{event.TypeOpenat2, "errnos and", ResultFailure, []int{13}},
+		{event.TypeOpenat2, "errnos none", 0, nil},
+		{event.TypeOpenat, "errnos unknown", ResultFailure, []int{}},
+	} {
+		tf := kf.For(tc.typ)
+		if tf == nil || tf.PassAll {
+			t.Fatalf("%s: not filtered", tc.typ)
+		}
+		i := slices.IndexFunc(tf.Terms, func(tm OpenTerm) bool { return tm.Rule == tc.rule })
+		switch {
+		case tc.errnos == nil:
+			if i >= 0 {
+				t.Errorf("%s %q: term %+v, want none", tc.typ, tc.rule, tf.Terms[i])
+			}
+		case i < 0:
+			t.Errorf("%s %q: no term", tc.typ, tc.rule)
+		case tf.Terms[i].Result != tc.result || !slices.Equal(tf.Terms[i].Errnos, tc.errnos):
+			t.Errorf("%s %q: %s %v, want %s %v", tc.typ, tc.rule, tf.Terms[i].Result, tf.Terms[i].Errnos, tc.result, tc.errnos)
 		}
 	}
 }
