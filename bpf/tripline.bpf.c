@@ -1756,6 +1756,13 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (in_compat_syscall(t, regs) || !pass_filters(c, t, t->tgid))
 		return 0;
+	/* A failure no rule can match: it changed nothing the sensor keeps. */
+	if (ret < 0 && (c->kf.fail_drop & (1ull << ty))) {
+		__u8 fty = ty;
+		asm volatile("" : "+r"(fty)); /* keep kf_count's mask: the verifier lost the bound */
+		kf_count(fty);
+		return 0;
+	}
 	struct file *f = NULL;
 	if (is_open(ty) && open_drop(c, ty, regs, ret, t, &f))
 		return 0;

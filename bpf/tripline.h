@@ -250,6 +250,7 @@ struct tl_kfilter {
 	__u64 name_first[4];    /* bitmap: first bytes of the kf_names entries */
 	__u64 prefix_first[256]; /* [b]: bits of the kf_prefixes entries that start with '/', b */
 	__u64 fail_errno[TL_KF_ERRNO_MAX]; /* [e]: failed opens that pass with errno e */
+	__u64 fail_drop; /* bit per tl_type: its failed syscalls are dropped */
 };
 
 /* Types only container rules use: their events from processes in the

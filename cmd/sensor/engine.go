@@ -210,6 +210,7 @@ func captureFilter(kf *rules.KernelFilter) *capture.Filter {
 		f.Sock = append(f.Sock, cf)
 	}
 	f.HostDrop = kf.Host.Types
+	f.FailDrop = kf.FailDrop
 	return f
 }
 

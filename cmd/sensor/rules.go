@@ -239,6 +239,10 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 	default:
 		fmt.Fprintln(out, "No type has only container rules: nothing is dropped for host processes.")
 	}
+	if len(kf.FailDrop) > 0 {
+		fmt.Fprintf(out, "Failures no rule can match (every rule on the type wants success), dropped: %s\n",
+			strings.Join(typeNames(kf.FailDrop), ", "))
+	}
 }
 
 // writeTypeFilter prints one type of the kernel filter: why it is not

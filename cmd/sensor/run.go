@@ -281,7 +281,8 @@ func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter, hostFilter bool) 
 		}
 	}
 	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all,
-		"container_only_types", typeNames(kf.Host.Types), "container_filter", hostFilter)
+		"container_only_types", typeNames(kf.Host.Types), "container_filter", hostFilter,
+		"failures_dropped_types", typeNames(kf.FailDrop))
 }
 
 // logSummary logs the final counters. capt must be read after the capture

@@ -196,6 +196,7 @@ func benchFilter(kf *rules.KernelFilter) *Filter {
 		f.Sock = append(f.Sock, cf)
 	}
 	f.HostDrop = kf.Host.Types
+	f.FailDrop = kf.FailDrop
 	f.HostMntNS, _ = HostMntNS() // 0 (off) when unknown, as in the sensor
 	return f
 }

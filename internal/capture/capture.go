@@ -99,6 +99,9 @@ type Filter struct {
 	// HostMntNS is the inode number of the host's mount namespace (see
 	// HostMntNS); 0 turns HostDrop and the Container terms off.
 	HostMntNS uint64
+	// FailDrop are the types whose failed syscalls are dropped (no rule
+	// can match them; a failure changes no state the sensor keeps).
+	FailDrop []event.Type
 }
 
 // SockFilter is the filter of one socket type (connect only).

@@ -84,6 +84,12 @@ func buildFilter(f *Filter) (*kfTables, error) {
 	prefixes := map[string]uint64{}
 	contains := map[string]uint64{}
 	names := map[string]uint64{}
+	for _, t := range f.FailDrop {
+		if t >= event.TypeContainer {
+			return nil, fmt.Errorf("%w: type %s has no syscall", ErrFilter, t)
+		}
+		cfg.FailDrop |= 1 << t
+	}
 	for i := range f.Open {
 		of := &f.Open[i]
 		if of.Type.Class() != event.ClassOpen {

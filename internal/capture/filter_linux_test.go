@@ -5,6 +5,7 @@ package capture
 import (
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -349,5 +350,53 @@ func TestFilterErrnos(t *testing.T) {
 				t.Errorf("%v: fail_errno[%d] %#x, want %#x", tc.errnos, e, got, tc.table[e])
 			}
 		}
+	}
+}
+
+// TestKernelFilterFailDrop checks that the failures of the FailDrop types
+// are dropped in the kernel, counted, and their successes sent.
+func TestKernelFilterFailDrop(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := realDir(t)
+	filter := &Filter{FailDrop: []event.Type{event.TypeExecve, event.TypeMkdirat}}
+	col := startCapture(t, Config{PID: uint32(os.Getpid()), IncludeSelf: true,
+		Types: []event.Type{event.TypeExecve, event.TypeMkdirat, event.TypeUnlinkat}, Filter: filter})
+	missing := filepath.Join(dir, "no-such-binary")
+	if err := exec.Command(missing).Run(); err == nil {
+		t.Fatal("exec of a missing file succeeded")
+	}
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	for _, d := range []string{sub, sub} { // the second fails: EEXIST
+		_ = unix.Mkdir(d, 0o755)
+	}
+	_ = unix.Rmdir(filepath.Join(dir, "missing")) // unlinkat, ENOENT: not in FailDrop
+	_ = unix.Mkdir(filepath.Join(dir, "last"), 0o755)
+	col.wait(t, "the last mkdir", func(e *event.Event) bool {
+		return e.Type == event.TypeMkdirat && e.Sys.Path == filepath.Join(dir, "last")
+	})
+	col.wait(t, "the successful exec", func(e *event.Event) bool {
+		return e.Type == event.TypeExecve && e.Res == 0 && e.Proc.ExePath == "/usr/bin/true"
+	})
+	col.wait(t, "the failed rmdir (unlinkat)", func(e *event.Event) bool { return e.Type == event.TypeUnlinkat && e.Failed() })
+	for _, c := range []struct {
+		what string
+		ok   bool
+	}{
+		{"the failed exec was sent", col.find(func(e *event.Event) bool { return e.Type == event.TypeExecve && e.Failed() }) == nil},
+		{"the failed mkdir was sent", col.find(func(e *event.Event) bool { return e.Type == event.TypeMkdirat && e.Failed() }) == nil},
+		{"the first mkdir was not sent", col.find(func(e *event.Event) bool {
+			return e.Type == event.TypeMkdirat && e.Sys.Path == sub && !e.Failed()
+		}) != nil},
+	} {
+		if !c.ok {
+			t.Error(c.what)
+		}
+	}
+	st := col.c.Stats()
+	if st.FilteredByType[event.TypeExecve] == 0 || st.FilteredByType[event.TypeMkdirat] == 0 {
+		t.Errorf("filtered execve %d, mkdir %d; want each counted", st.FilteredByType[event.TypeExecve], st.FilteredByType[event.TypeMkdirat])
 	}
 }

@@ -162,6 +162,7 @@ type triplineTlKfilter struct {
 	NameFirst     [4]uint64
 	PrefixFirst   [256]uint64
 	FailErrno     [64]uint64
+	FailDrop      uint64
 }
 
 type triplineTlScratch struct {

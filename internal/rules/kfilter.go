@@ -86,6 +86,12 @@ type KernelFilter struct {
 	Types []TypeFilter
 	Sock  []SockFilter
 	Host  HostDrop
+	// FailDrop are the types, other than the opens and connect (filtered
+	// above), whose failed syscalls no rule can match: the rules of
+	// exec, for instance, test spawned_process (evt.rawres >= 0). A
+	// failed syscall changes no process or file descriptor, so nothing
+	// else needs it.
+	FailDrop []event.Type
 }
 
 // For returns the filter of type t (nil when t is not filtered).
@@ -153,7 +159,30 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 		kf.Sock = append(kf.Sock, rs.sockFilter(event.TypeConnect, std))
 	}
 	kf.Host = rs.hostDrop(std)
+	kf.FailDrop = rs.failDrop()
 	return kf
+}
+
+// failDrop returns the rule types whose failures no rule can match.
+func (rs *Ruleset) failDrop() []event.Type {
+	var out []event.Type
+	for _, t := range rs.types {
+		switch t.Class() {
+		case event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit, event.ClassContainer:
+			continue
+		}
+		fail := false
+		for _, r := range rs.byType[t] {
+			if f := openFacts(r.cond, t); !f.never && f.result != ResultSuccess {
+				fail = true
+				break
+			}
+		}
+		if !fail {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // facts is a necessary condition of a (sub)condition on one event type.
@@ -365,10 +394,11 @@ func checkFacts(c *checkNode, t event.Type) facts {
 			return facts{result: ResultFailure, errs: errs}
 		}
 	case "fd.num", "evt.rawres":
-		// fd.num is the result on success and -1 on failure; evt.rawres is
-		// the result: a bound on either says which of the two it was.
+		// An open's fd.num is the result on success and -1 on failure;
+		// evt.rawres is the result: a bound on either says which of the
+		// two it was. Another type's fd.num is an argument.
 		v, ok := one()
-		if !ok {
+		if !ok || (c.lhs.field == "fd.num" && t.Class() != event.ClassOpen) {
 			return facts{}
 		}
 		x, err := strconv.ParseInt(v, 0, 64)

@@ -803,6 +803,9 @@ func (k *KernelFilter) Passes(ev *event.Event, hostMnt bool) bool {
 	if hostMnt && slices.Contains(k.Host.Types, ev.Type) {
 		return false
 	}
+	if ev.Res < 0 && slices.Contains(k.FailDrop, ev.Type) {
+		return false
+	}
 	for i := range k.Sock {
 		if k.Sock[i].Type == ev.Type {
 			return k.Sock[i].pass(ev, hostMnt)

@@ -288,7 +288,7 @@ func otherTypes(rs *Ruleset) []event.Type {
 	var out []event.Type
 	for _, t := range rs.types {
 		switch t.Class() {
-		case event.ClassOpen, event.ClassConnect, event.ClassExec, event.ClassFork, event.ClassExit, event.ClassContainer:
+		case event.ClassOpen, event.ClassConnect, event.ClassFork, event.ClassExit, event.ClassContainer:
 			continue
 		}
 		out = append(out, t)
@@ -484,5 +484,33 @@ func TestKernelFilterErrnos(t *testing.T) {
 		case tf.Terms[i].Result != tc.result || !slices.Equal(tf.Terms[i].Errnos, tc.errnos):
 			t.Errorf("%s %q: %s %v, want %s %v", tc.typ, tc.rule, tf.Terms[i].Result, tf.Terms[i].Errnos, tc.result, tc.errnos)
 		}
+	}
+}
+
+// TestKernelFilterFailDrop pins which failures the default rules let the
+// kernel drop: exec (spawned_process wants success), not the types whose
+// rules have no result condition; and that a rule without one keeps them.
+func TestKernelFilterFailDrop(t *testing.T) {
+	kf := loadDefaults(t).KernelFilter()
+	for _, tc := range []struct {
+		typ  event.Type
+		drop bool
+	}{
+		{event.TypeExecve, true},
+		{event.TypeExecveat, true},
+		{event.TypeUnlinkat, false},
+		{event.TypeOpenat, false}, // the open filter decides
+		{event.TypeConnect, false},
+	} {
+		if got := slices.Contains(kf.FailDrop, tc.typ); got != tc.drop {
+			t.Errorf("%s: failures dropped=%v, want %v", tc.typ, got, tc.drop)
+		}
+	}
+	rs, _, err := LoadFiles([]string{"testdata/seed_macros.yaml", filepath.Join(seeds, "runtime-monitoring.yaml")}, Options{Captured: sensorTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd := rs.KernelFilter().FailDrop; slices.Contains(fd, event.TypeExecve) {
+		t.Errorf("seed rules: exec failures dropped (%v), but their spawned_process has no result condition", fd)
 	}
 }
