@@ -14,15 +14,48 @@ func TestWaitBudget(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for i := 0; i < 3; i++ {
-		if !e.mayWait(now) {
-			t.Fatalf("wait %d refused", i)
+		if d := e.mayWait(now); d != DefaultMissWait {
+			t.Fatalf("wait %d: %v, want %v", i, d, DefaultMissWait)
 		}
 	}
-	if e.mayWait(now + 1) {
-		t.Error("budget exceeded")
+	if d := e.mayWait(now + 1); d != 0 {
+		t.Errorf("count budget exceeded: %v", d)
 	}
-	if !e.mayWait(now + int64(time.Second)) {
+	if d := e.mayWait(now + int64(time.Second)); d == 0 {
 		t.Error("budget not renewed")
+	}
+}
+
+// TestWaitTimeBudget: the waits of one second last MaxWaitPerSec in all,
+// however many the count allows, so a slow containerd cannot hold the
+// reading goroutine.
+func TestWaitTimeBudget(t *testing.T) {
+	e, err := New(Config{Socket: "/nonexistent.sock", MaxWaitsPerSec: 100, MaxWaitPerSec: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for _, tc := range []struct {
+		spend time.Duration // the previous wait's length
+		want  time.Duration
+	}{
+		{0, DefaultMissWait},
+		{DefaultMissWait, 50 * time.Millisecond}, // what is left of the second's 150ms
+		{50 * time.Millisecond, 0},
+	} {
+		e.spent(now, int64(tc.spend))
+		if d := e.mayWait(now); d != tc.want {
+			t.Errorf("after %v more: may wait %v, want %v", tc.spend, d, tc.want)
+		}
+	}
+	// A wait begun in an earlier second is not charged to this one.
+	next := now + int64(time.Second)
+	if d := e.mayWait(next); d != DefaultMissWait {
+		t.Errorf("next second: %v", d)
+	}
+	e.spent(now, int64(time.Second))
+	if d := e.mayWait(next); d != DefaultMissWait {
+		t.Errorf("next second after a late charge: %v", d)
 	}
 }
 

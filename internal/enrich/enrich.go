@@ -38,6 +38,12 @@ type Config struct {
 	// flood of unknown ids (say, cgroups named like containers by a
 	// delegated user) cannot stall the pipeline. Default 20.
 	MaxWaitsPerSec int
+	// MaxWaitPerSec bounds the time misses may wait in each second, in
+	// all: the events are read on one goroutine, so a containerd that
+	// answers slowly would otherwise hold the reader for MaxWaitsPerSec
+	// times MissWait (two seconds a second) and the kernel's ring would
+	// fill. Default 100ms (a tenth of the reader's time).
+	MaxWaitPerSec time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between
 	// connection attempts. Defaults 200ms and 5s.
 	RetryMin, RetryMax time.Duration
@@ -108,8 +114,8 @@ type Enricher struct {
 	pending map[string]chan struct{}
 	nPlace  int
 
-	waitMu               sync.Mutex
-	waitSecond, waitUsed int64
+	waitMu                          sync.Mutex
+	waitSecond, waitUsed, waitSpent int64 // waitSpent in ns
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -143,6 +149,9 @@ func New(cfg Config) (*Enricher, error) {
 	}
 	if cfg.MaxWaitsPerSec <= 0 {
 		cfg.MaxWaitsPerSec = 20
+	}
+	if cfg.MaxWaitPerSec <= 0 {
+		cfg.MaxWaitPerSec = 100 * time.Millisecond
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 200 * time.Millisecond
@@ -308,37 +317,52 @@ func (e *Enricher) miss(id, nsHint string, ce *centry) *centry {
 	if ce != nil && ce.expires > now {
 		return ce // recently unknown: do not wait again
 	}
-	if e.cfg.MissWait > 0 && e.cli.Load() != nil && e.mayWait(now) {
-		if ch := e.startFetch(id, nsHint); ch != nil {
-			e.waits.Add(1)
-			t := time.NewTimer(e.cfg.MissWait)
-			select {
-			case <-ch:
-			case <-t.C:
-				e.waitTimeouts.Add(1)
-			}
-			t.Stop()
-			if got := e.entry(id); got != nil && !got.placeholder {
-				return got
+	if e.cfg.MissWait > 0 && e.cli.Load() != nil {
+		if d := e.mayWait(now); d > 0 {
+			if ch := e.startFetch(id, nsHint); ch != nil {
+				e.waits.Add(1)
+				t := time.NewTimer(d)
+				select {
+				case <-ch:
+				case <-t.C:
+					e.waitTimeouts.Add(1)
+				}
+				t.Stop()
+				e.spent(now, time.Now().UnixNano()-now)
+				if got := e.entry(id); got != nil && !got.placeholder {
+					return got
+				}
 			}
 		}
 	}
 	return e.placeholder(id, now)
 }
 
-// mayWait takes one wait from this second's budget.
-func (e *Enricher) mayWait(now int64) bool {
+// mayWait takes one wait from the budget of the second of now and returns
+// how long it may last (0: none): MissWait, or what is left of
+// MaxWaitPerSec when that is less.
+func (e *Enricher) mayWait(now int64) time.Duration {
 	sec := now / int64(time.Second)
 	e.waitMu.Lock()
 	defer e.waitMu.Unlock()
 	if sec != e.waitSecond {
-		e.waitSecond, e.waitUsed = sec, 0
+		e.waitSecond, e.waitUsed, e.waitSpent = sec, 0, 0
 	}
-	if e.waitUsed >= int64(e.cfg.MaxWaitsPerSec) {
-		return false
+	left := time.Duration(int64(e.cfg.MaxWaitPerSec) - e.waitSpent)
+	if e.waitUsed >= int64(e.cfg.MaxWaitsPerSec) || left <= 0 {
+		return 0
 	}
 	e.waitUsed++
-	return true
+	return min(e.cfg.MissWait, left)
+}
+
+// spent charges a wait of d ns begun at start to its second's budget.
+func (e *Enricher) spent(start, d int64) {
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	if start/int64(time.Second) == e.waitSecond {
+		e.waitSpent += d
+	}
 }
 
 // placeholder returns (creating if needed) the entry of an id without
