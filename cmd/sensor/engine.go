@@ -96,7 +96,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 	e.types = captureTypes(ec)
 	var filter *capture.Filter
 	if e.filter = ruleFilter(ec); e.filter != nil {
-		filter = captureFilter(e.filter)
+		filter = capture.RulesFilter(e.filter)
 		if cfg.KernelFilterHost == "on" {
 			ns, err := capture.HostMntNS()
 			if err != nil {
@@ -166,52 +166,6 @@ func ruleFilter(ec engineConfig) *rules.KernelFilter {
 		return nil
 	}
 	return ec.rules.KernelFilter()
-}
-
-// captureFilter converts the rules' kernel filter for the capture.
-func captureFilter(kf *rules.KernelFilter) *capture.Filter {
-	f := &capture.Filter{}
-	for _, tf := range kf.Types {
-		if tf.PassAll {
-			continue
-		}
-		of := capture.OpenFilter{Type: tf.Type}
-		for _, tm := range tf.Terms {
-			of.Terms = append(of.Terms, capture.OpenTerm{
-				Read:     tm.Access&rules.AccessRead != 0,
-				Write:    tm.Access&rules.AccessWrite != 0,
-				Success:  tm.Result == rules.ResultSuccess,
-				Failure:  tm.Result == rules.ResultFailure,
-				Errnos:   tm.Errnos,
-				AnyPath:  tm.AnyPath,
-				Prefixes: tm.Prefixes,
-				Contains: tm.Contains,
-				Names:    tm.Names,
-			})
-		}
-		f.Open = append(f.Open, of)
-	}
-	for _, sf := range kf.Sock {
-		if sf.PassAll {
-			continue
-		}
-		cf := capture.SockFilter{Type: sf.Type}
-		for _, tm := range sf.Terms {
-			ct := capture.SockTerm{Families: uint8(tm.Families), Results: uint8(tm.Results), Container: tm.Container,
-				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
-			if tm.Ports != nil {
-				ct.Ports = make([]capture.PortRange, len(tm.Ports))
-				for i, p := range tm.Ports {
-					ct.Ports[i] = capture.PortRange{Lo: p.Lo, Hi: p.Hi}
-				}
-			}
-			cf.Terms = append(cf.Terms, ct)
-		}
-		f.Sock = append(f.Sock, cf)
-	}
-	f.HostDrop = kf.Host.Types
-	f.FailDrop = kf.FailDrop
-	return f
 }
 
 // drainTimeout bounds how long an orderly stop keeps reading the records

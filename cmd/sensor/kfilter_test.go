@@ -51,7 +51,7 @@ func TestRuleFilter(t *testing.T) {
 			t.Errorf("%s: filter=%v, want %v", tc.name, got, tc.want)
 		}
 	}
-	f := captureFilter(ruleFilter(engineConfig{cfg: on, rules: rs}))
+	f := capture.RulesFilter(ruleFilter(engineConfig{cfg: on, rules: rs}))
 	var types []event.Type
 	for _, of := range f.Open {
 		types = append(types, of.Type)
@@ -99,7 +99,7 @@ func TestCaptureFilterSock(t *testing.T) {
 		t.Fatal(err)
 	}
 	kf := rs.KernelFilter()
-	f := captureFilter(kf)
+	f := capture.RulesFilter(kf)
 	if len(f.Sock) != 1 || f.Sock[0].Type != event.TypeConnect || len(f.Sock[0].Terms) != len(kf.Sock[0].Terms) {
 		t.Fatalf("sock filter %+v", f.Sock)
 	}

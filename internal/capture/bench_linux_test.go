@@ -159,44 +159,9 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// benchFilter converts the rules' kernel filter as the sensor does
-// (cmd/sensor captureFilter; a main package cannot be imported).
+// benchFilter is the capture's filter of kf as the sensor programs it.
 func benchFilter(kf *rules.KernelFilter) *Filter {
-	f := &Filter{}
-	for _, tf := range kf.Types {
-		if tf.PassAll {
-			continue
-		}
-		of := OpenFilter{Type: tf.Type}
-		for _, tm := range tf.Terms {
-			of.Terms = append(of.Terms, OpenTerm{
-				Read: tm.Access&rules.AccessRead != 0, Write: tm.Access&rules.AccessWrite != 0,
-				Success: tm.Result == rules.ResultSuccess, Failure: tm.Result == rules.ResultFailure, Errnos: tm.Errnos,
-				AnyPath: tm.AnyPath, Prefixes: tm.Prefixes, Contains: tm.Contains, Names: tm.Names,
-			})
-		}
-		f.Open = append(f.Open, of)
-	}
-	for _, sf := range kf.Sock {
-		if sf.PassAll {
-			continue
-		}
-		cf := SockFilter{Type: sf.Type}
-		for _, tm := range sf.Terms {
-			ct := SockTerm{Families: uint8(tm.Families), Results: uint8(tm.Results), Container: tm.Container,
-				Addrs: tm.Addrs, NotAddrs: tm.NotAddrs}
-			if tm.Ports != nil {
-				ct.Ports = make([]PortRange, len(tm.Ports))
-				for i, p := range tm.Ports {
-					ct.Ports[i] = PortRange{Lo: p.Lo, Hi: p.Hi}
-				}
-			}
-			cf.Terms = append(cf.Terms, ct)
-		}
-		f.Sock = append(f.Sock, cf)
-	}
-	f.HostDrop = kf.Host.Types
-	f.FailDrop = kf.FailDrop
+	f := RulesFilter(kf)
 	f.HostMntNS, _ = HostMntNS() // 0 (off) when unknown, as in the sensor
 	return f
 }
