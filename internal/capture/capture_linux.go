@@ -323,7 +323,8 @@ func (c *Capture) attach() error {
 		}
 		c.links = append(c.links, l)
 	}
-	return c.hookSyscalls()
+	stale, err := c.hookSyscalls() // none: detach took every link
+	return errors.Join(err, closeLinks(stale))
 }
 
 // Hook reports how syscall exits are traced: HookSyscall or HookRaw.
@@ -402,12 +403,14 @@ func tracepointName(t event.Type) string {
 }
 
 // hookSyscalls attaches the per-syscall program to the exit of every
-// syscall whose type is enabled and detaches it from the others. Fork
-// types are reported by sched_process_fork and need no syscall hook.
-// Callers hold c.mu or own c.
-func (c *Capture) hookSyscalls() error {
+// syscall whose type is enabled and returns the links of the others, for
+// the caller to close once it has released c.mu: closing one waits for the
+// kernel's grace periods, a second for a dozen, which Stats should not
+// wait for. Fork types are reported by sched_process_fork and need no
+// syscall hook. Callers hold c.mu or own c.
+func (c *Capture) hookSyscalls() (stale map[uint32]link.Link, err error) {
 	if c.hook != HookSyscall || c.detached {
-		return nil
+		return nil, nil
 	}
 	for _, s := range syscallTypes {
 		want := c.cfg.TypeMask&(1<<s.typ) != 0 && SyscallHooked(s.typ)
@@ -426,22 +429,23 @@ func (c *Capture) hookSyscalls() error {
 			}
 			if err != nil {
 				if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-					return fmt.Errorf("%w: %w: attaching syscalls/%s: %v", errSyscallHook, ErrPrivilege, name, err)
+					return stale, fmt.Errorf("%w: %w: attaching syscalls/%s: %v", errSyscallHook, ErrPrivilege, name, err)
 				}
-				return fmt.Errorf("capture: %w: attaching syscalls/%s: %w", errSyscallHook, name, err)
+				return stale, fmt.Errorf("capture: %w: attaching syscalls/%s: %w", errSyscallHook, name, err)
 			}
 			c.sysLinks[s.nr] = l
 		case !want && have:
-			if err := l.Close(); err != nil {
-				return fmt.Errorf("capture: detaching syscalls/sys_exit_%s: %w", tracepointName(s.typ), err)
+			if stale == nil {
+				stale = map[uint32]link.Link{}
 			}
+			stale[s.nr] = l
 			delete(c.sysLinks, s.nr)
 		}
 		if !want {
 			delete(c.untraced, s.typ)
 		}
 	}
-	return nil
+	return stale, nil
 }
 
 // errSyscallHook marks a failure to attach the per-syscall hook, which
@@ -513,16 +517,23 @@ func (c *Capture) SetTypes(types []event.Type) error {
 	if err != nil {
 		return err
 	}
+	// detachMu keeps a concurrent SetTypes or detach from attaching while
+	// the links dropped here are still being closed.
+	c.detachMu.Lock()
+	defer c.detachMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed.Load() {
+		c.mu.Unlock()
 		return ErrClosed
 	}
 	c.cfg.TypeMask = mask
 	if err := c.program(); err != nil {
+		c.mu.Unlock()
 		return err
 	}
-	return c.hookSyscalls()
+	stale, err := c.hookSyscalls()
+	c.mu.Unlock()
+	return errors.Join(err, closeLinks(stale))
 }
 
 // Read blocks until the next event is decoded into ev. Strings and slices in

@@ -14,9 +14,8 @@
 //     not in the cache makes the event wait at most Config.MissWait (≤100ms)
 //     while its record is fetched from containerd; then the event goes on
 //     with what is known (the bare id). The waits of a second are bounded
-//     in number (MaxWaitsPerSec) and in time (MaxWaitPerSec, 100ms), so a
-//     slow containerd holds the pipeline's reader a tenth of the time at
-//     most. Deleted containers stay cached for
+//     in number (MaxWaitsPerSec) and in time (MaxWaitPerSec, 500ms), so a
+//     slow containerd holds the pipeline's reader half the time at most. Deleted containers stay cached for
 //     Config.DeleteGrace so events of short-lived containers still resolve.
 //   - Host processes (every cgroup path without a container id, such as
 //     /process_api/<32 hex> or /user.slice/...) get ContainerID "" and a nil

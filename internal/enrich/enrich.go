@@ -42,7 +42,8 @@ type Config struct {
 	// all: the events are read on one goroutine, so a containerd that
 	// answers slowly would otherwise hold the reader for MaxWaitsPerSec
 	// times MissWait (two seconds a second) and the kernel's ring would
-	// fill. Default 100ms (a tenth of the reader's time).
+	// fill. Default 500ms: half the reader's time, five full waits, so a
+	// burst of container starts on a loaded node still gets its metadata.
 	MaxWaitPerSec time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between
 	// connection attempts. Defaults 200ms and 5s.
@@ -151,7 +152,7 @@ func New(cfg Config) (*Enricher, error) {
 		cfg.MaxWaitsPerSec = 20
 	}
 	if cfg.MaxWaitPerSec <= 0 {
-		cfg.MaxWaitPerSec = 100 * time.Millisecond
+		cfg.MaxWaitPerSec = 500 * time.Millisecond
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 200 * time.Millisecond
