@@ -118,6 +118,24 @@ func BenchmarkOverhead(b *testing.B) {
 	b.Run("fork-exec", func(b *testing.B) {
 		overhead(b, Config{}, forkExec)
 	})
+	// A command found through a PATH search (env, shells, shims): five
+	// failed execs before the one that runs, which the default rules let
+	// the kernel drop (FailDrop); and the same without that drop.
+	pathSearch := func() {
+		cmd := exec.Command("/usr/bin/env", "true")
+		cmd.Env = []string{"PATH=/nonexistent/a:/nonexistent/b:/nonexistent/c:/nonexistent/d:/nonexistent/e:/usr/bin:/bin"}
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("path-search-defaults-filter", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter}, pathSearch)
+	})
+	b.Run("path-search-defaults-filter-keepfailures", func(b *testing.B) {
+		keep := *filter
+		keep.FailDrop = nil
+		overhead(b, Config{Types: ruleTypes, Filter: &keep}, pathSearch)
+	})
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
