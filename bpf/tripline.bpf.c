@@ -1018,7 +1018,7 @@ static __always_inline __u32 kf_name_len(struct tl_scratch *s, __u32 pos, __u32 
  * filtered). */
 static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
 {
-	if (!k || !(k->types & (1ull << ty)))
+	if (!(k->types & (1ull << ty)))
 		return 0;
 	__u32 acc = TL_ACC_RW;
 	if (ty == TL_CREAT || (oflags & 3) == O_WRONLY)
@@ -1033,7 +1033,7 @@ static __always_inline __u64 kf_bit(struct tl_kfilter *k, __u8 ty, __u32 oflags)
  * condition wants). */
 static __always_inline bool kf_open_early(struct tl_kfilter *k, __u64 bit, long ret)
 {
-	if (!bit || !k)
+	if (!bit)
 		return true;
 	if (ret < 0) { /* no resolved path: the access mode and the errno decide */
 		__u64 err = -ret;
@@ -1051,7 +1051,7 @@ static __always_inline bool kf_open_early(struct tl_kfilter *k, __u64 bit, long 
  * and name_first conditions say they cannot let the open pass. */
 static __always_inline bool kf_open_pass(struct tl_kfilter *k, __u64 bit, struct tl_scratch *s, __u32 pos, __u32 hint)
 {
-	if (!bit || !k || (k->any_path & bit) || pos >= TL_PATH_MAX)
+	if (!bit || (k->any_path & bit) || pos >= TL_PATH_MAX)
 		return true;
 
 	/* A path of one byte is "/": only the prefix "" or "/" (any_path)
@@ -1156,7 +1156,7 @@ static long kf_pre_step(__u64 i, struct kf_pre_ctx *w)
  * bytes or deeper than PATH_DEPTH, "/", a bind-mounted file. */
 static __always_inline bool kf_open_maybe(struct tl_kfilter *k, __u64 bit, struct file *f)
 {
-	if (!bit || !k || (k->any_path & bit) || !f)
+	if (!bit || (k->any_path & bit) || !f)
 		return true;
 	struct dentry *dentry = f->f_path.dentry;
 	struct vfsmount *vfs = f->f_path.mnt;
@@ -1185,6 +1185,9 @@ static __always_inline struct tl_stats *kf_count(__u8 ty)
 	struct tl_stats *st = get_stats();
 	if (!st)
 		return NULL;
+	/* Callers have bounded ty, so clang drops the mask below; the
+	 * verifier does not always keep that bound. */
+	asm volatile("" : "+r"(ty));
 	st->filtered++;
 	st->filtered_type[ty & (TL_NTYPES - 1)]++;
 	return st;
@@ -1363,7 +1366,7 @@ static __always_inline bool fill_sock(struct tl_event *e, struct file *f, bool o
  * when that is not known). */
 static __always_inline bool in_host_mntns(struct tl_kf_host *h, struct task_struct *t)
 {
-	return h && h->mntns && t->nsproxy->mnt_ns->ns.inum == h->mntns;
+	return h->mntns && t->nsproxy->mnt_ns->ns.inum == h->mntns;
 }
 
 /* kf_host_drops tells whether the event of type ty of t is dropped: only
@@ -1718,11 +1721,9 @@ static __always_inline __u8 syscall_type(long id)
  * from the registers and the file before any argument is copied: most
  * opens end here. True drops the open. *f is the opened file. openat2's
  * flags are in user memory: its opens are judged by open_exit. */
-static __always_inline bool open_drop(struct tl_config *c, __u8 ty0, struct pt_regs *regs, long ret, struct task_struct *t,
+static __always_inline bool open_drop(struct tl_config *c, __u8 ty, struct pt_regs *regs, long ret, struct task_struct *t,
 				      struct file **f)
 {
-	__u8 ty = ty0;
-	asm volatile("" : "+r"(ty)); /* keep kf_count's mask: the verifier lost the bound */
 	if (ret >= 0)
 		*f = fd_file(t, ret);
 	if (ty == TL_OPENAT2)
@@ -1758,9 +1759,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 		return 0;
 	/* A failure no rule can match: it changed nothing the sensor keeps. */
 	if (ret < 0 && (c->kf.fail_drop & (1ull << ty))) {
-		__u8 fty = ty;
-		asm volatile("" : "+r"(fty)); /* keep kf_count's mask: the verifier lost the bound */
-		kf_count(fty);
+		kf_count(ty);
 		return 0;
 	}
 	struct file *f = NULL;
@@ -1768,9 +1767,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 		return 0;
 	/* Before the arguments are read: only container rules use the type. */
 	if (!is_exec(ty) && kf_host_drops(c, ty, t)) {
-		__u8 cty = ty;
-		asm volatile("" : "+r"(cty)); /* keep kf_count's mask: the verifier lost the bound */
-		kf_count(cty);
+		kf_count(ty);
 		return 0;
 	}
 	struct tl_args *a = read_args(ty, id, regs);

@@ -271,14 +271,15 @@ func openTermText(tm rules.OpenTerm) string {
 		parts = append(parts, "read+write")
 	}
 	if tm.Result != rules.ResultAny {
-		parts = append(parts, tm.Result.String())
-	}
-	if tm.Result == rules.ResultFailure && len(tm.Errnos) > 0 {
-		names := make([]string, len(tm.Errnos))
-		for i, e := range tm.Errnos {
-			names[i] = event.ErrnoName(-int64(e))
+		res := tm.Result.String()
+		if len(tm.Errnos) > 0 { // only failure terms have them
+			names := make([]string, len(tm.Errnos))
+			for i, e := range tm.Errnos {
+				names[i] = event.ErrnoName(-int64(e))
+			}
+			res += " " + strings.Join(names, "|")
 		}
-		parts[len(parts)-1] += " " + strings.Join(names, "|")
+		parts = append(parts, res)
 	}
 	switch {
 	case tm.Result == rules.ResultFailure:

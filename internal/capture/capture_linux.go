@@ -521,19 +521,22 @@ func (c *Capture) SetTypes(types []event.Type) error {
 	// the links dropped here are still being closed.
 	c.detachMu.Lock()
 	defer c.detachMu.Unlock()
+	stale, err := c.setTypes(mask)
+	return errors.Join(err, closeLinks(stale))
+}
+
+// setTypes is SetTypes under c.mu: it returns the links to close.
+func (c *Capture) setTypes(mask uint64) (map[uint32]link.Link, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed.Load() {
-		c.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	c.cfg.TypeMask = mask
 	if err := c.program(); err != nil {
-		c.mu.Unlock()
-		return err
+		return nil, err
 	}
-	stale, err := c.hookSyscalls()
-	c.mu.Unlock()
-	return errors.Join(err, closeLinks(stale))
+	return c.hookSyscalls()
 }
 
 // Read blocks until the next event is decoded into ev. Strings and slices in

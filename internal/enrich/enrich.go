@@ -318,25 +318,39 @@ func (e *Enricher) miss(id, nsHint string, ce *centry) *centry {
 	if ce != nil && ce.expires > now {
 		return ce // recently unknown: do not wait again
 	}
-	if e.cfg.MissWait > 0 && e.cli.Load() != nil {
-		if d := e.mayWait(now); d > 0 {
-			if ch := e.startFetch(id, nsHint); ch != nil {
-				e.waits.Add(1)
-				t := time.NewTimer(d)
-				select {
-				case <-ch:
-				case <-t.C:
-					e.waitTimeouts.Add(1)
-				}
-				t.Stop()
-				e.spent(now, time.Now().UnixNano()-now)
-				if got := e.entry(id); got != nil && !got.placeholder {
-					return got
-				}
-			}
-		}
+	if got := e.waitFetch(id, nsHint, now); got != nil {
+		return got
 	}
 	return e.placeholder(id, now)
+}
+
+// waitFetch fetches id's metadata and waits for it, within the budget of
+// the second of now; nil when it may not wait or the metadata did not come.
+func (e *Enricher) waitFetch(id, nsHint string, now int64) *centry {
+	if e.cfg.MissWait <= 0 || e.cli.Load() == nil {
+		return nil
+	}
+	d := e.mayWait(now)
+	if d <= 0 {
+		return nil
+	}
+	ch := e.startFetch(id, nsHint)
+	if ch == nil {
+		return nil
+	}
+	e.waits.Add(1)
+	t := time.NewTimer(d)
+	select {
+	case <-ch:
+	case <-t.C:
+		e.waitTimeouts.Add(1)
+	}
+	t.Stop()
+	e.spent(now, time.Now().UnixNano()-now)
+	if got := e.entry(id); got != nil && !got.placeholder {
+		return got
+	}
+	return nil
 }
 
 // mayWait takes one wait from the budget of the second of now and returns

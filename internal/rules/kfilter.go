@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -131,10 +132,7 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 			}
 			term := OpenTerm{Rule: r.Name, Access: f.access, Result: f.result}
 			if f.result == ResultFailure && f.errs != nil {
-				for e := range f.errs {
-					term.Errnos = append(term.Errnos, e)
-				}
-				sort.Ints(term.Errnos)
+				term.Errnos = slices.Sorted(maps.Keys(f.errs))
 			}
 			if f.paths == nil {
 				term.AnyPath = true
@@ -251,12 +249,8 @@ func andFacts(a, b facts) facts {
 	case b.errs == nil:
 		out.errs = a.errs
 	default:
-		out.errs = map[int]bool{}
-		for e := range a.errs {
-			if b.errs[e] {
-				out.errs[e] = true
-			}
-		}
+		out.errs = maps.Clone(a.errs)
+		maps.DeleteFunc(out.errs, func(e int, _ bool) bool { return !b.errs[e] })
 		if len(out.errs) == 0 {
 			return facts{never: true} // fails with none of the errnos of both
 		}
@@ -286,13 +280,8 @@ func orFacts(a, b facts) facts {
 		out.result = a.result
 	}
 	if out.result == ResultFailure && a.errs != nil && b.errs != nil {
-		out.errs = map[int]bool{}
-		for e := range a.errs {
-			out.errs[e] = true
-		}
-		for e := range b.errs {
-			out.errs[e] = true
-		}
+		out.errs = maps.Clone(a.errs)
+		maps.Copy(out.errs, b.errs)
 	}
 	if a.paths != nil && b.paths != nil {
 		out.paths = unionPaths(a.paths, b.paths)
