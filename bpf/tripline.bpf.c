@@ -67,6 +67,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ARG5(regs) ((regs)->regs[5])
 #endif
 
+/* The arguments of a 32-bit syscall, widened (see tl_sys_exit_compat). */
+struct tl_cargs {
+	__u64 a[6];
+};
+
+/* SYS_ARG is argument n of the syscall being traced: from the registers of
+ * a native one (ca NULL, known at compile time in each program), else from
+ * ca. */
+#define SYS_ARG(regs, ca, n) ((ca) ? (ca)->a[n] : ARG##n(regs))
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 23);
@@ -79,10 +89,11 @@ struct {
 	__type(value, struct tl_config);
 } config SEC(".maps");
 
-/* syscall number -> tl_type (0: not interesting). */
+/* syscall number -> tl_type (0: not interesting); the 32-bit (compat)
+ * syscalls' numbers from TL_SYSCALL_TABLE on. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TL_SYSCALL_TABLE);
+	__uint(max_entries, 2 * TL_SYSCALL_TABLE);
 	__type(key, __u32);
 	__type(value, __u8);
 } syscalls SEC(".maps");
@@ -805,9 +816,10 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 
 /* ---- syscalls ---------------------------------------------------------- */
 
-/* 32-bit (ia32) syscalls use another numbering: the syscall table holds
- * native numbers only, so compat syscalls are not interpreted. t is the
- * current task, regs its saved registers. */
+/* in_compat_syscall tells a 32-bit syscall (ia32 on x86_64, which any
+ * 64-bit process can make with int $0x80): another numbering and other
+ * argument registers, handled by tl_sys_exit_compat. t is the current
+ * task, regs its saved registers. */
 static __always_inline bool in_compat_syscall(struct task_struct *t, struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
@@ -853,7 +865,7 @@ static __always_inline void read_user_path(struct tl_args *a, const void *uptr)
  * resolved path comes from the kernel's own objects, so a racing thread can
  * only change the raw path reported, not what was opened. An open's path
  * is left to open_exit, which reads it only for the opens it sends. */
-static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_regs *regs)
+static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_regs *regs, struct tl_cargs *ca)
 {
 	__u32 z = 0;
 	struct tl_args *a = bpf_map_lookup_elem(&argbuf, &z);
@@ -863,12 +875,13 @@ static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_reg
 	a->type = ty;
 	a->len = 0;
 	a->trunc = 0;
-	a->args[0] = ARG0(regs);
-	a->args[1] = ARG1(regs);
-	a->args[2] = ARG2(regs);
-	a->args[3] = ARG3(regs);
-	a->args[4] = ARG4(regs);
-	a->args[5] = ARG5(regs);
+	a->compat = ca != NULL;
+	a->args[0] = SYS_ARG(regs, ca, 0);
+	a->args[1] = SYS_ARG(regs, ca, 1);
+	a->args[2] = SYS_ARG(regs, ca, 2);
+	a->args[3] = SYS_ARG(regs, ca, 3);
+	a->args[4] = SYS_ARG(regs, ca, 4);
+	a->args[5] = SYS_ARG(regs, ca, 5);
 
 	if (ty == TL_OPENAT2) {
 		/* struct open_how { u64 flags, mode, resolve; } -> args[2..4] */
@@ -1633,7 +1646,13 @@ static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, lon
 {
 	struct gen_spec g = gen_spec(a->type);
 	__u64 sa = arg_of(a, g.sa), salen = arg_of(a, g.salen);
-	if (a->type == TL_SENDMSG) {
+	if (a->type == TL_SENDMSG && a->compat) {
+		/* struct compat_msghdr: 32-bit msg_name, msg_namelen. */
+		__u32 hdr[2] = {};
+		bpf_probe_read_user(hdr, sizeof(hdr), (const void *)a->args[1]);
+		sa = hdr[0];
+		salen = hdr[1];
+	} else if (a->type == TL_SENDMSG) {
 		/* struct user_msghdr starts with msg_name, msg_namelen. */
 		__u64 hdr[2] = {};
 		bpf_probe_read_user(hdr, sizeof(hdr), (const void *)a->args[1]);
@@ -1707,11 +1726,11 @@ static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, lon
 
 /* syscall_type maps syscall number k to its tl_type (TL_UNKNOWN if the
  * syscall is not captured). */
-static __always_inline __u8 syscall_type(long id)
+static __always_inline __u8 syscall_type(long id, bool compat)
 {
 	if ((__u64)id >= TL_SYSCALL_TABLE)
 		return TL_UNKNOWN;
-	__u32 k = id;
+	__u32 k = compat ? id + TL_SYSCALL_TABLE : id;
 	__u8 *typ = bpf_map_lookup_elem(&syscalls, &k);
 	return typ ? *typ : TL_UNKNOWN;
 }
@@ -1721,8 +1740,8 @@ static __always_inline __u8 syscall_type(long id)
  * from the registers and the file before any argument is copied: most
  * opens end here. True drops the open. *f is the opened file. openat2's
  * flags are in user memory: its opens are judged by open_exit. */
-static __always_inline bool open_drop(struct tl_config *c, __u8 ty, struct pt_regs *regs, long ret, struct task_struct *t,
-				      struct file **f)
+static __always_inline bool open_drop(struct tl_config *c, __u8 ty, struct pt_regs *regs, struct tl_cargs *ca, long ret,
+				      struct task_struct *t, struct file **f)
 {
 	if (ret >= 0)
 		*f = fd_file(t, ret);
@@ -1730,16 +1749,17 @@ static __always_inline bool open_drop(struct tl_config *c, __u8 ty, struct pt_re
 		return false;
 	__u32 oflags = 0; /* creat: kf_bit knows its access mode */
 	if (ty == TL_OPEN)
-		oflags = ARG1(regs);
+		oflags = SYS_ARG(regs, ca, 1);
 	else if (ty == TL_OPENAT)
-		oflags = ARG2(regs);
+		oflags = SYS_ARG(regs, ca, 2);
 	struct tl_kfilter *k = &c->kf;
 	return kf_open_drop(k, kf_bit(k, ty, oflags), ty, ret, *f);
 }
 
 /* sys_exit handles the exit of a captured syscall of type ty, whichever
- * hook ran it. */
-static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
+ * hook ran it: a native syscall (ca NULL, its arguments in regs) or a
+ * 32-bit one (its arguments in ca). */
+static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty, struct tl_cargs *ca)
 {
 	long id = SYSCALL_ID(regs);
 	if (ty == TL_UNKNOWN || ty >= TL_NTYPES || (ty > TL_CONNECT && ty <= TL_PROCEXIT))
@@ -1750,12 +1770,12 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 	if (!c || !(c->type_mask & (1ull << ty)))
 		return 0;
 	if (ty == TL_FCNTL) {
-		__u64 cmd = ARG1(regs);
+		__u64 cmd = SYS_ARG(regs, ca, 1);
 		if (cmd != TL_F_DUPFD && cmd != TL_F_DUPFD_CLOEXEC)
 			return 0;
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (in_compat_syscall(t, regs) || !pass_filters(c, t, t->tgid))
+	if ((!ca && in_compat_syscall(t, regs)) || !pass_filters(c, t, t->tgid))
 		return 0;
 	/* A failure no rule can match: it changed nothing the sensor keeps. */
 	if (ret < 0 && (c->kf.fail_drop & (1ull << ty))) {
@@ -1763,14 +1783,14 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty)
 		return 0;
 	}
 	struct file *f = NULL;
-	if (is_open(ty) && open_drop(c, ty, regs, ret, t, &f))
+	if (is_open(ty) && open_drop(c, ty, regs, ca, ret, t, &f))
 		return 0;
 	/* Before the arguments are read: only container rules use the type. */
 	if (!is_exec(ty) && kf_host_drops(c, ty, t)) {
 		kf_count(ty);
 		return 0;
 	}
-	struct tl_args *a = read_args(ty, id, regs);
+	struct tl_args *a = read_args(ty, id, regs, ca);
 	if (!a)
 		return 0;
 	if (is_open(ty))
@@ -1791,7 +1811,7 @@ SEC("tp_btf/sys_exit")
 int tl_sys_exit(__u64 *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	return sys_exit(regs, ctx[1], syscall_type(SYSCALL_ID(regs)));
+	return sys_exit(regs, ctx[1], syscall_type(SYSCALL_ID(regs), false), NULL);
 }
 
 /* The syscalls/sys_exit_* tracepoint record (tracefs format). */
@@ -1809,7 +1829,61 @@ int tl_sys_exit_tp(struct tl_tp_sys_exit *ctx)
 	__u64 ty = bpf_get_attach_cookie(ctx);
 	if (ty >= TL_NTYPES)
 		return 0;
-	return sys_exit(bpf_task_pt_regs(bpf_get_current_task_btf()), ctx->ret, ty);
+	return sys_exit(bpf_task_pt_regs(bpf_get_current_task_btf()), ctx->ret, ty, NULL);
+}
+
+#if defined(__TARGET_ARCH_x86)
+/* ia32 socketcall(call, args): the calls it multiplexes that are captured,
+ * and how many 32-bit arguments each reads from args. */
+#define TL_IA32_SOCKETCALL 102
+static __always_inline __u8 socketcall_type(__u32 call, __u32 *n)
+{
+	switch (call) {
+	case 1: *n = 3; return TL_SOCKET;
+	case 2: *n = 3; return TL_BIND;
+	case 3: *n = 3; return TL_CONNECT;
+	case 4: *n = 2; return TL_LISTEN;
+	case 5: *n = 3; return TL_ACCEPT;
+	case 11: *n = 6; return TL_SENDTO;
+	case 16: *n = 3; return TL_SENDMSG;
+	case 18: *n = 4; return TL_ACCEPT4;
+	}
+	return TL_UNKNOWN;
+}
+#endif
+
+/* The 32-bit syscalls, which the per-syscall tracepoints do not report
+ * (x86 ignores compat syscalls there) and the raw hook's program leaves:
+ * on every syscall, but it returns at once for a native one. Attached
+ * where the kernel runs 32-bit code, or any 64-bit process could hide its
+ * opens, execs and connects behind int $0x80. */
+SEC("tp_btf/sys_exit")
+int tl_sys_exit_compat(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (!in_compat_syscall(t, regs))
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	/* ia32: ebx, ecx, edx, esi, edi, ebp; pointers are 32-bit. */
+	struct tl_cargs ca = {.a = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx, (__u32)regs->si,
+				    (__u32)regs->di, (__u32)regs->bp}};
+	long id = SYSCALL_ID(regs);
+	__u8 ty;
+	if (id == TL_IA32_SOCKETCALL) {
+		__u32 n = 0, v[8] = {};
+		ty = socketcall_type(ca.a[0], &n);
+		if (ty == TL_UNKNOWN || bpf_probe_read_user(v, (n & 7) * 4, (const void *)ca.a[1]))
+			return 0;
+		for (int i = 0; i < 6; i++)
+			ca.a[i] = v[i];
+	} else {
+		ty = syscall_type(id, true);
+	}
+	return sys_exit(regs, ctx[1], ty, &ca);
+#else
+	return 0; /* arm64: AArch32 tasks are not interpreted yet */
+#endif
 }
 
 
@@ -1871,9 +1945,12 @@ int tl_sched_fork(__u64 *ctx)
 	/* The syscall in progress names the event type. */
 	struct task_struct *cur = bpf_get_current_task_btf();
 	struct pt_regs *regs = bpf_task_pt_regs(cur);
-	if (in_compat_syscall(cur, regs))
-		return 0;
-	__u8 ty = syscall_type(SYSCALL_ID(regs));
+	bool compat = in_compat_syscall(cur, regs);
+#if !defined(__TARGET_ARCH_x86)
+	if (compat)
+		return 0; /* arm64: AArch32 numbers are not mapped */
+#endif
+	__u8 ty = syscall_type(SYSCALL_ID(regs), compat);
 	if (ty < TL_CLONE || ty > TL_VFORK || !(c->type_mask & (1ull << ty)))
 		return 0;
 
@@ -1886,11 +1963,17 @@ int tl_sched_fork(__u64 *ctx)
 	e->res = ctid;
 	if (cpid != ctid)
 		e->flags |= TL_F_THREAD;
+	/* clone's and clone3's first argument: ebx for an ia32 syscall. */
+	__u64 arg0 = ARG0(regs);
+#if defined(__TARGET_ARCH_x86)
+	if (compat)
+		arg0 = (__u32)regs->bx;
+#endif
 	if (ty == TL_CLONE) {
-		e->clone_flags = ARG0(regs);
+		e->clone_flags = arg0;
 	} else if (ty == TL_CLONE3) {
 		__u64 fl = 0;
-		bpf_probe_read_user(&fl, sizeof(fl), (void *)ARG0(regs));
+		bpf_probe_read_user(&fl, sizeof(fl), (void *)arg0);
 		e->clone_flags = fl;
 	} else if (ty == TL_FORK) {
 		e->clone_flags = SIGCHLD;

@@ -333,6 +333,7 @@ struct tl_args {
 	__u16 len;  /* bytes in buf (string length without NUL, or sockaddr length) */
 	__u8 type;  /* tl_type */
 	__u8 trunc; /* buf was cut short */
+	__u8 compat; /* a 32-bit syscall: its pointers are 32-bit */
 	__u64 args[6];
 	char buf[TL_RAW_MAX];
 };

@@ -38,7 +38,7 @@ typedef __u32 dev_t;
 
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
-	unsigned long r10, r8, r9, ax, dx, si, di, orig_ax;
+	unsigned long bp, bx, r10, r8, r9, ax, cx, dx, si, di, orig_ax;
 };
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs {

@@ -105,7 +105,7 @@ func newEngine(ec engineConfig, log *slog.Logger, start func(component)) (*engin
 			filter.HostMntNS, e.hostNS = ns, ns
 		}
 	}
-	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook)})
+	capt, err := capture.New(capture.Config{Types: e.types, ArgvMax: cfg.ArgvMax, EnvMax: captureEnvMax(cfg.EnvMax), RingSize: cfg.RingSize, PID: ec.pid, Comm: ec.comm, Filter: filter, Hook: captureHook(cfg.SyscallHook), Compat: cfg.CompatSyscalls == "on"})
 	if err != nil {
 		e.close()
 		return nil, err

@@ -192,7 +192,13 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.close()
-	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.capt.RingSize())
+	log.Info("probes attached", "syscall_hook", eng.capt.Hook(), "compat_syscalls", eng.capt.Compat(), "event_types", typeNames(eng.types), "rule_event_types", typeNames(rs.Types()), "ring_bytes", eng.capt.RingSize())
+	switch {
+	case cfg.CompatSyscalls == "on" && !eng.capt.Compat():
+		log.Warn("32-bit syscalls are not traced: this build or kernel has no ia32 syscalls to trace (amd64 with ia32 emulation only)")
+	case cfg.CompatSyscalls == "off" && capture.CompatKernel():
+		log.Warn("32-bit syscalls are not traced, and this kernel has ia32 emulation: a process can hide its opens, connects and file changes behind int $0x80 (its execs are still seen); --compat-syscalls=on traces them (a program on every syscall), booting with ia32_emulation=false closes the path")
+	}
 	if why := eng.capt.Fallback(); why != nil {
 		log.Warn("syscall exits traced by the raw hook: every syscall of the host runs a program; mount tracefs at /sys/kernel/tracing (the DaemonSets mount the host's) for the per-syscall hook", "reason", why)
 	}

@@ -85,6 +85,11 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	b.Run("open-close-defaults-nofilter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes}, openClose) })
 	b.Run("open-close-defaults-filter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, openClose) })
+	// With the hook of 32-bit syscalls (--compat-syscalls=on), which runs
+	// on every syscall.
+	b.Run("open-close-defaults-filter-compat", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Compat: true}, openClose)
+	})
 	b.Run("open-close-defaults-filter-raw", func(b *testing.B) {
 		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, openClose)
 	})
@@ -96,6 +101,9 @@ func BenchmarkOverhead(b *testing.B) {
 	// with the raw hook, also the program's early return).
 	b.Run("getppid-defaults-filter", func(b *testing.B) {
 		overhead(b, Config{Types: ruleTypes, Filter: filter}, func() { unix.Getppid() })
+	})
+	b.Run("getppid-defaults-filter-compat", func(b *testing.B) {
+		overhead(b, Config{Types: ruleTypes, Filter: filter, Compat: true}, func() { unix.Getppid() })
 	})
 	b.Run("getppid-defaults-filter-raw", func(b *testing.B) {
 		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, func() { unix.Getppid() })

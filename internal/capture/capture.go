@@ -28,7 +28,8 @@ const (
 	DefaultFlushInterval = 5 * time.Millisecond
 )
 
-// Config configures a Capture. The zero value captures everything.
+// Config configures a Capture. The zero value captures everything but
+// 32-bit syscalls (see Compat).
 type Config struct {
 	// Types are the event types to capture; nil means Capturable().
 	// Types this build cannot capture are an error.
@@ -68,6 +69,15 @@ type Config struct {
 	Filter *Filter
 	// Hook chooses how syscall exits are traced (default HookAuto).
 	Hook Hook
+	// Compat also reports 32-bit syscalls (ia32 on x86_64), which the
+	// per-syscall tracepoints never see and any 64-bit process can make
+	// with int $0x80: as the native syscall they stand for (an ia32 open
+	// is an open), so rules need not know. It takes a program on the raw
+	// sys_exit tracepoint, which runs on every syscall of the host and
+	// returns at once for native ones. Only on amd64 and where the kernel
+	// has ia32 emulation (and ia32_emulation=false was not given at
+	// boot); see Capture.Compat.
+	Compat bool
 }
 
 // Hook is how the sensor traces syscall exits.

@@ -81,11 +81,20 @@ type objects struct {
 	TlSchedExit *ebpf.Program `ebpf:"tl_sched_exit"`
 	TlSchedExec *ebpf.Program `ebpf:"tl_sched_exec"`
 	TlSysExit   *ebpf.Program `ebpf:"tl_sys_exit"`
+	// compat reports 32-bit syscalls; nil when they are not traced (not a
+	// field LoadAndAssign fills: it needs every tagged program).
+	compat []*ebpf.Program
+}
+
+// withCompat is what LoadAndAssign fills when 32-bit syscalls are traced.
+type withCompat struct {
+	*objects
+	Compat *ebpf.Program `ebpf:"tl_sys_exit_compat"`
 }
 
 func (o *objects) Close() error {
 	err := o.triplineMaps.Close()
-	for _, p := range []*ebpf.Program{o.TlSchedFork, o.TlSchedExit, o.TlSchedExec, o.TlSysExit} {
+	for _, p := range append([]*ebpf.Program{o.TlSchedFork, o.TlSchedExit, o.TlSchedExec, o.TlSysExit}, o.compat...) {
 		if e := p.Close(); e != nil && err == nil { // nil-safe
 			err = e
 		}
@@ -242,7 +251,14 @@ func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 		spec.Programs[triplineProgTlSysExit] = spec.Programs[triplineProgTlSysExitTp]
 	}
 	delete(spec.Programs, triplineProgTlSysExitTp)
-	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+	var dst any = &c.objs
+	wc := &withCompat{objects: &c.objs}
+	if !cfg.Compat || !CompatKernel() {
+		delete(spec.Programs, triplineProgTlSysExitCompat)
+	} else {
+		dst = wc
+	}
+	if err := spec.LoadAndAssign(dst, nil); err != nil {
 		// The verifier also answers EACCES: tell its rejection from a
 		// missing privilege first.
 		var ve *ebpf.VerifierError
@@ -253,6 +269,9 @@ func open(cfg Config, mask, wakeup uint64, hook Hook) (*Capture, error) {
 			return nil, fmt.Errorf("%w: loading BPF objects: %v", ErrPrivilege, err)
 		}
 		return nil, fmt.Errorf("capture: loading BPF objects: %w", err)
+	}
+	if wc.Compat != nil {
+		c.objs.compat = []*ebpf.Program{wc.Compat}
 	}
 
 	c.cfg = triplineTlConfig{
@@ -313,6 +332,9 @@ func (c *Capture) attach() error {
 	if c.hook == HookRaw {
 		progs = append(progs, namedProg{"sys_exit", c.objs.TlSysExit})
 	}
+	for _, p := range c.objs.compat {
+		progs = append(progs, namedProg{"sys_exit", p})
+	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
 		if err != nil {
@@ -326,6 +348,9 @@ func (c *Capture) attach() error {
 	stale, err := c.hookSyscalls() // none: detach took every link
 	return errors.Join(err, closeLinks(stale))
 }
+
+// Compat reports whether 32-bit syscalls are traced (see Config.Compat).
+func (c *Capture) Compat() bool { return len(c.objs.compat) > 0 }
 
 // Hook reports how syscall exits are traced: HookSyscall or HookRaw.
 func (c *Capture) Hook() Hook { return c.hook }
@@ -491,18 +516,25 @@ func typeMask(types []event.Type) (uint64, error) {
 
 // program writes the config and the syscall table. Callers hold c.mu or own c.
 func (c *Capture) program() error {
-	for _, s := range syscallTypes {
-		var v uint8
-		if c.cfg.TypeMask&(1<<s.typ) != 0 {
-			v = uint8(s.typ)
-		}
-		// Fork-family numbers stay mapped even when disabled so the pid
-		// filter can follow children; type_mask decides emission.
-		if s.typ.Class() == event.ClassFork {
-			v = uint8(s.typ)
-		}
-		if err := c.objs.Syscalls.Update(s.nr, v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("capture: programming syscall table: %w", err)
+	// The 32-bit numbers follow the native ones in the table.
+	compatBase := c.objs.Syscalls.MaxEntries() / 2
+	for _, tab := range []struct {
+		base uint32
+		nums []sysnum
+	}{{0, syscallTypes}, {compatBase, compatSyscallTypes}} {
+		for _, s := range tab.nums {
+			var v uint8
+			if c.cfg.TypeMask&(1<<s.typ) != 0 {
+				v = uint8(s.typ)
+			}
+			// Fork-family numbers stay mapped even when disabled so the
+			// pid filter can follow children; type_mask decides emission.
+			if s.typ.Class() == event.ClassFork {
+				v = uint8(s.typ)
+			}
+			if err := c.objs.Syscalls.Update(tab.base+s.nr, v, ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("capture: programming syscall table: %w", err)
+			}
 		}
 	}
 	if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {

@@ -45,6 +45,9 @@ func Capturable() []event.Type { return nil }
 // HostMntNS returns ErrUnsupported on this platform.
 func HostMntNS() (uint64, error) { return 0, ErrUnsupported }
 
+// Compat reports whether 32-bit syscalls are traced: never here.
+func (c *Capture) Compat() bool { return false }
+
 // Hook returns "": nothing is hooked on this platform.
 func (c *Capture) Hook() Hook { return "" }
 
@@ -56,3 +59,6 @@ func (c *Capture) Fallback() error { return nil }
 
 // Untraced returns nil.
 func (c *Capture) Untraced() []event.Type { return nil }
+
+// CompatKernel returns false: nothing is traced on this platform.
+func CompatKernel() bool { return false }

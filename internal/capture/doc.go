@@ -1,6 +1,7 @@
 // Package capture is Tripline's kernel capture stage: CO-RE eBPF programs on
 // tracepoints (the syscalls/sys_exit_<name> tracepoint of each captured
-// syscall, or the raw tp_btf sys_exit without tracefs: Config.Hook;
+// syscall, or the raw tp_btf sys_exit without tracefs: Config.Hook; with
+// Config.Compat, another raw sys_exit program for 32-bit syscalls;
 // sched_process_exec/fork/exit) feed one ring buffer; the package decodes
 // its records into event.Event.
 //

@@ -45,3 +45,11 @@ var syscallTypes = []sysnum{
 	{435, event.TypeClone3},
 	{437, event.TypeOpenat2},
 }
+
+// compatSyscallTypes would map AArch32 syscall numbers: not done yet, so
+// 32-bit tasks' syscalls are not reported on arm64.
+var compatSyscallTypes []sysnum
+
+// CompatKernel reports whether Config.Compat can take effect: not on
+// arm64 (see compatSyscallTypes).
+func CompatKernel() bool { return false }

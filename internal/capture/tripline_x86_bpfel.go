@@ -14,13 +14,15 @@ import (
 )
 
 type triplineTlArgs struct {
-	_     structs.HostLayout
-	Id    uint32
-	Len   uint16
-	Type  uint8
-	Trunc uint8
-	Args  [6]uint64
-	Buf   [1024]int8
+	_      structs.HostLayout
+	Id     uint32
+	Len    uint16
+	Type   uint8
+	Trunc  uint8
+	Compat uint8
+	_      [7]byte
+	Args   [6]uint64
+	Buf    [1024]int8
 }
 
 type triplineTlConfig struct {
@@ -191,28 +193,29 @@ type triplineTlStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	triplineMapArgbuf       = "argbuf"
-	triplineMapConfig       = "config"
-	triplineMapEvbuf        = "evbuf"
-	triplineMapEvents       = "events"
-	triplineMapIdents       = "idents"
-	triplineMapIdgen        = "idgen"
-	triplineMapKfAddrs      = "kf_addrs"
-	triplineMapKfContains   = "kf_contains"
-	triplineMapKfNames      = "kf_names"
-	triplineMapKfNotaddrs   = "kf_notaddrs"
-	triplineMapKfPortIvs    = "kf_port_ivs"
-	triplineMapKfPrefixes   = "kf_prefixes"
-	triplineMapKfSock       = "kf_sock"
-	triplineMapScratch      = "scratch"
-	triplineMapStats        = "stats"
-	triplineMapSyscalls     = "syscalls"
-	triplineMapTracked      = "tracked"
-	triplineProgTlSchedExec = "tl_sched_exec"
-	triplineProgTlSchedExit = "tl_sched_exit"
-	triplineProgTlSchedFork = "tl_sched_fork"
-	triplineProgTlSysExit   = "tl_sys_exit"
-	triplineProgTlSysExitTp = "tl_sys_exit_tp"
+	triplineMapArgbuf           = "argbuf"
+	triplineMapConfig           = "config"
+	triplineMapEvbuf            = "evbuf"
+	triplineMapEvents           = "events"
+	triplineMapIdents           = "idents"
+	triplineMapIdgen            = "idgen"
+	triplineMapKfAddrs          = "kf_addrs"
+	triplineMapKfContains       = "kf_contains"
+	triplineMapKfNames          = "kf_names"
+	triplineMapKfNotaddrs       = "kf_notaddrs"
+	triplineMapKfPortIvs        = "kf_port_ivs"
+	triplineMapKfPrefixes       = "kf_prefixes"
+	triplineMapKfSock           = "kf_sock"
+	triplineMapScratch          = "scratch"
+	triplineMapStats            = "stats"
+	triplineMapSyscalls         = "syscalls"
+	triplineMapTracked          = "tracked"
+	triplineProgTlSchedExec     = "tl_sched_exec"
+	triplineProgTlSchedExit     = "tl_sched_exit"
+	triplineProgTlSchedFork     = "tl_sched_fork"
+	triplineProgTlSysExit       = "tl_sys_exit"
+	triplineProgTlSysExitCompat = "tl_sys_exit_compat"
+	triplineProgTlSysExitTp     = "tl_sys_exit_tp"
 )
 
 // loadTripline returns the embedded CollectionSpec for tripline.
@@ -257,11 +260,12 @@ type triplineSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type triplineProgramSpecs struct {
-	TlSchedExec *ebpf.ProgramSpec `ebpf:"tl_sched_exec"`
-	TlSchedExit *ebpf.ProgramSpec `ebpf:"tl_sched_exit"`
-	TlSchedFork *ebpf.ProgramSpec `ebpf:"tl_sched_fork"`
-	TlSysExit   *ebpf.ProgramSpec `ebpf:"tl_sys_exit"`
-	TlSysExitTp *ebpf.ProgramSpec `ebpf:"tl_sys_exit_tp"`
+	TlSchedExec     *ebpf.ProgramSpec `ebpf:"tl_sched_exec"`
+	TlSchedExit     *ebpf.ProgramSpec `ebpf:"tl_sched_exit"`
+	TlSchedFork     *ebpf.ProgramSpec `ebpf:"tl_sched_fork"`
+	TlSysExit       *ebpf.ProgramSpec `ebpf:"tl_sys_exit"`
+	TlSysExitCompat *ebpf.ProgramSpec `ebpf:"tl_sys_exit_compat"`
+	TlSysExitTp     *ebpf.ProgramSpec `ebpf:"tl_sys_exit_tp"`
 }
 
 // triplineMapSpecs contains maps before they are loaded into the kernel.
@@ -364,11 +368,12 @@ type triplineVariables struct {
 //
 // It can be passed to loadTriplineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type triplinePrograms struct {
-	TlSchedExec *ebpf.Program `ebpf:"tl_sched_exec"`
-	TlSchedExit *ebpf.Program `ebpf:"tl_sched_exit"`
-	TlSchedFork *ebpf.Program `ebpf:"tl_sched_fork"`
-	TlSysExit   *ebpf.Program `ebpf:"tl_sys_exit"`
-	TlSysExitTp *ebpf.Program `ebpf:"tl_sys_exit_tp"`
+	TlSchedExec     *ebpf.Program `ebpf:"tl_sched_exec"`
+	TlSchedExit     *ebpf.Program `ebpf:"tl_sched_exit"`
+	TlSchedFork     *ebpf.Program `ebpf:"tl_sched_fork"`
+	TlSysExit       *ebpf.Program `ebpf:"tl_sys_exit"`
+	TlSysExitCompat *ebpf.Program `ebpf:"tl_sys_exit_compat"`
+	TlSysExitTp     *ebpf.Program `ebpf:"tl_sys_exit_tp"`
 }
 
 func (p *triplinePrograms) Close() error {
@@ -377,6 +382,7 @@ func (p *triplinePrograms) Close() error {
 		p.TlSchedExit,
 		p.TlSchedFork,
 		p.TlSysExit,
+		p.TlSysExitCompat,
 		p.TlSysExitTp,
 	)
 }

@@ -52,6 +52,7 @@ type Config struct {
 	KernelFilterHost string        // on | off: drop host processes' events of types only container rules use
 	Workers          int           // goroutines evaluating events; 0: the CPUs the sensor may use
 	SyscallHook      string        // auto | syscall | raw: how syscall exits are traced
+	CompatSyscalls   string        // on | off: trace 32-bit (ia32) syscalls too, with a hook every syscall runs
 }
 
 // Default returns the documented defaults.
@@ -77,6 +78,7 @@ func Default() Config {
 		KernelFilter:     "on",
 		KernelFilterHost: "on",
 		SyscallHook:      "auto",
+		CompatSyscalls:   "off",
 	}
 }
 
@@ -108,6 +110,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.KernelFilter, "kernel-filter", c.KernelFilter, "on: drop in the kernel the opens and connects no rule can match (see 'sensor rules list --kernel'); off: send every event")
 	fs.StringVar(&c.KernelFilterHost, "kernel-filter-container", c.KernelFilterHost, "on: with --kernel-filter, drop in the kernel the events of host processes (host mount namespace) of types and connects only container rules match; off: keep them")
 	fs.StringVar(&c.SyscallHook, "syscall-hook", c.SyscallHook, "syscall: hook only the exits of the syscalls the rules need (syscalls/sys_exit_* tracepoints; needs tracefs, mounted if missing); raw: one hook on every syscall's exit (no tracefs, but every syscall of the host pays for it); auto: syscall when tracefs can be reached, else raw")
+	fs.StringVar(&c.CompatSyscalls, "compat-syscalls", c.CompatSyscalls, "on: also trace 32-bit (ia32) syscalls, which any process on an x86_64 kernel with ia32 emulation can make (int $0x80) and the per-syscall hook never sees; one more program runs on every syscall of the host. off: leave them unseen (safe where the kernel has no ia32 emulation, or was booted with ia32_emulation=false)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "goroutines that evaluate rules on events, each owning a share of the processes; 0: one per CPU the sensor may use (GOMAXPROCS, which follows the cgroup CPU limit)")
 }
 
@@ -244,6 +247,9 @@ func (c *Config) Validate() error {
 	case "auto", "syscall", "raw":
 	default:
 		errs = append(errs, fmt.Errorf("syscall-hook %q: want auto, syscall or raw", c.SyscallHook))
+	}
+	if c.CompatSyscalls != "on" && c.CompatSyscalls != "off" {
+		errs = append(errs, fmt.Errorf("compat-syscalls %q: want on or off", c.CompatSyscalls))
 	}
 	if c.KernelFilterHost != "on" && c.KernelFilterHost != "off" {
 		errs = append(errs, fmt.Errorf("kernel-filter-container %q: want on or off", c.KernelFilterHost))

@@ -69,6 +69,7 @@ func TestFileErrors(t *testing.T) {
 		{"rules size", "rules-max-bytes: 0\n", "rules-max-bytes 0 must be positive"},
 		{"kernel filter", "kernel-filter: maybe\n", "kernel-filter \"maybe\": want on or off"},
 		{"container filter", "kernel-filter-container: no\n", "kernel-filter-container \"no\": want on or off"},
+		{"compat syscalls", "compat-syscalls: yes\n", "compat-syscalls \"yes\": want on or off"},
 		{"workers", "workers: -1\n", "workers -1 must be within 0..256"},
 		{"syscall-hook", "syscall-hook: kprobe\n", `syscall-hook "kprobe": want auto, syscall or raw`},
 	}
