@@ -155,12 +155,7 @@ func testCompat(t *testing.T, cfg Config) {
 	writeFile(t, file, "x", 0o644)
 	m := newMem32(t)
 
-	lfd := must(t)(unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
-	defer unix.Close(lfd)
-	check(t, unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-	check(t, unix.Listen(lfd, 4))
-	lsa, _ := unix.Getsockname(lfd)
-	lport := uint16(lsa.(*unix.SockaddrInet4).Port)
+	_, lport := loopbackListener(t)
 	loop := netip.MustParseAddr("127.0.0.1")
 
 	of := func(ty event.Type) func(*event.Event) bool {

@@ -53,12 +53,7 @@ func testSyscalls(t *testing.T, hook Hook) {
 	defer unix.Close(ffd)
 
 	// A TCP listener and a connected pair, made with raw syscalls.
-	lfd := must(t)(unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
-	defer unix.Close(lfd)
-	check(t, unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-	check(t, unix.Listen(lfd, 4))
-	lsa, _ := unix.Getsockname(lfd)
-	lport := uint16(lsa.(*unix.SockaddrInet4).Port)
+	lfd, lport := loopbackListener(t)
 	cfd := must(t)(unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
 	defer unix.Close(cfd)
 	check(t, unix.Connect(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: int(lport)}))
@@ -344,6 +339,19 @@ func testSyscalls(t *testing.T, hook Hook) {
 			t.Errorf("sendto without destination reported: %+v", e.Connect)
 		}
 	})
+}
+
+// loopbackListener is a TCP listener on 127.0.0.1, made with raw syscalls
+// and closed at the end of the test, and its port.
+func loopbackListener(t *testing.T) (fd int, port uint16) {
+	t.Helper()
+	fd = must(t)(unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0))
+	t.Cleanup(func() { unix.Close(fd) })
+	check(t, unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	check(t, unix.Listen(fd, 4))
+	sa, err := unix.Getsockname(fd)
+	check(t, err)
+	return fd, uint16(sa.(*unix.SockaddrInet4).Port)
 }
 
 func must(t *testing.T) func(int, error) int {
