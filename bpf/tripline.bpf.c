@@ -1854,9 +1854,10 @@ static __always_inline __u8 socketcall_type(__u32 call, __u32 *n)
 
 /* The 32-bit syscalls, which the per-syscall tracepoints do not report
  * (x86 ignores compat syscalls there) and the raw hook's program leaves:
- * on every syscall, but it returns at once for a native one. Attached
- * where the kernel runs 32-bit code, or any 64-bit process could hide its
- * opens, execs and connects behind int $0x80. */
+ * on every syscall, but it returns at once for a native one. Attached with
+ * Config.Compat; without it, where the kernel runs ia32 syscalls, any
+ * process can hide its opens, connects and file changes behind int $0x80
+ * (its execs are still seen by sched_process_exec). */
 SEC("tp_btf/sys_exit")
 int tl_sys_exit_compat(__u64 *ctx)
 {

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -223,6 +225,44 @@ func testCompat(t *testing.T, cfg Config) {
 			if e := col.find(pred); e != nil {
 				t.Errorf("call %d reported with NoCompat: %+v", i, e)
 			}
+		}
+	}
+}
+
+// TestCompatSyscallTable checks the ia32 numbers against the kernel's UAPI
+// list (testdata/ia32_syscalls.txt): each maps to the type its name says
+// (the 32-bit-id and 64-bit-offset variants to their base syscall), and
+// every number listed is mapped.
+func TestCompatSyscallTable(t *testing.T) {
+	data, err := os.ReadFile("testdata/ia32_syscalls.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		nr, err := strconv.ParseUint(f[1], 10, 32)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		want[uint32(nr)] = strings.TrimSuffix(strings.TrimSuffix(f[0], "32"), "64")
+	}
+	got := map[uint32]bool{}
+	for _, s := range compatSyscallTypes {
+		if got[s.nr] {
+			t.Errorf("%d mapped twice", s.nr)
+		}
+		got[s.nr] = true
+		if name, ok := want[s.nr]; !ok || name != s.typ.String() {
+			t.Errorf("ia32 syscall %d is %q, mapped to %s", s.nr, name, s.typ)
+		}
+	}
+	for nr, name := range want {
+		if !got[nr] {
+			t.Errorf("ia32 %s (%d) not mapped", name, nr)
 		}
 	}
 }
