@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tripline/tripline/internal/capture"
 	"github.com/tripline/tripline/internal/testenv"
 )
 
@@ -193,7 +194,7 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 	natsPort, metricsPort := freePort(t), freePort(t)
 	d := startSensor(t, "run", "--rules", rulesFile, "--data-dir", filepath.Join(dir, "data"),
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
-		"--containerd-socket", "", "--output", "nats,stdout", "--workers", "2")
+		"--containerd-socket", "", "--output", "nats,stdout", "--workers", "2", "--compat-syscalls", "on")
 	if !strings.Contains(d.log.String(), "workers=2") {
 		t.Errorf("the ready line does not name the workers:\n%s", d.log)
 	}
@@ -241,7 +242,12 @@ func TestRunDeliversToEmbeddedNATS(t *testing.T) {
 	}
 
 	body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-	for _, want := range []string{`tripline_rule_matches_total{priority="Warning",rule="E2E open of test file"} 1`, "tripline_events_total{type=\"openat\"}", "tripline_kernel_events_lost_total 0", "tripline_events_no_identity_total 0", `tripline_kernel_syscall_hook{hook="syscall"} 1`, `tripline_pipeline_worker_events_total{worker="1"}`} {
+	// The 32-bit syscall hook is on wherever the kernel has ia32 emulation.
+	compat := "tripline_kernel_compat_syscalls 0"
+	if capture.CompatKernel() {
+		compat = "tripline_kernel_compat_syscalls 1"
+	}
+	for _, want := range []string{`tripline_rule_matches_total{priority="Warning",rule="E2E open of test file"} 1`, "tripline_events_total{type=\"openat\"}", "tripline_kernel_events_lost_total 0", "tripline_events_no_identity_total 0", `tripline_kernel_syscall_hook{hook="syscall"} 1`, compat, `tripline_pipeline_worker_events_total{worker="1"}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}

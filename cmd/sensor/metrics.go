@@ -26,6 +26,11 @@ func registerMetrics(reg prometheus.Registerer, rs *rules.Ruleset, e *engine, si
 		}
 	}
 	metrics.GaugeFunc(reg, "kernel_syscall_hook", "1, labelled with how syscall exits are traced: syscall (only the captured syscalls run a program) or raw (every syscall does).", prometheus.Labels{"hook": string(c.Hook())}, func() float64 { return 1 })
+	compat := 0.0
+	if c.Compat() {
+		compat = 1
+	}
+	metrics.GaugeFunc(reg, "kernel_compat_syscalls", "1 when 32-bit (ia32) syscalls are traced (--compat-syscalls=on, on a kernel that runs them), else 0.", nil, func() float64 { return compat })
 	metrics.CounterFunc(reg, "kernel_events_seen_total", "Events seen by the BPF programs.", nil, func() float64 { return f(c.Stats().Seen) })
 	metrics.CounterFunc(reg, "kernel_events_delivered_total", "Events written to the ring buffer.", nil, func() float64 { return f(c.Stats().Delivered) })
 	metrics.CounterFunc(reg, "kernel_events_lost_total", "Events lost because the ring buffer was full.", nil, func() float64 { return f(c.Stats().Lost) })
