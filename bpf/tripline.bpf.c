@@ -858,20 +858,19 @@ static __always_inline void read_user_path(struct tl_args *a, const void *uptr)
 	}
 }
 
-/* read_args gathers the arguments of syscall k (type ty) from the registers
- * saved at entry, and the user memory they point to (path, open_how,
- * sockaddr). The registers hold the arguments until the syscall returns;
+/* read_args gathers the arguments of the syscall (type ty) from the
+ * registers saved at entry (ca for a 32-bit one), and the user memory
+ * they point to (path, open_how, sockaddr). The registers hold the arguments until the syscall returns;
  * user memory is read after the call, like Falco's modern probe: the
  * resolved path comes from the kernel's own objects, so a racing thread can
  * only change the raw path reported, not what was opened. An open's path
  * is left to open_exit, which reads it only for the opens it sends. */
-static __always_inline struct tl_args *read_args(__u8 ty, __u32 k, struct pt_regs *regs, struct tl_cargs *ca)
+static __always_inline struct tl_args *read_args(__u8 ty, struct pt_regs *regs, struct tl_cargs *ca)
 {
 	__u32 z = 0;
 	struct tl_args *a = bpf_map_lookup_elem(&argbuf, &z);
 	if (!a)
 		return NULL;
-	a->id = k;
 	a->type = ty;
 	a->len = 0;
 	a->trunc = 0;
@@ -1761,7 +1760,6 @@ static __always_inline bool open_drop(struct tl_config *c, __u8 ty, struct pt_re
  * 32-bit one (its arguments in ca). */
 static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty, struct tl_cargs *ca)
 {
-	long id = SYSCALL_ID(regs);
 	if (ty == TL_UNKNOWN || ty >= TL_NTYPES || (ty > TL_CONNECT && ty <= TL_PROCEXIT))
 		return 0;
 	if (is_exec(ty) && ret == 0)
@@ -1790,7 +1788,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret, __u8 ty, str
 		kf_count(ty);
 		return 0;
 	}
-	struct tl_args *a = read_args(ty, id, regs, ca);
+	struct tl_args *a = read_args(ty, regs, ca);
 	if (!a)
 		return 0;
 	if (is_open(ty))

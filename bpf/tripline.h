@@ -329,7 +329,6 @@ struct tl_kf_addr { /* LPM trie key: family byte (4 or 6) then the address */
 
 /* The arguments of the syscall being reported, gathered at sys_exit. */
 struct tl_args {
-	__u32 id;   /* syscall number */
 	__u16 len;  /* bytes in buf (string length without NUL, or sockaddr length) */
 	__u8 type;  /* tl_type */
 	__u8 trunc; /* buf was cut short */

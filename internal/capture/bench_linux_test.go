@@ -218,17 +218,7 @@ type hooks struct {
 // overhead runs op with the capture configured by cfg (Types nil: every
 // type; Filter nil: none) on and off.
 func overhead(b *testing.B, cfg Config, op func()) {
-	c, h := benchCapture(b, cfg)
-	h.attach = func() {
-		if err := c.attach(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	h.detach = func() {
-		if err := c.detach(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	_, h := benchCapture(b, cfg)
 	measure(b, op, h)
 }
 
@@ -255,8 +245,8 @@ func overheadWork(b *testing.B, cfg Config, op func()) {
 }
 
 // benchCapture starts the capture cfg configures, following this process
-// and its children, with a reader counting what it decodes; the hooks it
-// returns lack attach and detach.
+// and its children, with a reader counting what it decodes; its hooks
+// attach and detach the capture's programs.
 func benchCapture(b *testing.B, cfg Config) (*Capture, hooks) {
 	cfg.PID, cfg.IncludeSelf, cfg.RingSize = uint32(os.Getpid()), true, 32<<20
 	c, err := New(cfg)
@@ -276,6 +266,16 @@ func benchCapture(b *testing.B, cfg Config) (*Capture, hooks) {
 		sys:    c.objs.TlSysExit,
 		sched:  sched,
 		counts: true,
+		attach: func() {
+			if err := c.attach(); err != nil {
+				b.Fatal(err)
+			}
+		},
+		detach: func() {
+			if err := c.detach(); err != nil {
+				b.Fatal(err)
+			}
+		},
 		stop: func() Stats {
 			c.detach()
 			// Let the reader drain before reading the counters.
@@ -312,21 +312,17 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 // moves between about 1.03 and 1.10 from one day to the next on the
 // development VM, cancels out.
 func overheadOverFloor(b *testing.B, cfg Config, types []event.Type, op func()) {
-	c, h := benchCapture(b, cfg)
+	_, h := benchCapture(b, cfg)
 	fl := floorHooks(b, types)
+	attach, detach, stop := h.attach, h.detach, h.stop
 	h.attach = func() {
 		fl.detach()
-		if err := c.attach(); err != nil {
-			b.Fatal(err)
-		}
+		attach()
 	}
 	h.detach = func() {
-		if err := c.detach(); err != nil {
-			b.Fatal(err)
-		}
+		detach()
 		fl.attach()
 	}
-	stop := h.stop
 	h.stop = func() Stats {
 		s := stop()
 		fl.stop()

@@ -163,7 +163,7 @@ func testCompat(t *testing.T, cfg Config) {
 	of := func(ty event.Type) func(*event.Event) bool {
 		return func(e *event.Event) bool { return e.Type == ty && e.Proc.PID == pid }
 	}
-	var seen []func(*event.Event) bool
+	var unseen []func(*event.Event) bool
 	for _, tc := range []struct {
 		name  string
 		typ   event.Type
@@ -212,7 +212,7 @@ func testCompat(t *testing.T, cfg Config) {
 		}
 		pred := func(e *event.Event) bool { return of(tc.typ)(e) && tc.match(e, res) }
 		if !cfg.Compat {
-			seen = append(seen, pred)
+			unseen = append(unseen, pred)
 			continue
 		}
 		col.wait(t, tc.name, pred)
@@ -221,7 +221,7 @@ func testCompat(t *testing.T, cfg Config) {
 		// A native call after them: once it is seen, so would they be.
 		_ = unix.Unlinkat(unix.AT_FDCWD, dir+"/marker", 0)
 		col.wait(t, "marker", func(e *event.Event) bool { return of(event.TypeUnlinkat)(e) && e.Sys.RawPath == dir+"/marker" })
-		for i, pred := range seen {
+		for i, pred := range unseen {
 			if e := col.find(pred); e != nil {
 				t.Errorf("call %d reported with NoCompat: %+v", i, e)
 			}

@@ -15,12 +15,11 @@ import (
 
 type triplineTlArgs struct {
 	_      structs.HostLayout
-	Id     uint32
 	Len    uint16
 	Type   uint8
 	Trunc  uint8
 	Compat uint8
-	_      [7]byte
+	_      [3]byte
 	Args   [6]uint64
 	Buf    [1024]int8
 }
