@@ -176,6 +176,22 @@ struct {
 	__type(value, __u64);
 } kf_names SEC(".maps");
 
+/* The file names of the file-change filter (kf_file_pass). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TL_KF_ENTRIES);
+	__type(key, struct tl_kf_name);
+	__type(value, struct tl_kf_fname);
+} kf_fnames SEC(".maps");
+
+/* The flags tests of the file-change filter, by type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TL_NTYPES);
+	__type(key, __u32);
+	__type(value, struct tl_kf_fflag);
+} kf_fflags SEC(".maps");
+
 /* Texts a path must contain, each starting with '/': looked up as a prefix
  * of the path's tail at each '/'. */
 struct {
@@ -1626,6 +1642,111 @@ static __always_inline __u32 put_ustr(struct tl_event *e, __u32 off, int idx, __
 	return off + len;
 }
 
+/* What raw_file_name found. */
+enum {
+	TL_FN_PASS,   /* no name to compare: the event passes */
+	TL_FN_LOOKUP, /* the name is in the key */
+	TL_FN_NONE,   /* longer than any name compared */
+};
+
+/* The last bytes of a path, scanned backwards for its last '/'. */
+struct fn_scan {
+	char tail[TL_KF_NAME_MAX];
+	__u32 end;   /* bytes of tail that are the path's */
+	__u32 start; /* where the last component begins */
+};
+
+/* fn_step looks at byte end-1-i: a loop callback, verified once (a loop
+ * over the bytes made the verifier follow each position out of it). */
+static long fn_step(__u64 i, struct fn_scan *x)
+{
+	if (i >= x->end)
+		return 1;
+	__u32 j = x->end - 1 - i;
+	if (x->tail[j & (TL_KF_NAME_MAX - 1)] != '/')
+		return 0;
+	x->start = j + 1;
+	return 1;
+}
+
+/* raw_file_name reads the user path at uptr into a->buf and puts its last
+ * component into key. Resolving leaves that as it is unless it is empty,
+ * "." or ".." (TL_FN_PASS, as is a path not read whole: userspace gets
+ * what it can read, cut). */
+static __always_inline int raw_file_name(struct tl_args *a, __u64 uptr, struct tl_kf_name *key)
+{
+	long n = bpf_probe_read_user_str(a->buf, sizeof(a->buf), (const void *)uptr);
+	if (n <= 1 || n >= TL_RAW_MAX)
+		return TL_FN_PASS;
+	__u32 len = n - 1;
+	/* Its last TL_KF_NAME_MAX bytes, or the whole of a shorter one. */
+	struct fn_scan x = {.end = len < TL_KF_NAME_MAX ? len : TL_KF_NAME_MAX};
+	if (bpf_probe_read_kernel(x.tail, sizeof(x.tail), &a->buf[(len - x.end) & (TL_RAW_MAX - 1)]))
+		return TL_FN_PASS;
+	bpf_loop(TL_KF_NAME_MAX, fn_step, &x, 0);
+	__u32 start = x.start;
+	if (start == 0 && len >= TL_KF_NAME_MAX)
+		return TL_FN_NONE; /* no '/' in the last 64 bytes: a longer name */
+	if (start >= x.end || start >= TL_KF_NAME_MAX)
+		return TL_FN_PASS; /* ends in '/' */
+	__u32 m = x.end - start;
+	if (x.tail[start] == '.' && (m == 1 || (m == 2 && x.tail[(start + 1) & (TL_KF_NAME_MAX - 1)] == '.')))
+		return TL_FN_PASS;
+	asm volatile("" : "+r"(m)); /* keep the mask: the verifier needs the bound */
+	bpf_probe_read_kernel(key->name, m & (TL_KF_NAME_MAX - 1), &x.tail[start]);
+	return TL_FN_LOOKUP;
+}
+
+/* kf_file_names tells whether a path of a file change of type ty (its
+ * first in register p0, its second in p1) that the file-change filter k
+ * looks up has a file name that lets it pass. It reads the paths from
+ * user memory before the event is built: a dropped change costs no more.
+ * A global function, verified once on its own: inlined, its branches
+ * multiplied the states the verifier follows through gen_exit. */
+__noinline int kf_file_names(struct tl_args *a, struct tl_kfilter *k, __u32 ty, __u32 p0, __u32 p1)
+{
+	if (!a || !k)
+		return 1;
+	__u64 bit = 1ull << (ty & (TL_NTYPES - 1));
+	for (int s = 0; s < 2; s++) {
+		if (!(k->file_slots[s] & bit))
+			continue;
+		__u32 p = s ? p1 : p0;
+		if (p >= 6)
+			return 1; /* no such path: nothing to compare */
+		struct tl_kf_name key = {};
+		int r = raw_file_name(a, a->args[p], &key);
+		if (r == TL_FN_PASS)
+			return 1;
+		if (r == TL_FN_LOOKUP) {
+			struct tl_kf_fname *v = bpf_map_lookup_elem(&kf_fnames, &key);
+			if (v && (v->slots[s] & bit))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* kf_file_pass applies the rules' file-change filter (rules.FileTerm) to
+ * the file change a of t, whose paths are in registers p0 and p1: false
+ * when no rule can match it. */
+static __always_inline bool kf_file_pass(struct tl_config *c, struct tl_args *a, struct task_struct *t, __u8 p0, __u8 p1)
+{
+	struct tl_kfilter *k = &c->kf;
+	__u64 bit = 1ull << (a->type & (TL_NTYPES - 1));
+	if (!(k->file_types & bit))
+		return true;
+	if ((k->file_ctr & bit) && !in_host_mntns(&c->host, t))
+		return true;
+	if (k->file_flags & bit) {
+		__u32 ty = a->type;
+		struct tl_kf_fflag *f = bpf_map_lookup_elem(&kf_fflags, &ty);
+		if (!f || (arg_of(a, f->reg) & f->mask))
+			return true;
+	}
+	return kf_file_names(a, k, a->type, p0, p1);
+}
+
 /* put_path appends the raw user path in register p (string raw) and, when
  * it is relative, the directory it is relative to (string base). */
 static __always_inline __u32 put_path(struct tl_event *e, __u32 off, struct tl_scratch *s, struct task_struct *t,
@@ -1662,6 +1783,10 @@ static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, lon
 	 * connected socket (no address) was already seen at connect/accept. */
 	if ((a->type == TL_SENDTO || a->type == TL_SENDMSG) && (!sa || !salen))
 		return;
+	if (!kf_file_pass(c, a, t, g.p0, g.p1)) {
+		kf_count(a->type);
+		return;
+	}
 
 	struct tl_event *e = new_event(a->type);
 	if (!e)

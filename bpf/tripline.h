@@ -251,6 +251,24 @@ struct tl_kfilter {
 	__u64 prefix_first[256]; /* [b]: bits of the kf_prefixes entries that start with '/', b */
 	__u64 fail_errno[TL_KF_ERRNO_MAX]; /* [e]: failed opens that pass with errno e */
 	__u64 fail_drop; /* bit per tl_type: its failed syscalls are dropped */
+	/* File changes (kf_file_pass), bit per tl_type: */
+	__u64 file_types;    /* filtered */
+	__u64 file_ctr;      /* pass outside the host's mount namespace */
+	__u64 file_flags;    /* pass with a bit of kf_fflags[type] */
+	__u64 file_slots[2]; /* the file name of path 1, 2 is looked up */
+};
+
+/* kf_fflags value: the bits of argument register reg that let a file
+ * change pass. */
+struct tl_kf_fflag {
+	__u64 mask;
+	__u32 reg;
+	__u32 pad;
+};
+
+/* kf_fnames value: bit per tl_type whose path 1, 2 may have the name. */
+struct tl_kf_fname {
+	__u64 slots[2];
 };
 
 /* Types only container rules use: their events from processes in the

@@ -74,6 +74,12 @@ func TestRulesListKernelConnect(t *testing.T) {
 		"connect: filtered, 5 rules",
 		"  Outbound connection from shell: family ipv4|ipv6; result success|EINPROGRESS; address not in 0.0.0.0/32 | 127.0.0.0/8 | ::/128 | ::1/128\n",
 		"  Container runtime socket accessed from container: family unix; in a container\n",
+		"unlinkat: filtered, 2 rules (file names are the paths' last components as passed; arguments are the syscall's, from 1)\n",
+		"fchmodat: filtered, 2 rules (file names are the paths' last components as passed; arguments are the syscall's, from 1)\n",
+		"  Setuid or setgid bit set: argument 3 has a bit of 06000\n",
+		"  Shell history tampering: path 1 named .ash_history | .bash_history | .history | .ksh_history | .sh_history | .zsh_history | fish_history\n",
+		"  System directory changed in container: process in a container (not in the host's mount namespace)\n",
+		"symlink: not filtered (rule \"Link to sensitive file created\" has no file name or flags condition the kernel can test)\n",
 		"Only container rules: dropped for processes in the host's mount namespace (--kernel-filter-container=off keeps them): ",
 		// The hooks: the rules' syscalls (no close, no fork), and the scheduler.
 		"Syscall exits hooked (--syscall-hook=syscall; every other syscall runs no program): execve, execveat, open, openat, openat2, creat, connect, ",

@@ -211,6 +211,7 @@ func writeHooks(out io.Writer, types []event.Type) {
 func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 	fmt.Fprintln(out, "Kernel filter: an open of a filtered type is sent when it passes one rule's line.")
 	fmt.Fprintln(out, "Failed opens are decided on access and errno only (no resolved path). A connect is sent when it passes one rule's line.")
+	fmt.Fprintln(out, "A file change (unlink, rename, link, ...) of a filtered type is sent when it passes one rule's line; a path whose last component is empty, . or .. passes.")
 	if len(kf.Types) == 0 {
 		fmt.Fprintln(out, "\nno open rules: nothing filtered")
 	}
@@ -228,6 +229,13 @@ func writeKernelFilter(out io.Writer, kf *rules.KernelFilter) {
 		}
 		writeTypeFilter(out, sf.Type.String(), sf.PassAll, sf.Reason,
 			" (ports and addresses are the remote end's, tested on IPv4/IPv6 only)", lines)
+	}
+	for _, ff := range kf.Files {
+		lines := make([][2]string, len(ff.Terms))
+		for i, tm := range ff.Terms {
+			lines[i] = [2]string{tm.Rule, fileTermText(tm)}
+		}
+		writeTypeFilter(out, ff.Type.String(), ff.PassAll, ff.Reason, " (file names are the paths' last components as passed; arguments are the syscall's, from 1)", lines)
 	}
 	fmt.Fprintln(out)
 	switch {
@@ -257,6 +265,26 @@ func writeTypeFilter(out io.Writer, typ string, passAll bool, reason, note strin
 	for _, l := range lines {
 		fmt.Fprintf(out, "  %s: %s\n", rulesTermSafe(l[0]), rulesTermSafe(l[1]))
 	}
+}
+
+// fileTermText says what a file change must pass for one rule.
+func fileTermText(tm rules.FileTerm) string {
+	if tm.Container {
+		return "process in a container (not in the host's mount namespace)"
+	}
+	if tm.Flags != 0 {
+		return fmt.Sprintf("argument %d has a bit of %#o", tm.FlagReg+1, tm.Flags)
+	}
+	var alt []string
+	for s, names := range tm.Names {
+		if names != nil {
+			alt = append(alt, fmt.Sprintf("path %d named %s", s+1, strings.Join(names, " | ")))
+		}
+	}
+	if len(alt) == 0 {
+		return "none (its file name conditions name no file)"
+	}
+	return strings.Join(alt, ", or ")
 }
 
 // openTermText says what an open must pass for one rule.

@@ -263,7 +263,7 @@ func runSensor(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return errors.Join(perr, gerr)
 }
 
-// logKernelFilter says per open and connect type whether the rules' kernel
+// logKernelFilter says per open, connect and file-change type whether the rules' kernel
 // filter is on (nil: turned off or not applicable), and which types only
 // container rules use (dropped for host processes when hostFilter).
 func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter, hostFilter bool) {
@@ -284,6 +284,13 @@ func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter, hostFilter bool) 
 			all = append(all, sf.Type.String())
 		} else {
 			on = append(on, sf.Type.String())
+		}
+	}
+	for _, ff := range kf.Files {
+		if ff.PassAll {
+			all = append(all, ff.Type.String())
+		} else {
+			on = append(on, ff.Type.String())
 		}
 	}
 	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all,

@@ -99,6 +99,27 @@ func BenchmarkOverhead(b *testing.B) {
 	})
 	b.Run("open-close-defaults-filter-work", func(b *testing.B) { overheadWork(b, Config{Types: ruleTypes, Filter: filter}, openClose) })
 	b.Run("open-close-defaults-filter-match", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, openWatched) })
+	// File churn as editors and builds make it: a temporary file written,
+	// renamed over another and removed. The default rules watch none of
+	// it: the open is dropped on its path, the rename and the unlink on
+	// their file names.
+	tmp, churned := filepath.Join(dir, "churn.tmp"), filepath.Join(dir, "churned.o")
+	fileChurn := func() {
+		fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, churned, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Unlinkat(unix.AT_FDCWD, churned, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("file-churn-defaults-nofilter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes}, fileChurn) })
+	b.Run("file-churn-defaults-filter", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, fileChurn) })
+	b.Run("file-churn-floor", func(b *testing.B) { overheadFloor(b, ruleTypes, fileChurn) })
 	// A syscall no hook captures: what every other syscall of the host
 	// pays once any syscall is hooked (the kernel's syscall-trace path;
 	// with the raw hook, also the program's early return).

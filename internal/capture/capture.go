@@ -102,6 +102,7 @@ const (
 type Filter struct {
 	Open []OpenFilter
 	Sock []SockFilter
+	File []FileFilter
 	// HostDrop are the types whose events from processes in the mount
 	// namespace HostMntNS are dropped (only container rules use them).
 	// Exec, fork and exit are refused: the process table needs them.
@@ -112,6 +113,29 @@ type Filter struct {
 	// FailDrop are the types whose failed syscalls are dropped (no rule
 	// can match them; a failure changes no state the sensor keeps).
 	FailDrop []event.Type
+}
+
+// FileFilter is the filter of one file-change type (event.ClassFile): an
+// event passes when one of Terms lets it pass.
+type FileFilter struct {
+	Type  event.Type
+	Terms []FileTerm
+}
+
+// FileTerm is one way a file change passes. With Container, its process
+// is not in the host's mount namespace. With Flags (not 0), its argument
+// register FlagReg has one of those bits (the terms of one type test one
+// register). Otherwise the file name (the last component) of its first
+// path as passed is in Names[0], or that of its second in Names[1]; a nil
+// list is not looked at. A looked-at path whose last component is empty,
+// "." or ".." passes (userspace resolves it to another name), as does one
+// that was not read whole; one whose last component is longer than
+// FilterNameMax never matches a name.
+type FileTerm struct {
+	Container bool
+	FlagReg   uint8
+	Flags     uint64
+	Names     [2][]string
 }
 
 // SockFilter is the filter of one socket type (connect only).

@@ -42,6 +42,8 @@ func termBits(t event.Type, tm *OpenTerm) uint64 {
 type kfTables struct {
 	cfg                       triplineTlKfilter
 	prefixes, contains, names map[string]uint64
+	fnames                    map[string]triplineTlKfFname
+	fflags                    map[event.Type]triplineTlKfFflag
 }
 
 // programFilter writes f into the kernel filter maps and the config.
@@ -58,12 +60,20 @@ func (c *Capture) programFilter(f *Filter) error {
 		return fmt.Errorf("capture: programming kernel filter texts: %w", err)
 	}
 	for n, bits := range t.names {
-		var k triplineTlKfName
-		for i := range len(n) {
-			k.Name[i] = int8(n[i])
-		}
+		k := kfName(n)
 		if err := c.objs.KfNames.Update(&k, bits, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("capture: programming kernel filter names: %w", err)
+		}
+	}
+	for ty, v := range t.fflags {
+		if err := c.objs.KfFflags.Update(uint32(ty), &v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("capture: programming kernel filter flags: %w", err)
+		}
+	}
+	for n, v := range t.fnames {
+		k := kfName(n)
+		if err := c.objs.KfFnames.Update(&k, &v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("capture: programming kernel filter file names: %w", err)
 		}
 	}
 	if err := c.programSock(f); err != nil {
@@ -74,6 +84,75 @@ func (c *Capture) programFilter(f *Filter) error {
 	c.cfg.Kf = t.cfg
 	if err := c.objs.Config.Update(uint32(0), &c.cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("capture: programming kernel filter: %w", err)
+	}
+	return nil
+}
+
+// kfName is n as a kf_names or kf_fnames key: NUL-padded.
+func kfName(n string) triplineTlKfName {
+	var k triplineTlKfName
+	for i := range len(n) {
+		k.Name[i] = int8(n[i])
+	}
+	return k
+}
+
+// buildFiles adds the file-change filter of f to t.
+func buildFiles(f *Filter, t *kfTables) error {
+	cfg := &t.cfg
+	for i := range f.File {
+		ff := &f.File[i]
+		if ff.Type.Class() != event.ClassFile {
+			return fmt.Errorf("%w: type %s is not a file change", ErrFilter, ff.Type)
+		}
+		bit := uint64(1) << ff.Type
+		if cfg.FileTypes&bit != 0 {
+			return fmt.Errorf("%w: type %s filtered twice", ErrFilter, ff.Type)
+		}
+		cfg.FileTypes |= bit
+		all := false
+		for j := range ff.Terms {
+			tm := &ff.Terms[j]
+			if tm.Container {
+				cfg.FileCtr |= bit
+				continue
+			}
+			if tm.Flags != 0 {
+				f, ok := t.fflags[ff.Type]
+				if tm.FlagReg >= 6 || (ok && f.Reg != uint32(tm.FlagReg)) {
+					return fmt.Errorf("%w: type %s: flags of register %d", ErrFilter, ff.Type, tm.FlagReg)
+				}
+				f.Reg = uint32(tm.FlagReg)
+				f.Mask |= tm.Flags
+				t.fflags[ff.Type] = f
+				cfg.FileFlags |= bit
+				continue
+			}
+			for s, names := range tm.Names {
+				if names == nil {
+					continue
+				}
+				cfg.FileSlots[s] |= bit
+				for _, n := range names {
+					switch {
+					case len(n) > FilterNameMax:
+						all = true // the kernel compares shorter names only
+					case n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00"):
+						// never a plain last component: such paths pass anyway
+					default:
+						v := t.fnames[n]
+						v.Slots[s] |= bit
+						t.fnames[n] = v
+					}
+				}
+			}
+		}
+		if all {
+			cfg.FileTypes &^= bit
+		}
+	}
+	if len(t.fnames) > FilterEntries {
+		return fmt.Errorf("%w: %d file names (at most %d)", ErrFilter, len(t.fnames), FilterEntries)
 	}
 	return nil
 }
@@ -178,7 +257,12 @@ func buildFilter(f *Filter) (*kfTables, error) {
 			cfg.NameFirst[n[0]>>6] |= 1 << (n[0] & 63)
 		}
 	}
-	return &kfTables{cfg: cfg, prefixes: prefixes, contains: contains, names: names}, nil
+	t := &kfTables{cfg: cfg, prefixes: prefixes, contains: contains, names: names,
+		fnames: map[string]triplineTlKfFname{}, fflags: map[event.Type]triplineTlKfFflag{}}
+	if err := buildFiles(f, t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // fillTrie writes prefixes into an LPM trie. The trie answers with the

@@ -27,6 +27,16 @@ func RulesFilter(kf *rules.KernelFilter) *Filter {
 		}
 		f.Open = append(f.Open, of)
 	}
+	for _, ff := range kf.Files {
+		if ff.PassAll {
+			continue
+		}
+		cf := FileFilter{Type: ff.Type}
+		for _, tm := range ff.Terms {
+			cf.Terms = append(cf.Terms, FileTerm{Container: tm.Container, FlagReg: tm.FlagReg, Flags: tm.Flags, Names: tm.Names})
+		}
+		f.File = append(f.File, cf)
+	}
 	for _, sf := range kf.Sock {
 		if sf.PassAll {
 			continue

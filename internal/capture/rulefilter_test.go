@@ -26,6 +26,14 @@ func TestRulesFilter(t *testing.T) {
 			{Type: event.TypeConnect, Terms: []rules.SockTerm{{Rule: "c", Families: rules.FamInet, Results: rules.ResOK,
 				Container: true, Ports: []rules.PortRange{{Lo: 1, Hi: 2}}, Addrs: pfx, NotAddrs: not}}},
 		},
+		Files: []rules.FileFilter{
+			{Type: event.TypeUnlink, PassAll: true, Reason: "x"},
+			{Type: event.TypeRenameat2, Terms: []rules.FileTerm{
+				{Rule: "h", Names: [2][]string{{".bash_history"}, {".zsh_history"}}},
+				{Rule: "c", Container: true},
+				{Rule: "m", FlagReg: 3, Flags: 0o6000},
+			}},
+		},
 		Host:     rules.HostDrop{Types: []event.Type{event.TypeMount}},
 		FailDrop: []event.Type{event.TypeExecve},
 	}
@@ -36,6 +44,11 @@ func TestRulesFilter(t *testing.T) {
 		}}},
 		Sock: []SockFilter{{Type: event.TypeConnect, Terms: []SockTerm{{Families: uint8(rules.FamInet), Results: uint8(rules.ResOK),
 			Container: true, Ports: []PortRange{{Lo: 1, Hi: 2}}, Addrs: pfx, NotAddrs: not}}}},
+		File: []FileFilter{{Type: event.TypeRenameat2, Terms: []FileTerm{
+			{Names: [2][]string{{".bash_history"}, {".zsh_history"}}},
+			{Container: true},
+			{FlagReg: 3, Flags: 0o6000},
+		}}},
 		HostDrop: []event.Type{event.TypeMount},
 		FailDrop: []event.Type{event.TypeExecve},
 	}

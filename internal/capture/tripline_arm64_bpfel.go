@@ -115,6 +115,18 @@ type triplineTlKfAddr struct {
 	Data      [20]uint8
 }
 
+type triplineTlKfFflag struct {
+	_    structs.HostLayout
+	Mask uint64
+	Reg  uint32
+	Pad  uint32
+}
+
+type triplineTlKfFname struct {
+	_     structs.HostLayout
+	Slots [2]uint64
+}
+
 type triplineTlKfHost struct {
 	_     structs.HostLayout
 	Mntns uint64
@@ -164,6 +176,10 @@ type triplineTlKfilter struct {
 	PrefixFirst   [256]uint64
 	FailErrno     [64]uint64
 	FailDrop      uint64
+	FileTypes     uint64
+	FileCtr       uint64
+	FileFlags     uint64
+	FileSlots     [2]uint64
 }
 
 type triplineTlScratch struct {
@@ -200,6 +216,8 @@ const (
 	triplineMapIdgen            = "idgen"
 	triplineMapKfAddrs          = "kf_addrs"
 	triplineMapKfContains       = "kf_contains"
+	triplineMapKfFflags         = "kf_fflags"
+	triplineMapKfFnames         = "kf_fnames"
 	triplineMapKfNames          = "kf_names"
 	triplineMapKfNotaddrs       = "kf_notaddrs"
 	triplineMapKfPortIvs        = "kf_port_ivs"
@@ -279,6 +297,8 @@ type triplineMapSpecs struct {
 	Idgen      *ebpf.MapSpec `ebpf:"idgen"`
 	KfAddrs    *ebpf.MapSpec `ebpf:"kf_addrs"`
 	KfContains *ebpf.MapSpec `ebpf:"kf_contains"`
+	KfFflags   *ebpf.MapSpec `ebpf:"kf_fflags"`
+	KfFnames   *ebpf.MapSpec `ebpf:"kf_fnames"`
 	KfNames    *ebpf.MapSpec `ebpf:"kf_names"`
 	KfNotaddrs *ebpf.MapSpec `ebpf:"kf_notaddrs"`
 	KfPortIvs  *ebpf.MapSpec `ebpf:"kf_port_ivs"`
@@ -324,6 +344,8 @@ type triplineMaps struct {
 	Idgen      *ebpf.Map `ebpf:"idgen"`
 	KfAddrs    *ebpf.Map `ebpf:"kf_addrs"`
 	KfContains *ebpf.Map `ebpf:"kf_contains"`
+	KfFflags   *ebpf.Map `ebpf:"kf_fflags"`
+	KfFnames   *ebpf.Map `ebpf:"kf_fnames"`
 	KfNames    *ebpf.Map `ebpf:"kf_names"`
 	KfNotaddrs *ebpf.Map `ebpf:"kf_notaddrs"`
 	KfPortIvs  *ebpf.Map `ebpf:"kf_port_ivs"`
@@ -345,6 +367,8 @@ func (m *triplineMaps) Close() error {
 		m.Idgen,
 		m.KfAddrs,
 		m.KfContains,
+		m.KfFflags,
+		m.KfFnames,
 		m.KfNames,
 		m.KfNotaddrs,
 		m.KfPortIvs,

@@ -128,6 +128,23 @@ var sysArgs = [NumTypes][]SysArg{
 	TypeSetns:       {aRes, reg("fd", ArgInt, 0), flags("nstype", 1, cloneFlagNames)},
 }
 
+// FlagsContaining returns, for an ArgFlags parameter, the bits one of
+// which is set whenever its text (AppendSysArg) contains s: those of the
+// names that contain s. ok is false when the text can contain s otherwise
+// (in the hexadecimal rest of unnamed bits, in the "0" of none, across a
+// '|') or a is not ArgFlags.
+func (a SysArg) FlagsContaining(s string) (mask uint64, ok bool) {
+	if a.Kind != ArgFlags || s == "" || strings.ContainsRune(s, '|') || strings.Trim(s, "0123456789abcdefx") == "" {
+		return 0, false
+	}
+	for _, f := range a.Names {
+		if strings.Contains(f.name, s) {
+			mask |= f.bit
+		}
+	}
+	return mask, true
+}
+
 // SysArgs returns the parameters of a Sys event type in Falco's order (nil
 // for the other types).
 func SysArgs(t Type) []SysArg {

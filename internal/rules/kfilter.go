@@ -86,6 +86,9 @@ type TypeFilter struct {
 type KernelFilter struct {
 	Types []TypeFilter
 	Sock  []SockFilter
+	// Files are the file-change types (unlink, rename, ...) filtered on
+	// the file names of their paths.
+	Files []FileFilter
 	Host  HostDrop
 	// FailDrop are the types, other than the opens and connect (filtered
 	// above), whose failed syscalls no rule can match: the rules of
@@ -157,6 +160,7 @@ func (rs *Ruleset) KernelFilter() *KernelFilter {
 		kf.Sock = append(kf.Sock, rs.sockFilter(event.TypeConnect, std))
 	}
 	kf.Host = rs.hostDrop(std)
+	kf.Files = rs.fileFilters(kf.Host.Types)
 	kf.FailDrop = rs.failDrop()
 	return kf
 }

@@ -811,5 +811,10 @@ func (k *KernelFilter) Passes(ev *event.Event, hostMnt bool) bool {
 			return k.Sock[i].pass(ev, hostMnt)
 		}
 	}
+	for i := range k.Files {
+		if k.Files[i].Type == ev.Type {
+			return k.Files[i].pass(ev, hostMnt)
+		}
+	}
 	return k.Pass(ev)
 }

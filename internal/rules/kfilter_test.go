@@ -39,6 +39,7 @@ func TestKernelFilterSound(t *testing.T) {
 			others := otherTypes(rs)
 			// Per kind of event: open, connect, another type of the rules.
 			var matched, dropped [3]int
+			var fileMatched, fileDropped int // of the file-change types
 			var dst []*Rule
 			for i := range 300000 {
 				var e *event.Event
@@ -59,19 +60,27 @@ func TestKernelFilterSound(t *testing.T) {
 				hostMnt := e.Container == nil && rng.IntN(4) != 0
 				dst = ev.Match(e, dst[:0])
 				pass := kf.Passes(e, hostMnt)
+				file := e.Type.Class() == event.ClassFile
 				if !pass {
 					dropped[kind]++
+					if file {
+						fileDropped++
+					}
 				}
 				if len(dst) == 0 {
 					continue
 				}
 				matched[kind]++
+				if file {
+					fileMatched++
+				}
 				// Each matching rule's own terms must let it pass, not just
 				// some other rule's.
 				for _, r := range dst {
 					if !pass || !ruleOnly(kf, r.Name).Passes(e, hostMnt) {
-						t.Fatalf("rule %q matches %s %q flags=%#o res=%d proc=%q connect=%+v container=%v hostmnt=%v, but the kernel filter drops it",
-							r.Name, e.Type, e.Open.Path, e.Open.Flags, e.Res, e.Proc.Comm, e.Connect, e.Container != nil, hostMnt)
+						t.Fatalf("rule %q matches %s %q flags=%#o res=%d proc=%q connect=%+v paths=%q args=%#o container=%v hostmnt=%v, but the kernel filter drops it",
+							r.Name, e.Type, e.Open.Path, e.Open.Flags, e.Res, e.Proc.Comm, e.Connect,
+							[]string{e.Sys.RawPath, e.Sys.Path, e.Sys.RawPath2, e.Sys.Path2}, e.Sys.Args, e.Container != nil, hostMnt)
 					}
 				}
 			}
@@ -85,8 +94,24 @@ func TestKernelFilterSound(t *testing.T) {
 			if name != "seed" && len(kf.Host.Types) > 0 && (matched[2] < 100 || dropped[2] < 1000) {
 				t.Errorf("weak test: only %d events of other types matched and %d were dropped", matched[2], dropped[2])
 			}
+			t.Logf("file-change types: matched %d, dropped %d", fileMatched, fileDropped)
+			if fileNameTerms(kf) && (fileMatched < 100 || fileDropped < 1000) {
+				t.Errorf("weak test: only %d file changes matched and %d were dropped", fileMatched, fileDropped)
+			}
 		})
 	}
+}
+
+// fileNameTerms tells whether kf filters a file-change type on names.
+func fileNameTerms(kf *KernelFilter) bool {
+	for _, ff := range kf.Files {
+		for _, tm := range ff.Terms {
+			if tm.Names[0] != nil || tm.Names[1] != nil || tm.Flags != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ruleOnly is kf restricted to the terms of one rule.
@@ -100,6 +125,15 @@ func ruleOnly(kf *KernelFilter, rule string) *KernelFilter {
 			}
 		}
 		out.Sock = append(out.Sock, one)
+	}
+	for _, ff := range kf.Files {
+		one := FileFilter{Type: ff.Type, PassAll: ff.PassAll}
+		for _, tm := range ff.Terms {
+			if tm.Rule == rule {
+				one.Terms = append(one.Terms, tm)
+			}
+		}
+		out.Files = append(out.Files, one)
 	}
 	for _, tf := range kf.Types {
 		if tf.PassAll {
@@ -301,10 +335,18 @@ func otherTypes(rs *Ruleset) []event.Type {
 func randomOther(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uint16, types []event.Type) *event.Event {
 	e := &event.Event{Type: types[rng.IntN(len(types))], Res: kfResults[rng.IntN(len(kfResults))]}
 	s := &e.Sys
-	s.RawPath = words[rng.IntN(len(words))]
-	s.Path = filepath.Join("/", s.RawPath)
+	s.RawPath, s.Path = randomRawPath(rng, words)
+	if rng.IntN(2) == 0 {
+		s.RawPath2, s.Path2 = randomRawPath(rng, words)
+	}
+	// Small numbers (fds, dirfds), modes with and without the setuid
+	// and setgid bits, *at flags, any bits.
+	args := []uint64{0, 1, 2, 3, 0o644, 0o755, 0o4755, 0o2750, 0o6777, 0o1777, 0x100, 0x200, 0x400}
 	for i := range s.Args {
-		s.Args[i] = uint64(rng.IntN(4))
+		s.Args[i] = args[rng.IntN(len(args))]
+		if rng.IntN(8) == 0 {
+			s.Args[i] = rng.Uint64()
+		}
 	}
 	switch rng.IntN(3) {
 	case 0:
@@ -316,6 +358,43 @@ func randomOther(rng *rand.Rand, words []string, addrs []netip.Addr, ports []uin
 	}
 	randomProc(rng, words, e)
 	return e
+}
+
+// randomRawPath builds a path as a syscall is passed it, from the rule
+// words (whole, as the file name under a directory, cut, with what
+// resolving removes: a trailing '/', "." or ".."), and the path userspace
+// resolves it to from the working directory /root, as the decoder does.
+func randomRawPath(rng *rand.Rand, words []string) (raw, resolved string) {
+	w := func() string { return words[rng.IntN(len(words))] }
+	switch rng.IntN(10) {
+	case 0, 1:
+		raw = w()
+	case 2:
+		raw = "dir/" + baseName(w())
+	case 3:
+		raw = "/home/alice/" + baseName(w())
+	case 4:
+		s := w()
+		raw = s[:rng.IntN(len(s)+1)]
+	case 5:
+		raw = w() + []string{"/", "/.", "/..", "//"}[rng.IntN(4)]
+	case 6:
+		raw = filepath.Join(w(), "..", baseName(w()))
+	case 7:
+		raw = "/tmp/" + strings.Repeat("x", rng.IntN(80))
+	case 8:
+		raw = ""
+	default:
+		raw = "./" + baseName(w())
+	}
+	switch {
+	case raw == "":
+	case raw[0] == '/':
+		resolved = filepath.Clean(raw)
+	default:
+		resolved = filepath.Join("/root", raw)
+	}
+	return raw, resolved
 }
 
 // TestKernelFilterDefaults pins what the default rules push down: writes
