@@ -1590,6 +1590,7 @@ static __always_inline struct gen_spec gen_spec(__u8 ty)
 	case TL_UNLINKAT:     /* (dirfd, path, flags) */
 	case TL_MKDIRAT:      /* (dirfd, path, mode) */
 	case TL_FCHMODAT:     /* (dirfd, path, mode) */
+	case TL_FCHMODAT2:    /* (dirfd, path, mode, flags) */
 		g.p0 = 1; g.d0 = 0; break;
 	case TL_FCHMOD:       /* (fd, mode) */
 	case TL_LISTEN:       /* (fd, backlog) */

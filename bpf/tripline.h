@@ -68,6 +68,7 @@ enum tl_type {
 	TL_BPF,
 	TL_UNSHARE,
 	TL_SETNS,
+	TL_FCHMODAT2, /* (dirfd, path, mode, flags): Linux 6.6 */
 	TL_NTYPES = 64, /* room in per-type counters; type_mask is 64 bits */
 };
 

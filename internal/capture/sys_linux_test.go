@@ -112,6 +112,28 @@ func testSyscalls(t *testing.T, hook Hook) {
 					t.Errorf("res=%d %+v", e.Res, e.Sys)
 				}
 			}},
+		// fchmodat2 (Linux 6.6) takes flags: glibc calls it for
+		// AT_SYMLINK_NOFOLLOW, and anyone can call it directly.
+		{event.TypeFchmodat2, func() error {
+			p, err := unix.BytePtrFromString("file")
+			if err != nil {
+				return err
+			}
+			_, _, errno := unix.Syscall6(sysnumOf(t, event.TypeFchmodat2), uintptr(dfd), uintptr(unsafe.Pointer(p)), 0o2755,
+				unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+			if errno == unix.ENOSYS {
+				return nil // an older kernel: no tracepoint either (see below)
+			}
+			if errno != 0 {
+				return errno
+			}
+			return nil
+		}, func(e *event.Event) bool { return e.Sys.RawPath == "file" },
+			func(t *testing.T, e *event.Event) {
+				if e.Res != 0 || e.Sys.Path != file || e.Sys.Args[2] != 0o2755 || e.Sys.Args[3] != unix.AT_SYMLINK_NOFOLLOW {
+					t.Errorf("res=%d %+v", e.Res, e.Sys)
+				}
+			}},
 		{event.TypeFchmod, func() error { return unix.Fchmod(ffd, 0o644) }, func(e *event.Event) bool { return e.Sys.FD == int32(ffd) },
 			func(t *testing.T, e *event.Event) {
 				s := &e.Sys

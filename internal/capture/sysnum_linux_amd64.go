@@ -61,6 +61,7 @@ var syscallTypes = []sysnum{
 	{322, event.TypeExecveat},
 	{435, event.TypeClone3},
 	{437, event.TypeOpenat2},
+	{452, event.TypeFchmodat2},
 }
 
 // compatSyscallTypes maps ia32 syscall numbers (which a 64-bit process can
@@ -122,6 +123,7 @@ var compatSyscallTypes = []sysnum{
 	{370, event.TypeSendmsg},
 	{435, event.TypeClone3},
 	{437, event.TypeOpenat2},
+	{452, event.TypeFchmodat2},
 }
 
 // CompatKernel reports whether Config.Compat can take effect: the kernel

@@ -44,6 +44,7 @@ var syscallTypes = []sysnum{
 	{281, event.TypeExecveat},
 	{435, event.TypeClone3},
 	{437, event.TypeOpenat2},
+	{452, event.TypeFchmodat2},
 }
 
 // compatSyscallTypes would map AArch32 syscall numbers: not done yet, so

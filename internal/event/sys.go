@@ -126,6 +126,8 @@ var sysArgs = [NumTypes][]SysArg{
 	TypeBpf:         {{Name: "res_or_fd", Kind: ArgRes}, enum("cmd", 0, bpfCmdNames)},
 	TypeUnshare:     {aRes, flags("flags", 0, cloneFlagNames)},
 	TypeSetns:       {aRes, reg("fd", ArgInt, 0), flags("nstype", 1, cloneFlagNames)},
+	TypeFchmodat2: {aRes, reg("dirfd", ArgDirfd, 0), {Name: "filename", Kind: ArgPath}, flags("mode", 2, modeNames),
+		reg("flags", ArgUint, 3)},
 }
 
 // FlagsContaining returns, for an ArgFlags parameter, the bits one of
