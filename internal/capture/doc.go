@@ -65,7 +65,11 @@
 //     the bytes Open.Path gets). Its Sock part drops, before the task
 //     identity is read, the connects that pass none of their terms
 //     (family, outcome, caller outside the host's mount namespace, remote
-//     port and address: the values event.Connect gets), and HostDrop the
+//     port and address: the values event.Connect gets), its File part the
+//     file changes that pass none of theirs (caller outside the host's
+//     mount namespace, bits of a flags register, the last component of a
+//     path argument as passed, read again from user memory before the
+//     record is built; an empty, "." or ".." one passes), and HostDrop the
 //     events of its types from processes in the mount namespace HostMntNS,
 //     before the arguments are read (never exec, fork or exit). They are
 //     counted in Filtered, not Seen.

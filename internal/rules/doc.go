@@ -41,7 +41,9 @@
 //     property test checks it never drops an event a rule matches. For
 //     connect it derives per rule the family, outcome, remote port and
 //     address sets and the container requirement, from exact checks under
-//     'not' too; Host lists the types only container rules use. Passes is
+//     'not' too; for the file-change types (Files), per rule, the file names
+//     of path arguments as passed, bits of a flags argument, or the
+//     container requirement; Host lists the types only container rules use. Passes is
 //     the whole filter's reference, given whether the process is in the
 //     host's mount namespace (never true of a container process).
 //   - A Ruleset is immutable once SetRedaction (if called) has returned, and
