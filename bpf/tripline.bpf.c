@@ -1698,54 +1698,54 @@ static __always_inline int raw_file_name(struct tl_args *a, __u64 uptr, struct t
 	return TL_FN_LOOKUP;
 }
 
-/* kf_file_names tells whether a path of a file change of type ty (its
- * first in register p0, its second in p1) that the file-change filter k
- * looks up has a file name that lets it pass. It reads the paths from
- * user memory before the event is built: a dropped change costs no more.
- * A global function, verified once on its own: inlined, its branches
- * multiplied the states the verifier follows through gen_exit. */
-__noinline int kf_file_names(struct tl_args *a, struct tl_kfilter *k, __u32 ty, __u32 p0, __u32 p1)
+/* kf_file_names tells whether the paths of a file change (its first in
+ * register p0, its second in p1) that the file-change filter k looks up
+ * have a file name that lets it pass. It reads them from user memory
+ * before the event is built: a dropped change costs no more. */
+static __always_inline bool kf_file_names(struct tl_args *a, struct tl_kfilter *k, __u64 bit, __u32 p0, __u32 p1)
 {
-	if (!a || !k)
-		return 1;
-	__u64 bit = 1ull << (ty & (TL_NTYPES - 1));
 	for (int s = 0; s < 2; s++) {
 		if (!(k->file_slots[s] & bit))
 			continue;
 		__u32 p = s ? p1 : p0;
 		if (p >= 6)
-			return 1; /* no such path: nothing to compare */
+			return true; /* no such path: nothing to compare */
 		struct tl_kf_name key = {};
 		int r = raw_file_name(a, a->args[p], &key);
 		if (r == TL_FN_PASS)
-			return 1;
+			return true;
 		if (r == TL_FN_LOOKUP) {
 			struct tl_kf_fname *v = bpf_map_lookup_elem(&kf_fnames, &key);
 			if (v && (v->slots[s] & bit))
-				return 1;
+				return true;
 		}
 	}
-	return 0;
+	return false;
 }
 
 /* kf_file_pass applies the rules' file-change filter (rules.FileTerm) to
- * the file change a of t, whose paths are in registers p0 and p1: false
- * when no rule can match it. */
-static __always_inline bool kf_file_pass(struct tl_config *c, struct tl_args *a, struct task_struct *t, __u8 p0, __u8 p1)
+ * the file change a of the current task, whose paths are in registers p0
+ * and p1: 0 when no rule can match it. A global function, verified once
+ * on its own (inlined, its branches multiplied the states the verifier
+ * follows through gen_exit) and out of the programs' main text, which the
+ * hot path of a dropped open runs through. */
+__noinline int kf_file_pass(struct tl_args *a, struct tl_config *c, __u32 p0, __u32 p1)
 {
+	if (!a || !c)
+		return 1;
 	struct tl_kfilter *k = &c->kf;
-	__u64 bit = 1ull << (a->type & (TL_NTYPES - 1));
+	__u32 ty = a->type;
+	__u64 bit = 1ull << (ty & (TL_NTYPES - 1));
 	if (!(k->file_types & bit))
-		return true;
-	if ((k->file_ctr & bit) && !in_host_mntns(&c->host, t))
-		return true;
+		return 1;
+	if ((k->file_ctr & bit) && !in_host_mntns(&c->host, bpf_get_current_task_btf()))
+		return 1;
 	if (k->file_flags & bit) {
-		__u32 ty = a->type;
 		struct tl_kf_fflag *f = bpf_map_lookup_elem(&kf_fflags, &ty);
 		if (!f || (arg_of(a, f->reg) & f->mask))
-			return true;
+			return 1;
 	}
-	return kf_file_names(a, k, a->type, p0, p1);
+	return kf_file_names(a, k, bit, p0, p1);
 }
 
 /* put_path appends the raw user path in register p (string raw) and, when
@@ -1784,7 +1784,7 @@ static __always_inline void gen_exit(struct tl_config *c, struct tl_args *a, lon
 	 * connected socket (no address) was already seen at connect/accept. */
 	if ((a->type == TL_SENDTO || a->type == TL_SENDMSG) && (!sa || !salen))
 		return;
-	if (!kf_file_pass(c, a, t, g.p0, g.p1)) {
+	if (!kf_file_pass(a, c, g.p0, g.p1)) {
 		kf_count(a->type);
 		return;
 	}

@@ -17,19 +17,13 @@ import (
 )
 
 // TestKernelFilterFiles makes real unlinkat, renameat2 and fchmodat calls
-// and checks calls and checks which the file-change filter sends: by the
-// bits of a mode, by the file name of a path as passed
-// (relative or absolute, at the 63-byte limit and past it), the names that
-// resolving changes (".", "..", a trailing '/'), the second path's names,
-// and any change from a process outside the host's mount namespace.
+// and checks which the file-change filter sends: by the bits of a mode, by
+// the file name of a path as passed (relative or absolute, at the 63-byte
+// limit and past it), the names that resolving changes (".", "..", a
+// trailing '/'), the second path's names, and any change from a process
+// outside the host's mount namespace.
 func TestKernelFilterFiles(t *testing.T) {
-	testenv.RequireRoot(t)
-	host, err := HostMntNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	unshare, err := exec.LookPath("unshare")
-	testenv.Require(t, err == nil, "unshare(1) (util-linux)")
+	host, unshare := mountNSTools(t)
 	long63 := strings.Repeat("h", 63)
 	long64 := strings.Repeat("h", 64)
 	filter := &Filter{HostMntNS: host, File: []FileFilter{
@@ -42,11 +36,7 @@ func TestKernelFilterFiles(t *testing.T) {
 	}}
 	types := append(Lifecycle(), event.TypeUnlinkat, event.TypeRenameat2, event.TypeFchmodat)
 	dir := realDir(t)
-	dfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(dfd)
+	dfd := dirFD(t, dir)
 
 	type call struct {
 		name string
@@ -91,40 +81,30 @@ func TestKernelFilterFiles(t *testing.T) {
 		{"host process, other name", event.TypeUnlinkat, dir + "/host-rm", rm("rm", dir+"/host-rm"), false},
 		{"process in its own mount namespace, other name", event.TypeUnlinkat, dir + "/ns-rm", rm(unshare, "-m", "rm", dir+"/ns-rm"), true},
 	}
-	for _, withFilter := range []bool{true, false} {
-		name := "filter"
-		cfg := Config{PID: self, IncludeSelf: true, Types: types}
-		if withFilter {
-			cfg.Filter = filter
-		} else {
-			name = "no filter"
+	withAndWithout(t, Config{PID: self, IncludeSelf: true, Types: types}, filter, func(t *testing.T, col *collector, withFilter bool) {
+		of := func(typ event.Type, pid uint32, raw string) func(*event.Event) bool {
+			return func(e *event.Event) bool { return e.Type == typ && e.Proc.PID == pid && e.Sys.RawPath == raw }
 		}
-		t.Run(name, func(t *testing.T) {
-			col := startCapture(t, cfg)
-			of := func(typ event.Type, pid uint32, raw string) func(*event.Event) bool {
-				return func(e *event.Event) bool { return e.Type == typ && e.Proc.PID == pid && e.Sys.RawPath == raw }
+		pids := make([]uint32, len(calls))
+		for i, c := range calls {
+			pids[i] = c.do()
+		}
+		// Sent last and always: once it is read, so is every earlier
+		// record (the ring keeps the order of writes).
+		end := filepath.Join(dir, "end", ".bash_history")
+		unix.Unlinkat(dfd, end, 0)
+		col.wait(t, "the last unlinkat", of(event.TypeUnlinkat, self, end))
+		for i, c := range calls {
+			want := c.pass || !withFilter
+			if got := col.find(of(c.typ, pids[i], c.raw)) != nil; got != want {
+				t.Errorf("%s (%s %q): sent=%v, want %v", c.name, c.typ, c.raw, got, want)
 			}
-			pids := make([]uint32, len(calls))
-			for i, c := range calls {
-				pids[i] = c.do()
-			}
-			// Sent last and always: once it is read, so is every earlier
-			// record (the ring keeps the order of writes).
-			end := filepath.Join(dir, "end", ".bash_history")
-			unix.Unlinkat(dfd, end, 0)
-			col.wait(t, "the last unlinkat", of(event.TypeUnlinkat, self, end))
-			for i, c := range calls {
-				want := c.pass || !withFilter
-				if got := col.find(of(c.typ, pids[i], c.raw)) != nil; got != want {
-					t.Errorf("%s (%s %q): sent=%v, want %v", c.name, c.typ, c.raw, got, want)
-				}
-			}
-			st := col.c.Stats()
-			if n := st.FilteredByType[event.TypeUnlinkat]; withFilter && n < 3 {
-				t.Errorf("%d unlinkat counted as filtered, want at least 3", n)
-			}
-		})
-	}
+		}
+		st := col.c.Stats()
+		if n := st.FilteredByType[event.TypeUnlinkat]; withFilter && n < 3 {
+			t.Errorf("%d unlinkat counted as filtered, want at least 3", n)
+		}
+	})
 }
 
 // TestKernelFilterFilesDefaults checks the kernel against the rules'
@@ -148,11 +128,7 @@ func TestKernelFilterFilesDefaults(t *testing.T) {
 		t.Fatal("the default rules filter no file-change type")
 	}
 	dir := realDir(t)
-	dfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(dfd)
+	dfd := dirFD(t, dir)
 	type change struct {
 		typ      event.Type
 		from, to string // to: renames only
@@ -222,4 +198,15 @@ func TestKernelFilterFilesDefaults(t *testing.T) {
 	if passed < 3 || dropped < 3 {
 		t.Errorf("weak test: %d changes pass and %d are dropped", passed, dropped)
 	}
+}
+
+// dirFD opens dir for the *at calls, until the end of the test.
+func dirFD(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
 }

@@ -105,56 +105,73 @@ func TestKernelFilterConnect(t *testing.T) {
 	}
 	list = append(list, "tcp,"+at("127.0.0.1", watched)) // the marker: arrives after the others
 
-	for _, withFilter := range []bool{true, false} {
-		name := "filter"
-		cfg := Config{PID: uint32(os.Getpid()), Types: []event.Type{event.TypeConnect}}
-		if withFilter {
-			cfg.Filter = filter
-		} else {
-			name = "no filter"
+	cfg := Config{PID: uint32(os.Getpid()), Types: []event.Type{event.TypeConnect}}
+	withAndWithout(t, cfg, filter, func(t *testing.T, col *collector, withFilter bool) {
+		pid := helper(t, "connectlist", strings.Join(list, ";"))
+		remote := func(e *event.Event) string {
+			if e.Connect.Family == event.AFUnix {
+				return e.Connect.UnixPath
+			}
+			return netip.AddrPortFrom(e.Connect.RemoteAddr, e.Connect.RemotePort).String()
 		}
-		t.Run(name, func(t *testing.T) {
-			col := startCapture(t, cfg)
-			pid := helper(t, "connectlist", strings.Join(list, ";"))
-			remote := func(e *event.Event) string {
-				if e.Connect.Family == event.AFUnix {
-					return e.Connect.UnixPath
-				}
-				return netip.AddrPortFrom(e.Connect.RemoteAddr, e.Connect.RemotePort).String()
-			}
-			testenv.Eventually(t, 10*time.Second, func() bool {
-				col.mu.Lock()
-				defer col.mu.Unlock()
-				n := 0
-				for _, e := range col.evs {
-					if e.Proc.PID == pid && e.Type == event.TypeConnect && remote(e) == at("127.0.0.1", watched) && e.Connect.Family == event.AFInet {
-						n++
-					}
-				}
-				return n == 2
-			}, "the helper's last connect did not arrive")
-			dropped := 0
-			for _, o := range ops {
-				got := col.find(func(e *event.Event) bool {
-					return e.Proc.PID == pid && e.Type == event.TypeConnect && remote(e) == o.addr
-				}) != nil
-				want := o.pass || !withFilter
-				if got != want {
-					t.Errorf("connect %s %s: sent=%v, want %v", o.network, o.addr, got, want)
-				}
-				if !want {
-					dropped++
+		testenv.Eventually(t, 10*time.Second, func() bool {
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			n := 0
+			for _, e := range col.evs {
+				if e.Proc.PID == pid && e.Type == event.TypeConnect && remote(e) == at("127.0.0.1", watched) && e.Connect.Family == event.AFInet {
+					n++
 				}
 			}
-			st := col.c.Stats()
-			if withFilter && st.FilteredByType[event.TypeConnect] < uint64(dropped) {
-				t.Errorf("FilteredByType[connect]=%d, want at least %d", st.FilteredByType[event.TypeConnect], dropped)
+			return n == 2
+		}, "the helper's last connect did not arrive")
+		dropped := 0
+		for _, o := range ops {
+			got := col.find(func(e *event.Event) bool {
+				return e.Proc.PID == pid && e.Type == event.TypeConnect && remote(e) == o.addr
+			}) != nil
+			want := o.pass || !withFilter
+			if got != want {
+				t.Errorf("connect %s %s: sent=%v, want %v", o.network, o.addr, got, want)
 			}
-			if !withFilter && st.Filtered != 0 {
-				t.Errorf("Filtered=%d without a filter", st.Filtered)
+			if !want {
+				dropped++
 			}
-		})
+		}
+		st := col.c.Stats()
+		if withFilter && st.FilteredByType[event.TypeConnect] < uint64(dropped) {
+			t.Errorf("FilteredByType[connect]=%d, want at least %d", st.FilteredByType[event.TypeConnect], dropped)
+		}
+		if !withFilter && st.Filtered != 0 {
+			t.Errorf("Filtered=%d without a filter", st.Filtered)
+		}
+	})
+}
+
+// withAndWithout runs fn in two subtests, "filter" and "no filter", on a
+// capture of cfg with filter and on one with none.
+func withAndWithout(t *testing.T, cfg Config, filter *Filter, fn func(t *testing.T, col *collector, withFilter bool)) {
+	for _, withFilter := range []bool{true, false} {
+		name, c := "no filter", cfg
+		if withFilter {
+			name, c.Filter = "filter", filter
+		}
+		t.Run(name, func(t *testing.T) { fn(t, startCapture(t, c), withFilter) })
 	}
+}
+
+// mountNSTools returns, for a privileged test of the container terms, the
+// host's mount namespace and unshare(1), to run a process in another.
+func mountNSTools(t *testing.T) (host uint64, unshare string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	host, err := HostMntNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unshare, err = exec.LookPath("unshare")
+	testenv.Require(t, err == nil, "unshare(1) (util-linux)")
+	return host, unshare
 }
 
 // TestKernelFilterHostDrop checks that the events of a container-only
@@ -162,13 +179,7 @@ func TestKernelFilterConnect(t *testing.T) {
 // for one in a mount namespace of its own (unshare -m), and that exec,
 // fork and exit of the host process still arrive.
 func TestKernelFilterHostDrop(t *testing.T) {
-	testenv.RequireRoot(t)
-	host, err := HostMntNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	unshare, err := exec.LookPath("unshare")
-	testenv.Require(t, err == nil, "unshare(1) (util-linux)")
+	host, unshare := mountNSTools(t)
 	mkdirs := []event.Type{event.TypeMkdir, event.TypeMkdirat}
 	types := append(Lifecycle(), mkdirs...)
 	dir := realDir(t)

@@ -295,23 +295,29 @@ func orFacts(a, b facts) facts {
 
 // openFacts summarizes the resolved condition n on open type t.
 func openFacts(n node, t event.Type) facts {
+	return fold(n, andFacts, orFacts, func(c *checkNode) facts { return checkFacts(c, t) }, facts{never: true})
+}
+
+// fold summarizes the resolved condition n bottom up: and, or combine the
+// summaries of the kids (an 'and' from the zero value, no constraint; an
+// 'or' from never), check summarizes one check, and a 'not' or anything
+// else gives the zero value: a negation is no necessary condition.
+func fold[F any](n node, and, or func(F, F) F, check func(*checkNode) F, never F) F {
+	var acc F
 	switch n := n.(type) {
 	case *andNode:
-		acc := facts{}
 		for _, k := range n.kids {
-			acc = andFacts(acc, openFacts(k, t))
+			acc = and(acc, fold(k, and, or, check, never))
 		}
-		return acc
 	case *orNode:
-		acc := facts{never: true}
+		acc = never
 		for _, k := range n.kids {
-			acc = orFacts(acc, openFacts(k, t))
+			acc = or(acc, fold(k, and, or, check, never))
 		}
-		return acc
 	case *checkNode:
-		return checkFacts(n, t)
+		acc = check(n)
 	}
-	return facts{} // not, or anything else: no constraint
+	return acc
 }
 
 func vals(c *checkNode) []string {

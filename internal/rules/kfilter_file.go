@@ -127,23 +127,7 @@ func orFile(a, b fileFacts) fileFacts {
 
 // fileFactsOf summarizes the resolved condition n on file-change type t.
 func fileFactsOf(n node, t event.Type) fileFacts {
-	switch n := n.(type) {
-	case *andNode:
-		acc := fileFacts{}
-		for _, k := range n.kids {
-			acc = andFile(acc, fileFactsOf(k, t))
-		}
-		return acc
-	case *orNode:
-		acc := fileFacts{never: true}
-		for _, k := range n.kids {
-			acc = orFile(acc, fileFactsOf(k, t))
-		}
-		return acc
-	case *checkNode:
-		return fileCheck(n, t)
-	}
-	return fileFacts{}
+	return fold(n, andFile, orFile, func(c *checkNode) fileFacts { return fileCheck(c, t) }, fileFacts{never: true})
 }
 
 // fileCheck summarizes one positive check on file-change type t: the type

@@ -118,37 +118,23 @@ func fileNameTerms(kf *KernelFilter) bool {
 func ruleOnly(kf *KernelFilter, rule string) *KernelFilter {
 	out := &KernelFilter{Host: kf.Host}
 	for _, sf := range kf.Sock {
-		one := SockFilter{Type: sf.Type, PassAll: sf.PassAll}
-		for _, tm := range sf.Terms {
-			if tm.Rule == rule {
-				one.Terms = append(one.Terms, tm)
-			}
-		}
-		out.Sock = append(out.Sock, one)
+		sf.Terms = termsOf(sf.Terms, rule, func(tm SockTerm) string { return tm.Rule })
+		out.Sock = append(out.Sock, sf)
 	}
 	for _, ff := range kf.Files {
-		one := FileFilter{Type: ff.Type, PassAll: ff.PassAll}
-		for _, tm := range ff.Terms {
-			if tm.Rule == rule {
-				one.Terms = append(one.Terms, tm)
-			}
-		}
-		out.Files = append(out.Files, one)
+		ff.Terms = termsOf(ff.Terms, rule, func(tm FileTerm) string { return tm.Rule })
+		out.Files = append(out.Files, ff)
 	}
 	for _, tf := range kf.Types {
-		if tf.PassAll {
-			out.Types = append(out.Types, tf)
-			continue
-		}
-		one := TypeFilter{Type: tf.Type}
-		for _, tm := range tf.Terms {
-			if tm.Rule == rule {
-				one.Terms = append(one.Terms, tm)
-			}
-		}
-		out.Types = append(out.Types, one)
+		tf.Terms = termsOf(tf.Terms, rule, func(tm OpenTerm) string { return tm.Rule })
+		out.Types = append(out.Types, tf)
 	}
 	return out
+}
+
+// termsOf are the terms of rule.
+func termsOf[T any](terms []T, rule string, of func(T) string) []T {
+	return slices.DeleteFunc(slices.Clone(terms), func(tm T) bool { return of(tm) != rule })
 }
 
 // ruleWords collects the string values of every check of the rules.
