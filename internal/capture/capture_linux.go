@@ -64,6 +64,7 @@ type Capture struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	final     Stats // the kernel counters as Close found them
+	last      Stats // the kernel counters last read whole
 	malformed atomic.Uint64
 	noIdent   atomic.Uint64
 	decoded   atomic.Uint64
@@ -733,12 +734,16 @@ func (c *Capture) Stats() Stats {
 	return s
 }
 
-// kernelStats sums the per-CPU counters of the stats map. Callers hold c.mu.
+// kernelStats sums the per-CPU counters of the stats map. A read that
+// fails part way gives the last whole one: the counters only grow, and a
+// partial sum would make them shrink (and a later read look like new
+// losses). Callers hold c.mu.
 func (c *Capture) kernelStats() Stats {
 	var s Stats
 	var cpu uint32
 	var p triplineTlStats
-	for it := c.objs.Stats.Iterate(); it.Next(&cpu, &p); {
+	it := c.objs.Stats.Iterate()
+	for it.Next(&cpu, &p) {
 		s.Seen += p.Seen
 		s.Delivered += p.Delivered
 		s.Lost += p.Lost
@@ -751,6 +756,10 @@ func (c *Capture) kernelStats() Stats {
 			s.FilteredByType[t] += p.FilteredType[t]
 		}
 	}
+	if it.Err() != nil {
+		return c.last
+	}
+	c.last = s
 	return s
 }
 

@@ -1068,3 +1068,32 @@ func TestHookFallback(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStatsReadFailure checks that a read of the kernel counters that
+// fails gives the last whole one, not a partial sum that would make the
+// counters shrink: the stats map's fd is closed under a running capture.
+func TestStatsReadFailure(t *testing.T) {
+	col := startCapture(t, Config{PID: uint32(os.Getpid()), IncludeSelf: true, Types: []event.Type{event.TypeOpenat}})
+	dir := realDir(t)
+	target := filepath.Join(dir, "counted")
+	writeFile(t, target, "x", 0o644)
+	f, err := os.Open(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	col.wait(t, "open of "+target, openOf(uint32(os.Getpid()), target))
+	before := col.c.Stats()
+	if before.Seen == 0 {
+		t.Fatal("no event counted")
+	}
+	col.c.mu.Lock()
+	err = col.c.objs.Stats.Close()
+	col.c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := col.c.Stats(); after.Seen != before.Seen || after.SeenByType != before.SeenByType {
+		t.Errorf("after a failed read: seen %d (by type %v), want the last whole read's %d", after.Seen, after.SeenByType, before.Seen)
+	}
+}
