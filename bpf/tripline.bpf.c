@@ -1670,16 +1670,19 @@ static long fn_step(__u64 i, struct fn_scan *x)
 	return 1;
 }
 
-/* raw_file_name reads the user path at uptr into a->buf and puts its last
+/* raw_file_name reads the user path at uptr into a->buf (scratch here:
+ * gen_exit copies its paths into the record itself) and puts its last
  * component into key. Resolving leaves that as it is unless it is empty,
  * "." or ".." (TL_FN_PASS, as is a path not read whole: userspace gets
  * what it can read, cut). */
 static __always_inline int raw_file_name(struct tl_args *a, __u64 uptr, struct tl_kf_name *key)
 {
-	long n = bpf_probe_read_user_str(a->buf, sizeof(a->buf), (const void *)uptr);
-	if (n <= 1 || n >= TL_RAW_MAX)
+	a->len = 0;
+	a->trunc = 0;
+	read_user_path(a, (const void *)uptr);
+	__u32 len = a->len;
+	if (len == 0 || a->trunc)
 		return TL_FN_PASS;
-	__u32 len = n - 1;
 	/* Its last TL_KF_NAME_MAX bytes, or the whole of a shorter one. */
 	struct fn_scan x = {.end = len < TL_KF_NAME_MAX ? len : TL_KF_NAME_MAX};
 	if (bpf_probe_read_kernel(x.tail, sizeof(x.tail), &a->buf[(len - x.end) & (TL_RAW_MAX - 1)]))

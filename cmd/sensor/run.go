@@ -271,29 +271,8 @@ func logKernelFilter(log *slog.Logger, kf *rules.KernelFilter, hostFilter bool) 
 		log.Info("kernel filter off")
 		return
 	}
-	var on, all []string
-	for _, tf := range kf.Types {
-		if tf.PassAll {
-			all = append(all, tf.Type.String())
-		} else {
-			on = append(on, tf.Type.String())
-		}
-	}
-	for _, sf := range kf.Sock {
-		if sf.PassAll {
-			all = append(all, sf.Type.String())
-		} else {
-			on = append(on, sf.Type.String())
-		}
-	}
-	for _, ff := range kf.Files {
-		if ff.PassAll {
-			all = append(all, ff.Type.String())
-		} else {
-			on = append(on, ff.Type.String())
-		}
-	}
-	log.Info("kernel filter", "filtered_types", on, "unfiltered_types", all,
+	on, off := kf.Filtered()
+	log.Info("kernel filter", "filtered_types", typeNames(on), "unfiltered_types", typeNames(off),
 		"container_only_types", typeNames(kf.Host.Types), "container_filter", hostFilter,
 		"failures_dropped_types", typeNames(kf.FailDrop))
 }

@@ -118,13 +118,13 @@ func buildFiles(f *Filter, t *kfTables) error {
 				continue
 			}
 			if tm.Flags != 0 {
-				f, ok := t.fflags[ff.Type]
-				if tm.FlagReg >= 6 || (ok && f.Reg != uint32(tm.FlagReg)) {
+				fl, ok := t.fflags[ff.Type]
+				if tm.FlagReg >= 6 || (ok && fl.Reg != uint32(tm.FlagReg)) {
 					return fmt.Errorf("%w: type %s: flags of register %d", ErrFilter, ff.Type, tm.FlagReg)
 				}
-				f.Reg = uint32(tm.FlagReg)
-				f.Mask |= tm.Flags
-				t.fflags[ff.Type] = f
+				fl.Reg = uint32(tm.FlagReg)
+				fl.Mask |= tm.Flags
+				t.fflags[ff.Type] = fl
 				cfg.FileFlags |= bit
 				continue
 			}

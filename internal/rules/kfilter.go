@@ -98,6 +98,29 @@ type KernelFilter struct {
 	FailDrop []event.Type
 }
 
+// Filtered lists the types that have a filter of their own (opens,
+// connect, file changes): on, those it filters; off, those a rule makes
+// it pass whole.
+func (k *KernelFilter) Filtered() (on, off []event.Type) {
+	add := func(t event.Type, passAll bool) {
+		if passAll {
+			off = append(off, t)
+		} else {
+			on = append(on, t)
+		}
+	}
+	for _, f := range k.Types {
+		add(f.Type, f.PassAll)
+	}
+	for _, f := range k.Sock {
+		add(f.Type, f.PassAll)
+	}
+	for _, f := range k.Files {
+		add(f.Type, f.PassAll)
+	}
+	return on, off
+}
+
 // For returns the filter of type t (nil when t is not filtered).
 func (k *KernelFilter) For(t event.Type) *TypeFilter {
 	for i := range k.Types {

@@ -41,17 +41,12 @@ type FileTerm struct {
 // fileSlot returns which path of type t (0: the first, 1: the second)
 // evt.arg.name renders, and false when it renders no path.
 func fileSlot(t event.Type, name string) (int, bool) {
-	for _, a := range event.SysArgs(t) {
-		if a.Name != name {
-			continue
-		}
-		switch a.Kind {
-		case event.ArgPath, event.ArgRaw:
-			return 0, true
-		case event.ArgPath2:
-			return 1, true
-		}
-		return 0, false
+	a, _ := event.LookupSysArg(t, name)
+	switch a.Kind {
+	case event.ArgPath, event.ArgRaw:
+		return 0, true
+	case event.ArgPath2:
+		return 1, true
 	}
 	return 0, false
 }
@@ -207,20 +202,15 @@ func fileCheck(c *checkNode, t event.Type) fileFacts {
 
 // flagFacts summarizes evt.arg.name contains text on type t.
 func flagFacts(t event.Type, name, text string) fileFacts {
-	for _, a := range event.SysArgs(t) {
-		if a.Name != name {
-			continue
-		}
-		mask, ok := a.FlagsContaining(text)
-		switch {
-		case !ok:
-			return fileFacts{}
-		case mask == 0:
-			return fileFacts{never: true} // no rendering contains it
-		}
-		return fileFacts{flags: &flagBits{reg: a.Reg, mask: mask}}
+	a, _ := event.LookupSysArg(t, name)
+	mask, ok := a.FlagsContaining(text) // not ok unless a flags parameter
+	switch {
+	case !ok:
+		return fileFacts{}
+	case mask == 0:
+		return fileFacts{never: true} // no rendering contains it
 	}
-	return fileFacts{}
+	return fileFacts{flags: &flagBits{reg: a.Reg, mask: mask}}
 }
 
 // fileFilters derives the filters of the file-change types of the rules,

@@ -579,3 +579,20 @@ func TestKernelFilterFailDrop(t *testing.T) {
 		t.Errorf("seed rules: exec failures dropped (%v), but their spawned_process has no result condition", fd)
 	}
 }
+
+// TestKernelFilterFiltered checks the lists of filtered and whole types
+// the start log prints, on the default rules.
+func TestKernelFilterFiltered(t *testing.T) {
+	on, off := loadDefaults(t).KernelFilter().Filtered()
+	for _, tc := range []struct {
+		typ  event.Type
+		list []event.Type
+	}{{event.TypeOpenat, on}, {event.TypeConnect, on}, {event.TypeUnlinkat, on}, {event.TypeFchmodat2, on}, {event.TypeSymlink, off}} {
+		if !slices.Contains(tc.list, tc.typ) {
+			t.Errorf("%s: not in %v", tc.typ, tc.list)
+		}
+	}
+	if slices.ContainsFunc(on, func(t event.Type) bool { return slices.Contains(off, t) }) {
+		t.Errorf("a type both filtered and whole: %v / %v", on, off)
+	}
+}
