@@ -36,6 +36,11 @@ func TestNATSEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server holds the subscription once it answers the flush: the
+	// alerts below come on another connection and would not wait for it.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	n := runSink(t, NATSConfig{NATSConn: NATSConn{URL: srvURL(srv)}, CreateStream: true, DataDir: t.TempDir()})
 	select {
 	case <-n.Ready():
