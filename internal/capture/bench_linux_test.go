@@ -94,8 +94,13 @@ func BenchmarkOverhead(b *testing.B) {
 		overhead(b, Config{Types: ruleTypes, Filter: filter, Hook: HookRaw}, openClose)
 	})
 	b.Run("open-close-floor", func(b *testing.B) { overheadFloor(b, ruleTypes, openClose) })
+	// The raw hook's floor: one empty program on every syscall's exit.
+	b.Run("open-close-floor-raw", func(b *testing.B) { measure(b, openClose, floorHooksOn(b, ruleTypes, HookRaw)) })
 	b.Run("open-close-defaults-filter-overfloor", func(b *testing.B) {
 		overheadOverFloor(b, Config{Types: ruleTypes, Filter: filter}, ruleTypes, openClose)
+	})
+	b.Run("open-close-defaults-filter-entry", func(b *testing.B) {
+		overheadEntry(b, Config{Types: ruleTypes, Filter: filter}, ruleTypes, openClose)
 	})
 	b.Run("open-close-defaults-filter-work", func(b *testing.B) { overheadWork(b, Config{Types: ruleTypes, Filter: filter}, openClose) })
 	b.Run("open-close-defaults-filter-match", func(b *testing.B) { overhead(b, Config{Types: ruleTypes, Filter: filter}, openWatched) })
@@ -334,6 +339,32 @@ func overheadFloor(b *testing.B, types []event.Type, op func()) {
 // development VM, cancels out.
 func overheadOverFloor(b *testing.B, cfg Config, types []event.Type, op func()) {
 	_, h := benchCapture(b, cfg)
+	measureOverFloor(b, h, types, op)
+}
+
+// overheadEntry is overheadOverFloor with the capture's type mask cleared
+// in the kernel once its hooks are attached (they are chosen by the mask),
+// so its programs return after reading it: what their entry (the hook's
+// context, the config) costs beyond an empty program's.
+func overheadEntry(b *testing.B, cfg Config, types []event.Type, op func()) {
+	c, h := benchCapture(b, cfg)
+	attach := h.attach
+	h.attach = func() {
+		attach()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		kcfg := c.cfg
+		kcfg.TypeMask = 0
+		if err := c.objs.Config.Update(uint32(0), &kcfg, ebpf.UpdateAny); err != nil {
+			b.Fatal(err)
+		}
+	}
+	measureOverFloor(b, h, types, op)
+}
+
+// measureOverFloor measures op with the hooks h against the floor's empty
+// programs for types.
+func measureOverFloor(b *testing.B, h hooks, types []event.Type, op func()) {
 	fl := floorHooks(b, types)
 	attach, detach, stop := h.attach, h.detach, h.stop
 	h.attach = func() {
@@ -356,6 +387,11 @@ func overheadOverFloor(b *testing.B, cfg Config, types []event.Type, op func()) 
 // would use for types: the exits of their syscalls, and the scheduler
 // events it always hooks.
 func floorHooks(b *testing.B, types []event.Type) hooks {
+	return floorHooksOn(b, types, HookSyscall)
+}
+
+// floorHooksOn is floorHooks with the syscall exits hooked as hook says.
+func floorHooksOn(b *testing.B, types []event.Type, hook Hook) hooks {
 	if err := syscallEvents(); err != nil {
 		b.Fatal(err)
 	}
@@ -385,13 +421,33 @@ func floorHooks(b *testing.B, types []event.Type) hooks {
 		progs = append(progs, p)
 		return p
 	}
-	sys := nop(ebpf.ProgramSpec{Type: ebpf.TracePoint})
+	raw := hook == HookRaw
+	sysSpec := ebpf.ProgramSpec{Type: ebpf.TracePoint}
+	if raw {
+		sysSpec = ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sys_exit"}
+	}
+	sys := nop(sysSpec)
 	schedHooks := (&objects{}).schedHooks()
 	var sched []*ebpf.Program
 	for _, h := range schedHooks {
 		sched = append(sched, nop(ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: h.name}))
 	}
 	attach := func() {
+		for _, p := range sched {
+			l, err := link.AttachTracing(link.TracingOptions{Program: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			links = append(links, l)
+		}
+		if raw {
+			l, err := link.AttachTracing(link.TracingOptions{Program: sys})
+			if err != nil {
+				b.Fatal(err)
+			}
+			links = append(links, l)
+			return
+		}
 		for _, sn := range syscallTypes {
 			if !slices.Contains(types, sn.typ) || !SyscallHooked(sn.typ) {
 				continue
@@ -400,13 +456,6 @@ func floorHooks(b *testing.B, types []event.Type) hooks {
 			if errors.Is(err, os.ErrNotExist) && optionalSyscall(sn.typ) {
 				continue
 			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			links = append(links, l)
-		}
-		for _, p := range sched {
-			l, err := link.AttachTracing(link.TracingOptions{Program: p})
 			if err != nil {
 				b.Fatal(err)
 			}
