@@ -284,11 +284,16 @@ func (r *Resolver) check(rt *root) {
 	if err != nil {
 		return
 	}
+	dfd, err := openRoot(dir)
+	if err != nil {
+		return // gone or unreachable: keep what is known
+	}
+	defer unix.Close(dfd)
 	var ids [2]fileID
 	for i, name := range dbFiles {
-		f, err := openInRoot(dir, name)
+		f, err := openInRoot(dfd, name)
 		if err != nil {
-			return // gone or unreachable: keep what is known
+			return
 		}
 		ids[i], err = identify(f)
 		f.Close()
@@ -325,7 +330,15 @@ func (r *Resolver) read(rt *root) error {
 		r.loadErrors.Add(1)
 		return err
 	}
-	if rt.id != "" && sameFile(dir, r.cfg.HostRoot) {
+	// Both files are read through one open root: a container's process
+	// may exit between them, and /proc/PID/root with it.
+	dfd, err := openRoot(dir)
+	if err != nil {
+		r.loadErrors.Add(1)
+		return fmt.Errorf("users: opening %s: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	if rt.id != "" && sameDir(dfd, r.cfg.HostRoot) {
 		// Not yet in its own root (runc init before pivot_root): reading now
 		// would give the container the host's names.
 		r.loadErrors.Add(1)
@@ -334,7 +347,7 @@ func (r *Resolver) read(rt *root) error {
 	var data [2][]byte
 	var ids [2]fileID
 	for i, name := range dbFiles {
-		data[i], ids[i], err = readInRoot(dir, name)
+		data[i], ids[i], err = readInRoot(dfd, name)
 		if err != nil && i == 0 {
 			r.loadErrors.Add(1)
 			return fmt.Errorf("users: reading %s/%s: %w", dir, name, err)
@@ -350,25 +363,25 @@ func (r *Resolver) read(rt *root) error {
 	return nil
 }
 
-// sameFile reports whether paths a and b are the same directory.
-func sameFile(a, b string) bool {
+// sameDir reports whether the directory open at dfd is dir.
+func sameDir(dfd int, dir string) bool {
 	var sa, sb unix.Stat_t
-	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
+	if unix.Fstat(dfd, &sa) != nil || unix.Stat(dir, &sb) != nil {
 		return false
 	}
 	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
-// openInRoot opens dir/name with every path component resolved inside dir,
-// as if dir were "/": a container's absolute symlink (etc/passwd ->
-// /etc/shadow) stays in the container. Non-blocking, so a FIFO cannot stall
-// the reader.
-func openInRoot(dir, name string) (*os.File, error) {
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(dfd)
+// openRoot opens dir, the root a passwd and group file are resolved in.
+func openRoot(dir string) (int, error) {
+	return unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// openInRoot opens name with every path component resolved inside the
+// directory open at dfd, as if it were "/": a container's absolute symlink
+// (etc/passwd -> /etc/shadow) stays in the container. Non-blocking, so a
+// FIFO cannot stall the reader.
+func openInRoot(dfd int, name string) (*os.File, error) {
 	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
@@ -376,7 +389,7 @@ func openInRoot(dir, name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), dir+"/"+name), nil
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // identify checks that f is a regular file of bounded size and returns what
@@ -395,9 +408,10 @@ func identify(f *os.File) (fileID, error) {
 	return fileID{size: st.Size, ino: int64(st.Ino), mtime: st.Mtim.Nano(), ctim: st.Ctim.Nano()}, nil
 }
 
-// readInRoot reads a regular file of at most MaxFileSize bytes.
-func readInRoot(dir, name string) ([]byte, fileID, error) {
-	f, err := openInRoot(dir, name)
+// readInRoot reads name, a regular file of at most MaxFileSize bytes, in
+// the root open at dfd.
+func readInRoot(dfd int, name string) ([]byte, fileID, error) {
+	f, err := openInRoot(dfd, name)
 	if err != nil {
 		return nil, fileID{}, err
 	}

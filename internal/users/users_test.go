@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/testenv"
@@ -257,5 +260,48 @@ func TestContainerNotEntered(t *testing.T) {
 	r.Resolve(ev)
 	if ev.Proc.User == nil || ev.Proc.User.Shell != "/bin/ash" {
 		t.Errorf("after entering its root: %+v (stats %+v)", ev.Proc.User, r.Stats())
+	}
+}
+
+// TestRootOutlivesProcess: a container's files are read through its root
+// opened once, so a process that exits between the passwd and the group
+// file (a short-lived exec, often a container's first) cannot leave the
+// container with user names and no group names, as reopening
+// /proc/PID/root for each file did.
+func TestRootOutlivesProcess(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctr := t.TempDir()
+	writeDB(t, ctr, "root:x:0:0:root:/root:/bin/ash\napp:x:1000:1000::/srv/app:/bin/ash\n", "root:x:0:\napp:x:1000:\n")
+	pid := chrooted(t, ctr)
+	dir := fmt.Sprintf("/proc/%d/root", pid)
+	dfd, err := openRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	passwd, _, err := readInRoot(dfd, "etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(int(pid), unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(dir); err == nil; _, err = os.Stat(dir) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still reachable after SIGKILL", dir)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	group, _, err := readInRoot(dfd, "etc/group")
+	if err != nil {
+		t.Fatalf("group file through the root opened before the exit: %v", err)
+	}
+	db, err := Parse(passwd, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := db.Group(1000); g == nil || g.Name != "app" {
+		t.Errorf("group 1000 = %+v", g)
 	}
 }
