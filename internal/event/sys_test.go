@@ -8,11 +8,9 @@ import (
 // TestFlagsContaining checks the bits a text test on a flags parameter
 // needs against the rendering, for every mode and a part of a name.
 func TestFlagsContaining(t *testing.T) {
-	var mode SysArg
-	for _, a := range SysArgs(TypeFchmodat) {
-		if a.Name == "mode" {
-			mode = a
-		}
+	mode, ok := LookupSysArg(TypeFchmodat, "mode")
+	if !ok {
+		t.Fatal("fchmodat has no mode")
 	}
 	for _, s := range []string{"S_ISUID", "S_ISGID", "S_IS", "USR", "S_IRWXU", "0x", "4", "S_IRUSR|S_IWUSR", "x"} {
 		mask, ok := mode.FlagsContaining(s)

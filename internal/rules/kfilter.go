@@ -351,6 +351,20 @@ func vals(c *checkNode) []string {
 	return out
 }
 
+// typeRuledOut tells whether the evt.type check c, with operator op ("="
+// for "=="), is false for every event of type t.
+func typeRuledOut(c *checkNode, op string, t event.Type) bool {
+	vs := vals(c)
+	in := slices.Contains(vs, t.String())
+	switch op {
+	case "=", "in":
+		return !in
+	case "!=":
+		return in && len(vs) == 1 && !c.list
+	}
+	return false
+}
+
 // checkFacts summarizes one positive check on open type t.
 func checkFacts(c *checkNode, t event.Type) facts {
 	if c.lhs.xform != "" || c.rhs != nil || c.lhs.hasArg || len(c.vals) == 0 {
@@ -364,18 +378,8 @@ func checkFacts(c *checkNode, t event.Type) facts {
 	one := func() (string, bool) { return vs[0], len(vs) == 1 && !c.list }
 	switch c.lhs.field {
 	case "evt.type":
-		switch op {
-		case "=", "in":
-			for _, v := range vs {
-				if v == t.String() {
-					return facts{}
-				}
-			}
+		if typeRuledOut(c, op, t) {
 			return facts{never: true}
-		case "!=":
-			if v, ok := one(); ok && v == t.String() {
-				return facts{never: true}
-			}
 		}
 	case "evt.is_open_read", "evt.is_open_write":
 		if v, ok := one(); ok && op == "=" && strings.EqualFold(v, "true") {

@@ -138,20 +138,10 @@ func fileCheck(c *checkNode, t event.Type) fileFacts {
 	if op == "==" {
 		op = "="
 	}
-	vs := vals(c)
 	if c.lhs.xform == "" && c.lhs.field == "evt.type" {
-		in := false
-		for _, v := range vs {
-			in = in || v == t.String()
-		}
-		switch {
-		case (op == "=" || op == "in") && !in:
-			return fileFacts{never: true}
-		case op == "!=" && in && len(vs) == 1 && !c.list:
-			return fileFacts{never: true}
-		}
-		return fileFacts{}
+		return fileFacts{never: typeRuledOut(c, op, t)}
 	}
+	vs := vals(c)
 	field := c.lhs
 	base := false
 	if field.xform == "basename" && field.inner != nil && field.inner.xform == "" && !field.inner.hasArg {
@@ -268,9 +258,6 @@ func (rs *Ruleset) fileFilters(host []event.Type) []FileFilter {
 	return out
 }
 
-// lastName is the text after the last '/' of p.
-func lastName(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
-
 // pass is the file filter's decision, as the kernel takes it: from the
 // paths as passed (ev.Sys.RawPath, RawPath2).
 func (ff *FileFilter) pass(ev *event.Event, hostMnt bool) bool {
@@ -296,14 +283,8 @@ func (ff *FileFilter) pass(ev *event.Event, hostMnt bool) bool {
 			if names == nil {
 				continue
 			}
-			n := lastName(raws[s])
-			if !plainName(n) {
+			if n := baseName(raws[s]); !plainName(n) || slices.Contains(names, n) {
 				return true
-			}
-			for _, x := range names {
-				if x == n {
-					return true
-				}
 			}
 		}
 	}
