@@ -493,17 +493,31 @@ static __always_inline __u32 walk_kn(struct tl_scratch *s, struct kernfs_node *k
 
 /* ---- record assembly -------------------------------------------------- */
 
-static __always_inline struct tl_event *new_event(__u8 type)
+/* clear_event returns the CPU's record buffer with its header zeroed. */
+static __always_inline struct tl_event *clear_event(void)
 {
 	__u32 z = 0;
 	struct tl_event *e = bpf_map_lookup_elem(&evbuf, &z);
-	if (!e)
-		return NULL;
-	__builtin_memset(e, 0, TL_HDR_SIZE);
+	if (e)
+		__builtin_memset(e, 0, TL_HDR_SIZE);
+	return e;
+}
+
+/* stamp_event sets what every record of type carries first: a clock read,
+ * which a record built to be filtered takes only once it passes. */
+static __always_inline void stamp_event(struct tl_event *e, __u8 type)
+{
 	e->ts = bpf_ktime_get_boot_ns();
 	e->type = type;
 	e->abi = TL_ABI_VERSION;
 	e->cpu = bpf_get_smp_processor_id();
+}
+
+static __always_inline struct tl_event *new_event(__u8 type)
+{
+	struct tl_event *e = clear_event();
+	if (e)
+		stamp_event(e, type);
 	return e;
 }
 
@@ -906,16 +920,21 @@ static __always_inline struct tl_args *read_args(__u8 ty, struct pt_regs *regs, 
 		a->args[3] = how[1];
 		a->args[4] = how[2];
 	}
-	if (ty == TL_CONNECT) {
-		__u64 n = a->args[2];
-		if (n > TL_SOCKADDR_MAX)
-			n = TL_SOCKADDR_MAX;
-		if (bpf_probe_read_user(a->buf, n, (const void *)a->args[1]) == 0)
-			a->len = n;
-	} else if (is_exec(ty)) {
+	/* connect's sockaddr: read by connect_exit when it needs it */
+	if (is_exec(ty))
 		read_user_path(a, user_path(a));
-	}
 	return a;
+}
+
+/* read_sockaddr copies connect's sockaddr (arguments 1 and 2) from the
+ * caller's memory into a->buf. */
+static __always_inline void read_sockaddr(struct tl_args *a)
+{
+	__u64 n = a->args[2];
+	if (n > TL_SOCKADDR_MAX)
+		n = TL_SOCKADDR_MAX;
+	if (bpf_probe_read_user(a->buf, n, (const void *)a->args[1]) == 0)
+		a->len = n;
 }
 
 /* slash_bytes returns 0x80 in each byte of v that is '/' (exact per byte,
@@ -1504,32 +1523,53 @@ static __always_inline bool kf_sock_pass(struct tl_config *c, struct tl_event *e
 		key.data[0] = 6;
 		key.prefixlen = 8 + 128;
 	}
-	__u64 *m = bpf_map_lookup_elem(&kf_addrs, &key);
-	bits &= k->any_addr | (m ? *m : 0);
-	if (!bits)
-		return false;
-	m = bpf_map_lookup_elem(&kf_notaddrs, &key);
-	if (m)
-		bits &= ~*m;
+	/* Each trie only when a term left reads it: a lookup walks its nodes. */
+	__u64 *m;
+	if (bits & ~k->any_addr) {
+		m = bpf_map_lookup_elem(&kf_addrs, &key);
+		bits &= k->any_addr | (m ? *m : 0);
+		if (!bits)
+			return false;
+	}
+	if (bits & k->notaddr_terms) {
+		m = bpf_map_lookup_elem(&kf_notaddrs, &key);
+		if (m)
+			bits &= ~*m;
+	}
 	return bits;
 }
 
 static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a, long ret, struct task_struct *t)
 {
-	struct tl_event *e = new_event(TL_CONNECT);
+	/* The filter decides on the socket's fields before the record is
+	 * stamped and the task identity read: a dropped connect costs those
+	 * fields only, and the caller's sockaddr only when the socket does not
+	 * hold what the filter reads (not a socket, no remote port). */
+	struct tl_event *e = clear_event();
 	if (!e)
 		return;
 	e->res = ret;
 	e->sock_fd = a->args[0];
-	const void *raw = a->buf;
-	__u32 rawlen = a->len;
+	const void *raw = NULL; /* set by fill_sock to a unix socket's address */
+	__u32 rawlen = 0;
 	fill_sock(e, fd_file(t, (int)a->args[0]), false, &raw, &rawlen);
-	/* Before the task identity is read: a dropped connect costs the
-	 * socket's fields only. */
+	bool later = !raw;
+	if (later && (!e->family || ((e->family == AF_INET || e->family == AF_INET6) && !e->rport))) {
+		read_sockaddr(a);
+		raw = a->buf;
+		rawlen = a->len;
+		later = false;
+	}
 	if (!kf_sock_pass(c, e, raw, rawlen, ret, t)) {
 		kf_count(TL_CONNECT);
 		return;
 	}
+	if (later) {
+		read_sockaddr(a);
+		raw = a->buf;
+		rawlen = a->len;
+	}
+	stamp_event(e, TL_CONNECT);
 	fill_task(e, t);
 	__u32 off = put_bytes(e, 0, TL_S_RAW, raw, rawlen);
 	submit(e, off, c);

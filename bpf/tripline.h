@@ -329,6 +329,7 @@ struct tl_kf_sock {
 	__u64 res_terms[4];          /* terms an outcome passes (enum tl_kf_res) */
 	__u64 host_terms;            /* terms a process in the host's mount namespace passes */
 	__u64 any_addr;              /* terms without an address set (kf_addrs) */
+	__u64 notaddr_terms;         /* terms with addresses they exclude (kf_notaddrs) */
 	__u32 port_ivs;              /* entries of kf_port_ivs, >= 1 */
 	__u32 _pad;
 };

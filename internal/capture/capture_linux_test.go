@@ -260,7 +260,14 @@ func (col *collector) wait(t *testing.T, what string, pred func(*event.Event) bo
 // helper runs the test binary as a helper process and returns its pid.
 func helper(t *testing.T, scenario, arg string) uint32 {
 	t.Helper()
+	return helperWith(t, nil, scenario, arg)
+}
+
+// helperWith is helper with the child's attributes (namespaces, ...).
+func helperWith(t *testing.T, attr *syscall.SysProcAttr, scenario, arg string) uint32 {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.SysProcAttr = attr
 	cmd.Env = append(os.Environ(), "TRIPLINE_HELPER="+scenario, "TRIPLINE_ARG="+arg)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -705,6 +712,25 @@ func testConnect(t *testing.T, col *collector, dir string) {
 		e = col.wait(t, "relative unix connect", connectOf(pid))
 		if e.Res != 0 || e.Connect.UnixPath != sock {
 			t.Errorf("relative: res=%d path=%q, want %q", e.Res, e.Connect.UnixPath, sock)
+		}
+	})
+	// Connects that fail before the socket takes the address: the record
+	// carries the caller's sockaddr.
+	t.Run("unix connect to no socket", func(t *testing.T) {
+		sock := filepath.Join(dir, "none.sock")
+		pid := helper(t, "connect", "unix,"+sock)
+		e := col.wait(t, "unix connect to no socket", connectOf(pid))
+		if e.Res != -int64(unix.ENOENT) || e.Connect.Family != event.AFUnix || e.Connect.UnixPath != sock {
+			t.Errorf("res=%d connect=%+v, want -ENOENT to %s", e.Res, e.Connect, sock)
+		}
+	})
+	t.Run("connect without a route", func(t *testing.T) {
+		// A new network namespace: its loopback is down.
+		pid := helperWith(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, "connect", "tcp4,127.0.0.1:7")
+		e := col.wait(t, "connect without a route", connectOf(pid))
+		c := e.Connect
+		if e.Res != -int64(unix.ENETUNREACH) || c.Family != event.AFInet || c.RemoteAddr.String() != "127.0.0.1" || c.RemotePort != 7 {
+			t.Errorf("res=%d connect=%+v, want -ENETUNREACH to 127.0.0.1:7", e.Res, c)
 		}
 	})
 	t.Run("refused connect", func(t *testing.T) {

@@ -97,6 +97,9 @@ func (c *Capture) programSock(f *Filter) error {
 		for _, p := range tm.Addrs {
 			includes[p.Masked()] |= bit
 		}
+		if len(tm.NotAddrs) > 0 {
+			cfg.NotaddrTerms |= bit
+		}
 		for _, p := range tm.NotAddrs {
 			excludes[p.Masked()] |= bit
 		}

@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/event"
 	"github.com/tripline/tripline/internal/rules"
@@ -292,25 +295,38 @@ func TestKernelFilterConnectReference(t *testing.T) {
 		return fmt.Sprint(c.Family, c.SockType, c.RemoteAddr, c.RemotePort, e.Res)
 	}
 	isMarker := func(e *event.Event) bool { return e.Connect.RemotePort == marker }
+	// The same connects, less the marker, from a new network namespace
+	// first: its loopback is down, so each fails before its socket takes
+	// the address (ENETUNREACH, EADDRNOTAVAIL for ::1) and the filter reads
+	// the caller's sockaddr.
+	unreachable := strings.Join(list[:len(list)-1], ";")
+	newNet := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	run := func(t *testing.T, f *Filter) map[string]*event.Event {
 		c := cfg
 		c.Filter = f
 		col := startCapture(t, c)
+		pidNet := helperWith(t, newNet, "connectlist", unreachable)
 		pid := helper(t, "connectlist", strings.Join(list, ";"))
 		col.wait(t, "the marker connect", func(e *event.Event) bool { return e.Proc.PID == pid && isMarker(e) })
 		col.mu.Lock()
 		defer col.mu.Unlock()
 		out := map[string]*event.Event{}
 		for _, e := range col.evs {
-			if e.Proc.PID == pid && e.Type == event.TypeConnect && !isMarker(e) {
+			if (e.Proc.PID == pid || e.Proc.PID == pidNet) && e.Type == event.TypeConnect && !isMarker(e) {
 				out[key(e)] = e
 			}
 		}
 		return out
 	}
 	all := run(t, nil)
-	if len(all) < len(list)-1 {
-		t.Fatalf("%d distinct connects without a filter, want %d", len(all), len(list)-1)
+	noRoute := 0
+	for _, e := range all {
+		if (e.Res == -int64(unix.ENETUNREACH) || e.Res == -int64(unix.EADDRNOTAVAIL)) && e.Connect.RemotePort != 0 {
+			noRoute++
+		}
+	}
+	if len(all) < 2*(len(list)-1) || noRoute < len(list)-1 {
+		t.Fatalf("%d distinct connects without a filter (%d without a route, with their port), want %d (%d)", len(all), noRoute, 2*(len(list)-1), len(list)-1)
 	}
 
 	rng := rand.New(rand.NewPCG(7, 11))

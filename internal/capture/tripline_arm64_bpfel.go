@@ -152,15 +152,16 @@ type triplineTlKfPrefix struct {
 }
 
 type triplineTlKfSock struct {
-	_         structs.HostLayout
-	Types     uint64
-	TypeTerms [64]uint64
-	FamTerms  [4]uint64
-	ResTerms  [4]uint64
-	HostTerms uint64
-	AnyAddr   uint64
-	PortIvs   uint32
-	Pad       uint32
+	_            structs.HostLayout
+	Types        uint64
+	TypeTerms    [64]uint64
+	FamTerms     [4]uint64
+	ResTerms     [4]uint64
+	HostTerms    uint64
+	AnyAddr      uint64
+	NotaddrTerms uint64
+	PortIvs      uint32
+	Pad          uint32
 }
 
 type triplineTlKfilter struct {
