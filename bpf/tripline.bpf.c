@@ -926,15 +926,18 @@ static __always_inline struct tl_args *read_args(__u8 ty, struct pt_regs *regs, 
 	return a;
 }
 
-/* read_sockaddr copies connect's sockaddr (arguments 1 and 2) from the
- * caller's memory into a->buf. */
-static __always_inline void read_sockaddr(struct tl_args *a)
+/* user_sockaddr copies connect's sockaddr (arguments 1 and 2) from the
+ * caller's memory into a->buf and points *raw at it (*rawlen 0 when it
+ * cannot be read). */
+static __always_inline void user_sockaddr(struct tl_args *a, const void **raw, __u32 *rawlen)
 {
 	__u64 n = a->args[2];
 	if (n > TL_SOCKADDR_MAX)
 		n = TL_SOCKADDR_MAX;
 	if (bpf_probe_read_user(a->buf, n, (const void *)a->args[1]) == 0)
 		a->len = n;
+	*raw = a->buf;
+	*rawlen = a->len;
 }
 
 /* slash_bytes returns 0x80 in each byte of v that is '/' (exact per byte,
@@ -1550,25 +1553,19 @@ static __always_inline void connect_exit(struct tl_config *c, struct tl_args *a,
 		return;
 	e->res = ret;
 	e->sock_fd = a->args[0];
-	const void *raw = NULL; /* set by fill_sock to a unix socket's address */
+	/* The address: a unix socket's as the kernel holds it (fill_sock),
+	 * else the caller's sockaddr; NULL until one is read. */
+	const void *raw = NULL;
 	__u32 rawlen = 0;
 	fill_sock(e, fd_file(t, (int)a->args[0]), false, &raw, &rawlen);
-	bool later = !raw;
-	if (later && (!e->family || ((e->family == AF_INET || e->family == AF_INET6) && !e->rport))) {
-		read_sockaddr(a);
-		raw = a->buf;
-		rawlen = a->len;
-		later = false;
-	}
+	if (!raw && (!e->family || ((e->family == AF_INET || e->family == AF_INET6) && !e->rport)))
+		user_sockaddr(a, &raw, &rawlen);
 	if (!kf_sock_pass(c, e, raw, rawlen, ret, t)) {
 		kf_count(TL_CONNECT);
 		return;
 	}
-	if (later) {
-		read_sockaddr(a);
-		raw = a->buf;
-		rawlen = a->len;
-	}
+	if (!raw)
+		user_sockaddr(a, &raw, &rawlen);
 	stamp_event(e, TL_CONNECT);
 	fill_task(e, t);
 	__u32 off = put_bytes(e, 0, TL_S_RAW, raw, rawlen);

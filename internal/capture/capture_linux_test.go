@@ -263,6 +263,12 @@ func helper(t *testing.T, scenario, arg string) uint32 {
 	return helperWith(t, nil, scenario, arg)
 }
 
+// newNetNS puts a helper in a network namespace of its own, whose
+// loopback is down: its connects fail before the socket takes the address.
+func newNetNS() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+}
+
 // helperWith is helper with the child's attributes (namespaces, ...).
 func helperWith(t *testing.T, attr *syscall.SysProcAttr, scenario, arg string) uint32 {
 	t.Helper()
@@ -725,8 +731,7 @@ func testConnect(t *testing.T, col *collector, dir string) {
 		}
 	})
 	t.Run("connect without a route", func(t *testing.T) {
-		// A new network namespace: its loopback is down.
-		pid := helperWith(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, "connect", "tcp4,127.0.0.1:7")
+		pid := helperWith(t, newNetNS(), "connect", "tcp4,127.0.0.1:7")
 		e := col.wait(t, "connect without a route", connectOf(pid))
 		c := e.Connect
 		if e.Res != -int64(unix.ENETUNREACH) || c.Family != event.AFInet || c.RemoteAddr.String() != "127.0.0.1" || c.RemotePort != 7 {

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -300,12 +299,11 @@ func TestKernelFilterConnectReference(t *testing.T) {
 	// the address (ENETUNREACH, EADDRNOTAVAIL for ::1) and the filter reads
 	// the caller's sockaddr.
 	unreachable := strings.Join(list[:len(list)-1], ";")
-	newNet := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	run := func(t *testing.T, f *Filter) map[string]*event.Event {
 		c := cfg
 		c.Filter = f
 		col := startCapture(t, c)
-		pidNet := helperWith(t, newNet, "connectlist", unreachable)
+		pidNet := helperWith(t, newNetNS(), "connectlist", unreachable)
 		pid := helper(t, "connectlist", strings.Join(list, ";"))
 		col.wait(t, "the marker connect", func(e *event.Event) bool { return e.Proc.PID == pid && isMarker(e) })
 		col.mu.Lock()
